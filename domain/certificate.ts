@@ -1,0 +1,46 @@
+import "reflect-metadata";
+import { createHash } from "node:crypto";
+import { SubjectAlternativeNameExtension, X509Certificate } from "@peculiar/x509";
+import { ValidationError } from "./errors.ts";
+import type { CertificateFacts } from "./types.ts";
+
+const SHORT_NAMES: Record<string, string> = {
+  "2.5.4.3": "CN",
+  "2.5.4.5": "serialNumber",
+  "2.5.4.6": "C",
+  "2.5.4.7": "L",
+  "2.5.4.8": "ST",
+  "2.5.4.10": "O",
+  "2.5.4.11": "OU",
+  "2.5.4.12": "title",
+  "2.5.4.46": "dnQualifier",
+};
+
+/** Reads the facts the service decides on from a PEM certificate; throws ValidationError on garbage. */
+export function readCertificate(pem: string): CertificateFacts {
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(pem);
+  } catch (cause) {
+    throw new ValidationError("certificate is not a valid X.509 PEM", [], { cause });
+  }
+  const subjectAttributes: Record<string, string> = {};
+  for (const [oid, name] of Object.entries(SHORT_NAMES)) {
+    const [value] = cert.subjectName.getField(oid);
+    if (value !== undefined) subjectAttributes[name] = value;
+  }
+  const san = cert.getExtension(SubjectAlternativeNameExtension);
+  const names = san?.names.items ?? [];
+  return {
+    fingerprint: createHash("sha256").update(Buffer.from(cert.rawData)).digest("hex"),
+    subject: cert.subject,
+    issuer: cert.issuer,
+    subjectAttributes,
+    commonName: subjectAttributes.CN,
+    serialNumber: subjectAttributes.serialNumber,
+    sanUris: names.filter((n) => n.type === "url").map((n) => n.value),
+    sanDnsNames: names.filter((n) => n.type === "dns").map((n) => n.value),
+    notBefore: cert.notBefore,
+    notAfter: cert.notAfter,
+  };
+}

@@ -1,0 +1,244 @@
+import { policyTemplates, renderPolicy } from "../policies/index.ts";
+import { mappingSelectors, selectMapping } from "./select-policy.ts";
+import type {
+  AllowlistRecord,
+  CertificateFacts,
+  CertificateStatus,
+  DenialReason,
+  Lot,
+  PolicyMapping,
+  RegisteredEvent,
+  Rotation,
+} from "./types.ts";
+
+/** Deployment facts that shape a decision. */
+export interface DecisionSettings {
+  region: string;
+  accountId: string;
+  /** Prefix of every policy the service creates (IAM scopes policy writes to it). */
+  policyPrefix: string;
+}
+
+/** Everything the decision reads; gathered by the use case, so `decide` stays pure. */
+export interface DecisionInput {
+  event: RegisteredEvent;
+  /** Undefined when the certificate could not be read. */
+  certificate: CertificateFacts | undefined;
+  deviceId: string | undefined;
+  record: AllowlistRecord | undefined;
+  /** The certificate the device is bound to now, when that is not the event's certificate. */
+  boundCertificate: { certificateId: string; status: CertificateStatus } | undefined;
+  lot: Lot | undefined;
+  /** Mappings found for the device's selectors (any order). */
+  mappings: PolicyMapping[];
+  now: Date;
+  settings: DecisionSettings;
+}
+
+/** The policy a provisioned certificate gets. */
+export interface PolicyChoice {
+  policyName: string;
+  /** The rendered document to ensure; undefined when the mapping names an existing policy. */
+  document: string | undefined;
+  perDevice: boolean;
+}
+
+export interface Allow {
+  outcome: "allow";
+  deviceId: string;
+  record: AllowlistRecord;
+  mapping: PolicyMapping;
+  thing: { thingName: string; thingTypeName?: string; attributes: Record<string, string>; thingGroups: string[] };
+  policy: PolicyChoice;
+  rotation: Rotation;
+  /** The certificate this one replaces (rotation `replace`), to be revoked after activation. */
+  replaces: string | undefined;
+  /** The certificate bound now, which the binding claim expects to still be there. */
+  expectedBinding: string | undefined;
+  /** The lot to count this device in (first provisioning of a device in a lot). */
+  reserveLot: string | undefined;
+}
+
+export interface Deny {
+  outcome: "deny";
+  reason: DenialReason;
+  certificateStatus: "REVOKED" | "INACTIVE";
+  deviceId: string | undefined;
+  detail: string;
+}
+
+export type Decision = Allow | Deny;
+
+const revoke = (reason: DenialReason, deviceId: string | undefined, detail: string): Deny => ({
+  outcome: "deny",
+  reason,
+  certificateStatus: "REVOKED",
+  deviceId,
+  detail,
+});
+const quarantine = (reason: DenialReason, deviceId: string | undefined, detail: string): Deny => ({
+  outcome: "deny",
+  reason,
+  certificateStatus: "INACTIVE",
+  deviceId,
+  detail,
+});
+
+const outsideWindow = (now: Date, notBefore?: string, notAfter?: string): boolean =>
+  (notBefore !== undefined && now.getTime() < Date.parse(notBefore)) ||
+  (notAfter !== undefined && now.getTime() > Date.parse(notAfter));
+
+/** The decision table of DESIGN section 2: the first row that matches wins. */
+export function decide(input: DecisionInput): Decision {
+  const { event, certificate, deviceId, record, boundCertificate, lot, now } = input;
+
+  // 1. no valid device id
+  if (certificate === undefined || deviceId === undefined) {
+    return revoke(
+      "invalid-device-id",
+      undefined,
+      certificate === undefined
+        ? "the certificate could not be read"
+        : "the certificate names no device id matching [a-zA-Z0-9:_-]{1,128}",
+    );
+  }
+  // 2. certificate validity
+  if (now < certificate.notBefore) {
+    return revoke("certificate-not-yet-valid", deviceId, `valid from ${certificate.notBefore.toISOString()}`);
+  }
+  if (now > certificate.notAfter) {
+    return revoke("certificate-expired", deviceId, `expired ${certificate.notAfter.toISOString()}`);
+  }
+  // 3. allowlisted?
+  if (record === undefined) return quarantine("not-allowlisted", deviceId, "no allowlist record for this device");
+  // 4. blocked
+  if (record.status === "blocked") return revoke("blocked", deviceId, "the allowlist record is blocked");
+  if (record.status !== "allowed") {
+    return quarantine("not-allowlisted", deviceId, `the allowlist record has an unknown status`);
+  }
+  // 5. CA pinned
+  if (record.caCertificateId !== undefined && record.caCertificateId !== event.caCertificateId) {
+    return revoke("wrong-ca", deviceId, "the record names another CA");
+  }
+  // 6. record (and lot) validity window
+  if (outsideWindow(now, record.notBefore, record.notAfter)) {
+    return quarantine("entry-not-valid-now", deviceId, "now is outside the record's notBefore/notAfter window");
+  }
+  if (lot !== undefined && outsideWindow(now, lot.notBefore, lot.notAfter)) {
+    return quarantine("entry-not-valid-now", deviceId, `now is outside lot ${lot.lot}'s notBefore/notAfter window`);
+  }
+  // 7. fingerprint pinned
+  if (
+    record.certificateFingerprint !== undefined &&
+    record.certificateFingerprint.toLowerCase().replace(/:/g, "") !== certificate.fingerprint
+  ) {
+    return revoke("fingerprint-mismatch", deviceId, "the certificate's fingerprint differs from the pinned one");
+  }
+  // 8. bound to another live certificate
+  const rotation: Rotation = record.rotation ?? "reject";
+  const liveBinding =
+    boundCertificate !== undefined &&
+    (boundCertificate.status === "ACTIVE" || boundCertificate.status === "PENDING_ACTIVATION");
+  if (liveBinding && rotation === "reject") {
+    return revoke("already-provisioned", deviceId, "the device is bound to another certificate");
+  }
+  // 9. lot quota (a device is counted once, on its first provisioning)
+  const countsInLot = record.lot !== undefined && record.provisionedAt === undefined;
+  if (countsInLot) {
+    if (lot === undefined) return quarantine("lot-quota-exceeded", deviceId, `lot ${record.lot} does not exist`);
+    if (lot.maxDevices !== undefined && lot.provisionedCount >= lot.maxDevices) {
+      return quarantine("lot-quota-exceeded", deviceId, `lot ${lot.lot} has ${lot.maxDevices} devices already`);
+    }
+  }
+  // 10. a mapping that resolves to a policy
+  const mapping = selectMapping(mappingSelectors(deviceId, record, event.caCertificateId), input.mappings);
+  if (mapping === undefined) return quarantine("no-policy", deviceId, "no policy mapping matches the device");
+  // 11. provisioning templates (JITP format) are evaluated here once supported
+  if (mapping.policy === undefined) {
+    return quarantine(
+      mapping.provisioningTemplate ? "template-parameter-invalid" : "no-policy",
+      deviceId,
+      mapping.provisioningTemplate
+        ? `mapping ${mapping.selector} has a provisioning template, which this version cannot evaluate`
+        : `mapping ${mapping.selector} names no policy`,
+    );
+  }
+  const attributes = { ...(mapping.attributes ?? {}), ...(record.attributes ?? {}) };
+  const policy = choosePolicy(mapping, deviceId, attributes, input.settings);
+  if ("error" in policy) return quarantine("no-policy", deviceId, policy.error);
+
+  // 12. provision
+  const thingTypeName = record.thingType ?? mapping.thingType;
+  return {
+    outcome: "allow",
+    deviceId,
+    record,
+    mapping,
+    thing: {
+      thingName: deviceId,
+      ...(thingTypeName !== undefined ? { thingTypeName } : {}),
+      attributes,
+      thingGroups: [...new Set([...(mapping.thingGroups ?? []), ...(record.thingGroups ?? [])])],
+    },
+    policy,
+    rotation,
+    replaces: liveBinding && rotation === "replace" ? boundCertificate?.certificateId : undefined,
+    expectedBinding: record.certificateId,
+    reserveLot: countsInLot ? record.lot : undefined,
+  };
+}
+
+const POLICY_NAME_MAX = 128;
+
+/** A policy name from parts, kept within AWS's pattern `[\w+=,.@-]+` and 128 characters. */
+export function policyNameFor(prefix: string, base: string, deviceId?: string): string {
+  const raw = deviceId === undefined ? `${prefix}${base}` : `${prefix}${base}-${deviceId}`;
+  const safe = raw.replace(/[^\w+=,.@-]/g, "_");
+  if (safe === raw && safe.length <= POLICY_NAME_MAX) return safe;
+  // Sanitizing could make two names collide, so a changed name carries a short digest of the original.
+  const digest = fnv1a(raw);
+  return `${safe.slice(0, POLICY_NAME_MAX - digest.length - 1)}-${digest}`;
+}
+
+function fnv1a(text: string): string {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0).toString(16).padStart(8, "0");
+}
+
+function choosePolicy(
+  mapping: PolicyMapping,
+  deviceId: string,
+  attributes: Record<string, string>,
+  settings: DecisionSettings,
+): PolicyChoice | { error: string } {
+  const source = mapping.policy;
+  if (source === undefined) return { error: `mapping ${mapping.selector} names no policy` };
+  if ("policyName" in source) return { policyName: source.policyName, document: undefined, perDevice: false };
+  let base: string;
+  let document: string | Record<string, unknown>;
+  if ("template" in source) {
+    const template = policyTemplates[source.template];
+    if (template === undefined) return { error: `mapping ${mapping.selector} names unknown template ${source.template}` };
+    base = template.name;
+    document = template.document;
+  } else {
+    base = mapping.selector;
+    document = source.document;
+  }
+  const rendered = renderPolicy(document, {
+    deviceId,
+    attributes,
+    region: settings.region,
+    accountId: settings.accountId,
+  });
+  if (!rendered.ok) return { error: `mapping ${mapping.selector}: ${rendered.error}` };
+  return {
+    policyName: policyNameFor(settings.policyPrefix, base, rendered.perDevice ? deviceId : undefined),
+    document: rendered.document,
+    perDevice: rendered.perDevice,
+  };
+}

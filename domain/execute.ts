@@ -1,0 +1,151 @@
+import { samePolicyDocument } from "../policies/index.ts";
+import { AlreadyExistsError, describeError, ProvisioningError } from "./errors.ts";
+import type { Plan, Step } from "./plan.ts";
+import type { ClockPort, IotPort } from "./ports.ts";
+import { type RetryPolicy, withRetry } from "./retry.ts";
+
+/** AWS IoT keeps at most five versions of a policy. */
+export const POLICY_VERSION_LIMIT = 5;
+
+export interface ExecuteDeps {
+  iot: IotPort;
+  clock: ClockPort;
+  retry: RetryPolicy;
+}
+
+export interface ExecutionReport {
+  /** Milliseconds each step took, by step kind (summed when a kind repeats). */
+  timings: Record<string, number>;
+}
+
+type Undo = { label: string; run: () => Promise<void> };
+
+/**
+ * Runs a plan through the IoT port. Transient errors are retried with backoff; on a permanent one
+ * everything this run created is undone in reverse order, and a ProvisioningError is thrown. The
+ * certificate is activated only by the last step, so a failed run never leaves it ACTIVE.
+ */
+export async function execute(plan: Plan, deps: ExecuteDeps): Promise<ExecutionReport> {
+  const undo: Undo[] = [];
+  const timings: Record<string, number> = {};
+  const retry = <T>(fn: () => Promise<T>) => withRetry(fn, deps.retry, deps.clock);
+  for (const step of plan.steps) {
+    const started = deps.clock.now().getTime();
+    try {
+      await runStep(step, plan, deps, retry, undo);
+    } catch (error) {
+      const undoFailures = await rollback(undo, retry);
+      const suffix = undoFailures.length > 0 ? `; undo incomplete: ${undoFailures.join("; ")}` : "";
+      throw new ProvisioningError(`step ${step.kind} failed: ${describeError(error)}${suffix}`, step.kind, {
+        cause: error,
+      });
+    }
+    timings[step.kind] = (timings[step.kind] ?? 0) + (deps.clock.now().getTime() - started);
+  }
+  return { timings };
+}
+
+async function runStep(
+  step: Step,
+  plan: Plan,
+  { iot }: ExecuteDeps,
+  retry: <T>(fn: () => Promise<T>) => Promise<T>,
+  undo: Undo[],
+): Promise<void> {
+  const arn = plan.certificateArn;
+  switch (step.kind) {
+    case "checkThingType": {
+      const type = await retry(() => iot.describeThingType(step.thingTypeName));
+      if (type === undefined) throw new ProvisioningError(`thing type ${step.thingTypeName} does not exist`, step.kind);
+      if (type.deprecated) throw new ProvisioningError(`thing type ${step.thingTypeName} is deprecated`, step.kind);
+      return;
+    }
+    case "createThing": {
+      const thing = {
+        thingName: step.thingName,
+        ...(step.thingTypeName !== undefined ? { thingTypeName: step.thingTypeName } : {}),
+        attributes: step.attributes,
+      };
+      try {
+        await retry(() => iot.createThing(thing));
+        undo.push({ label: `delete thing ${step.thingName}`, run: () => iot.deleteThing(step.thingName) });
+      } catch (error) {
+        // The thing exists with another configuration (a rotation, or an earlier device): bring it to the
+        // wanted one, and leave it in place if this run fails.
+        if (!(error instanceof AlreadyExistsError)) throw error;
+        await retry(() => iot.updateThing(thing));
+      }
+      return;
+    }
+    case "addThingToGroup":
+      await retry(() => iot.addThingToThingGroup(step.thingName, step.thingGroupName));
+      return;
+    case "checkPolicy": {
+      const policy = await retry(() => iot.getPolicy(step.policyName));
+      if (policy === undefined) throw new ProvisioningError(`policy ${step.policyName} does not exist`, step.kind);
+      return;
+    }
+    case "ensurePolicy":
+      await ensurePolicy(step, iot, retry, undo);
+      return;
+    case "attachPolicy":
+      await retry(() => iot.attachPolicy(step.policyName, arn));
+      undo.push({ label: `detach policy ${step.policyName}`, run: () => iot.detachPolicy(step.policyName, arn) });
+      return;
+    case "attachThing":
+      await retry(() => iot.attachThingPrincipal(step.thingName, arn));
+      undo.push({
+        label: `detach thing ${step.thingName}`,
+        run: () => iot.detachThingPrincipal(step.thingName, arn),
+      });
+      return;
+    case "activateCertificate":
+      await retry(() => iot.updateCertificateStatus(plan.certificateId, "ACTIVE"));
+      return;
+  }
+}
+
+/** Creates the policy, or makes the wanted document its default version (pruning to the version limit). */
+async function ensurePolicy(
+  step: Extract<Step, { kind: "ensurePolicy" }>,
+  iot: IotPort,
+  retry: <T>(fn: () => Promise<T>) => Promise<T>,
+  undo: Undo[],
+): Promise<void> {
+  const existing = await retry(() => iot.getPolicy(step.policyName));
+  if (existing === undefined) {
+    try {
+      await retry(() => iot.createPolicy(step.policyName, step.document));
+      // A shared policy may be attached by a concurrent run as soon as it exists, so only a per-device
+      // policy is removed on undo.
+      if (step.perDevice) {
+        undo.push({ label: `delete policy ${step.policyName}`, run: () => iot.deletePolicy(step.policyName) });
+      }
+      return;
+    } catch (error) {
+      if (!(error instanceof AlreadyExistsError)) throw error;
+      // Another run created it first: fall through and compare documents.
+    }
+  }
+  const current = existing ?? (await retry(() => iot.getPolicy(step.policyName)));
+  if (current !== undefined && samePolicyDocument(current.document, step.document)) return;
+  const versions = await retry(() => iot.listPolicyVersions(step.policyName));
+  if (versions.length >= POLICY_VERSION_LIMIT) {
+    const oldest = versions.filter((v) => !v.isDefault).sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime())[0];
+    if (oldest !== undefined) await retry(() => iot.deletePolicyVersion(step.policyName, oldest.versionId));
+  }
+  await retry(() => iot.createPolicyVersion(step.policyName, step.document));
+}
+
+/** Undoes in reverse order; every undo is tried, and the ones that failed are described. */
+async function rollback(undo: Undo[], retry: <T>(fn: () => Promise<T>) => Promise<T>): Promise<string[]> {
+  const failures: string[] = [];
+  for (const action of [...undo].reverse()) {
+    try {
+      await retry(action.run);
+    } catch (error) {
+      failures.push(`${action.label}: ${describeError(error)}`);
+    }
+  }
+  return failures;
+}

@@ -1,0 +1,262 @@
+import { readCertificate } from "./certificate.ts";
+import { type Allow, type DecisionInput, type DecisionSettings, decide } from "./decide.ts";
+import { deriveDeviceId } from "./device-id.ts";
+import { describeError, JitrError, ProvisioningError, TransientError } from "./errors.ts";
+import { execute } from "./execute.ts";
+import { plan } from "./plan.ts";
+import type { AllowlistPort, CertificateDescription, ClockPort, IotPort, LedgerPort, LotPort, MappingPort } from "./ports.ts";
+import type { RetryPolicy } from "./retry.ts";
+import { withRetry } from "./retry.ts";
+import { mappingSelectors } from "./select-policy.ts";
+import type { CertificateFacts, DenialReason, DeviceIdStrategy, LedgerEntry, RegisteredEvent } from "./types.ts";
+
+/*
+ * Provisioning one certificate-registered event:
+ *  1. Describe the certificate; finish without side effects unless it is still PENDING_ACTIVATION.
+ *  2. Read the certificate and derive the device id.
+ *  3. Gather the allowlist record, the bound certificate's status, the lot and the candidate mappings.
+ *  4. Decide (pure).
+ *  5. Denied: set the certificate INACTIVE or REVOKED, record the outcome.
+ *  6. Allowed: claim the device binding (conditional write: one certificate wins a race) and the lot place;
+ *     a lost claim gathers and decides again.
+ *  7. Plan and execute against IoT, activation last; a permanent failure undoes the run, releases the claim,
+ *     records `failed` and is rethrown.
+ *  8. Complete the binding, retire a replaced certificate (rotation `replace`), record `provisioned`.
+ */
+
+export interface ProvisionSettings extends DecisionSettings {
+  deviceIdStrategy: DeviceIdStrategy;
+  retry: RetryPolicy;
+}
+
+export interface ProvisionDeps {
+  iot: IotPort;
+  allowlist: AllowlistPort;
+  mappings: MappingPort;
+  lots: LotPort;
+  ledger: LedgerPort;
+  clock: ClockPort;
+  settings: ProvisionSettings;
+}
+
+export type ProvisionResult =
+  | {
+      outcome: "provisioned";
+      certificateId: string;
+      deviceId: string;
+      thingName: string;
+      policyName: string;
+      replaced: string | undefined;
+      timings: Record<string, number>;
+      warnings: string[];
+    }
+  | {
+      outcome: "denied";
+      certificateId: string;
+      deviceId: string | undefined;
+      reason: DenialReason;
+      certificateStatus: "INACTIVE" | "REVOKED";
+      detail: string;
+    }
+  | { outcome: "skipped"; certificateId: string; deviceId: undefined; detail: string };
+
+/** Ledger key for an outcome whose device could not be identified ('#' is outside the thing-name set). */
+export const UNIDENTIFIED_DEVICE = "#unidentified";
+
+const MAX_CLAIM_ROUNDS = 3;
+
+/** Provisions or denies the certificate named by a registered event, recording exactly one outcome. */
+export async function provision(event: RegisteredEvent, deps: ProvisionDeps): Promise<ProvisionResult> {
+  const { iot, clock, settings } = deps;
+  const retry = <T>(fn: () => Promise<T>) => withRetry(fn, settings.retry, clock);
+  const certificateId = event.certificateId;
+
+  // 1. describe
+  const description = await retry(() => iot.describeCertificate(certificateId));
+  if (description === undefined) {
+    return { outcome: "skipped", certificateId, deviceId: undefined, detail: "the certificate no longer exists" };
+  }
+  if (description.status !== "PENDING_ACTIVATION") {
+    return {
+      outcome: "skipped",
+      certificateId,
+      deviceId: undefined,
+      detail: `the certificate is already ${description.status}`,
+    };
+  }
+  // The registry, not the event, is the authority on which CA issued the certificate.
+  const caEvent: RegisteredEvent = { ...event, caCertificateId: description.caCertificateId ?? event.caCertificateId };
+
+  // 2. identify
+  const facts = readFacts(description.certificatePem);
+  const deviceId = facts === undefined ? undefined : deriveDeviceId(facts, settings.deviceIdStrategy);
+
+  for (let round = 1; ; round++) {
+    // 3-4. gather and decide
+    const input = await gather(caEvent, facts, deviceId, description, deps);
+    const decision = decide(input);
+    const base: Omit<LedgerEntry, "kind" | "deviceId"> = {
+      at: clock.now().toISOString(),
+      certificateId,
+      caCertificateId: caEvent.caCertificateId,
+      ...(facts ? { fingerprint: facts.fingerprint } : {}),
+      ...(input.record ? { recordVersion: input.record.version } : {}),
+    };
+
+    // 5. deny
+    if (decision.outcome === "deny") {
+      await retry(() => iot.updateCertificateStatus(certificateId, decision.certificateStatus));
+      await retry(() =>
+        deps.ledger.append({
+          ...base,
+          deviceId: decision.deviceId ?? UNIDENTIFIED_DEVICE,
+          kind: "denied",
+          reason: decision.reason,
+          error: decision.detail,
+        }),
+      );
+      return { ...decision, outcome: "denied", certificateId };
+    }
+
+    // 6. claim
+    const claim = { deviceId: decision.deviceId, certificateId, expectedCertificateId: decision.expectedBinding };
+    if (!(await retry(() => deps.allowlist.claimBinding(claim)))) {
+      if (round >= MAX_CLAIM_ROUNDS) {
+        throw new TransientError(`device ${decision.deviceId}: the binding kept changing; retry later`);
+      }
+      continue;
+    }
+    if (decision.reserveLot !== undefined) {
+      const lot = decision.reserveLot;
+      if (!(await retry(() => deps.lots.reserve(lot)))) {
+        await retry(() => deps.allowlist.releaseBinding(claim));
+        continue; // the next round sees the full lot and denies
+      }
+    }
+
+    // 7. plan and execute
+    const ledgerBase = {
+      ...base,
+      deviceId: decision.deviceId,
+      policyName: decision.policy.policyName,
+      thingName: decision.thing.thingName,
+      mappingSelector: decision.mapping.selector,
+      mappingVersion: decision.mapping.version,
+    };
+    let timings: Record<string, number>;
+    try {
+      ({ timings } = await execute(
+        plan(decision, { certificateId, certificateArn: description.certificateArn }),
+        { iot, clock, retry: settings.retry },
+      ));
+    } catch (error) {
+      await releaseClaim(decision, claim, deps);
+      await retry(() => deps.ledger.append({ ...ledgerBase, kind: "failed", error: describeError(error) })).catch(
+        () => undefined, // the rethrown error still reaches the logs and the dead-letter queue
+      );
+      throw error instanceof JitrError ? error : new ProvisioningError(describeError(error), "execute", { cause: error });
+    }
+
+    // 8. record
+    const provisionedAt = clock.now().toISOString();
+    await retry(() =>
+      deps.allowlist.completeBinding({
+        deviceId: decision.deviceId,
+        certificateId,
+        thingName: decision.thing.thingName,
+        policyName: decision.policy.policyName,
+        provisionedAt,
+      }),
+    );
+    const warnings = decision.replaces ? await retireReplaced(decision, deps) : [];
+    await retry(() => deps.ledger.append({ ...ledgerBase, at: provisionedAt, kind: "provisioned", timings }));
+    return {
+      outcome: "provisioned",
+      certificateId,
+      deviceId: decision.deviceId,
+      thingName: decision.thing.thingName,
+      policyName: decision.policy.policyName,
+      replaced: decision.replaces,
+      timings,
+      warnings,
+    };
+  }
+}
+
+function readFacts(pem: string): CertificateFacts | undefined {
+  try {
+    return readCertificate(pem);
+  } catch {
+    return undefined; // decided as invalid-device-id
+  }
+}
+
+async function gather(
+  event: RegisteredEvent,
+  certificate: CertificateFacts | undefined,
+  deviceId: string | undefined,
+  description: CertificateDescription,
+  deps: ProvisionDeps,
+): Promise<DecisionInput> {
+  const { clock, settings } = deps;
+  const retry = <T>(fn: () => Promise<T>) => withRetry(fn, settings.retry, clock);
+  const common = { event, certificate, deviceId, now: clock.now(), settings };
+  if (deviceId === undefined) {
+    return { ...common, record: undefined, boundCertificate: undefined, lot: undefined, mappings: [] };
+  }
+  const record = await retry(() => deps.allowlist.get(deviceId));
+  const boundId = record?.certificateId;
+  const [bound, lot, mappings] = await Promise.all([
+    boundId !== undefined && boundId !== description.certificateId
+      ? retry(() => deps.iot.describeCertificate(boundId))
+      : Promise.resolve(undefined),
+    record?.lot !== undefined ? retry(() => deps.lots.get(record.lot as string)) : Promise.resolve(undefined),
+    retry(() => deps.mappings.getMany(mappingSelectors(deviceId, record, event.caCertificateId))),
+  ]);
+  return {
+    ...common,
+    record,
+    boundCertificate: bound ? { certificateId: bound.certificateId, status: bound.status } : undefined,
+    lot,
+    mappings,
+  };
+}
+
+async function releaseClaim(
+  decision: Allow,
+  claim: { deviceId: string; certificateId: string; expectedCertificateId: string | undefined },
+  deps: ProvisionDeps,
+): Promise<void> {
+  const retry = <T>(fn: () => Promise<T>) => withRetry(fn, deps.settings.retry, deps.clock);
+  await retry(() => deps.allowlist.releaseBinding(claim)).catch(() => undefined);
+  if (decision.reserveLot !== undefined) {
+    const lot = decision.reserveLot;
+    await retry(() => deps.lots.release(lot)).catch(() => undefined);
+  }
+}
+
+/** Rotation `replace`: revoke the old certificate, then detach its thing and policy. Best effort. */
+async function retireReplaced(decision: Allow, deps: ProvisionDeps): Promise<string[]> {
+  const oldId = decision.replaces;
+  if (oldId === undefined) return [];
+  const retry = <T>(fn: () => Promise<T>) => withRetry(fn, deps.settings.retry, deps.clock);
+  const warnings: string[] = [];
+  const attempt = async (label: string, fn: () => Promise<unknown>) => {
+    try {
+      await retry(fn);
+    } catch (error) {
+      warnings.push(`${label}: ${describeError(error)}`);
+    }
+  };
+  await attempt(`revoke ${oldId}`, () => deps.iot.updateCertificateStatus(oldId, "REVOKED"));
+  const old = await retry(() => deps.iot.describeCertificate(oldId)).catch(() => undefined);
+  if (old !== undefined) {
+    const { thingName } = decision.thing;
+    await attempt(`detach thing from ${oldId}`, () => deps.iot.detachThingPrincipal(thingName, old.certificateArn));
+    const oldPolicy = decision.record.policyName;
+    if (oldPolicy !== undefined) {
+      await attempt(`detach policy from ${oldId}`, () => deps.iot.detachPolicy(oldPolicy, old.certificateArn));
+    }
+  }
+  return warnings;
+}

@@ -1,0 +1,29 @@
+import { isTransient } from "./errors.ts";
+import type { ClockPort } from "./ports.ts";
+
+export interface RetryPolicy {
+  /** Attempts in all, the first included. */
+  attempts: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+}
+
+export const defaultRetryPolicy: RetryPolicy = { attempts: 6, baseDelayMs: 100, maxDelayMs: 3_000 };
+
+/** Runs `fn`, retrying transient errors with exponential backoff and jitter (half the delay random). */
+export async function withRetry<T>(
+  fn: () => Promise<T>,
+  policy: RetryPolicy,
+  clock: ClockPort,
+  random: () => number = Math.random,
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (error) {
+      if (!isTransient(error) || attempt >= policy.attempts) throw error;
+      const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
+      await clock.sleep(Math.round(ceiling * (0.5 + random() / 2)));
+    }
+  }
+}
