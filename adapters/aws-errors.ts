@@ -22,7 +22,10 @@ export const httpStatusOf = (error: unknown): number | undefined => {
 
 /** True when the SDK marked the error retryable (`$retryable` set). */
 export const isMarkedRetryable = (error: unknown): boolean =>
-  isRecord(error) && error.$retryable !== undefined && error.$retryable !== null && error.$retryable !== false;
+  isRecord(error) &&
+  error.$retryable !== undefined &&
+  error.$retryable !== null &&
+  error.$retryable !== false;
 
 /** True when the error never reached the service or came back without response metadata. */
 export const isNetworkError = (error: unknown): boolean => isRecord(error) && !isRecord(error.$metadata);
@@ -66,7 +69,9 @@ const TRANSIENT_DYNAMO_ERRORS: ReadonlySet<string> = new Set([
 export function mapDynamoError(error: unknown, operation: string, resource: string): JitrError {
   if (error instanceof JitrError) return error;
   const message = `DynamoDB ${operation} failed for ${resource}: ${errorDetail(error)}`;
-  if (errorName(error) === "ConditionalCheckFailedException") return new ConflictError(message, { cause: error });
-  if (isTransientAwsError(error, TRANSIENT_DYNAMO_ERRORS)) return new TransientError(message, { cause: error });
+  if (errorName(error) === "ConditionalCheckFailedException")
+    return new ConflictError(message, { cause: error });
+  if (isTransientAwsError(error, TRANSIENT_DYNAMO_ERRORS))
+    return new TransientError(message, { cause: error });
   return new JitrError(message, { cause: error });
 }

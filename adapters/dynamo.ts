@@ -4,12 +4,12 @@ import {
   BatchGetCommand,
   DynamoDBDocumentClient,
   GetCommand,
+  type NativeAttributeValue,
   PutCommand,
   QueryCommand,
   type QueryCommandInput,
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
-import type { NativeAttributeValue } from "@aws-sdk/util-dynamodb";
 import { ConflictError, TransientError, ValidationError } from "../domain/errors.ts";
 import {
   type AllowlistPort,
@@ -51,7 +51,11 @@ async function send<T>(operation: string, resource: string, run: () => Promise<T
  * Sends one conditional write; true when written, false when the condition failed; other errors
  * mapped with {@link mapDynamoError}.
  */
-async function sendConditional(operation: string, resource: string, run: () => Promise<unknown>): Promise<boolean> {
+async function sendConditional(
+  operation: string,
+  resource: string,
+  run: () => Promise<unknown>,
+): Promise<boolean> {
   try {
     await run();
     return true;
@@ -131,7 +135,9 @@ export class DynamoAllowlist implements AllowlistPort {
               ? "attribute_exists(deviceId) AND attribute_not_exists(certificateId)"
               : "attribute_exists(deviceId) AND certificateId = :expected",
           ExpressionAttributeValues:
-            expected === undefined ? { ":c": claim.certificateId } : { ":c": claim.certificateId, ":expected": expected },
+            expected === undefined
+              ? { ":c": claim.certificateId }
+              : { ":c": claim.certificateId, ":expected": expected },
         }),
       ),
     );
@@ -350,7 +356,9 @@ export function decodeCursor(cursor: string): Record<string, string> {
   try {
     parsed = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
   } catch (error) {
-    throw new ValidationError("invalid cursor", [{ path: "cursor", message: "not a cursor" }], { cause: error });
+    throw new ValidationError("invalid cursor", [{ path: "cursor", message: "not a cursor" }], {
+      cause: error,
+    });
   }
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
     throw new ValidationError("invalid cursor", [{ path: "cursor", message: "not a cursor" }]);
@@ -368,7 +376,8 @@ export function decodeCursor(cursor: string): Record<string, string> {
 function toStoredLedgerEntry(item: Item, table: string): StoredLedgerEntry {
   const { deviceId, sk, at, kind } = item;
   const what = `ledger entry in ${table}`;
-  if (typeof deviceId !== "string" || typeof sk !== "string") throw invalidRecord(what, "key is not a string");
+  if (typeof deviceId !== "string" || typeof sk !== "string")
+    throw invalidRecord(what, "key is not a string");
   if (typeof at !== "string") throw invalidRecord(what, "at is not a string");
   if (kind !== "provisioned" && kind !== "denied" && kind !== "failed" && kind !== "admin") {
     throw invalidRecord(what, "kind is unknown");

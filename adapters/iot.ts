@@ -90,7 +90,9 @@ export class IotRegistryAdapter implements IotPort {
       throw new JitrError(`IoT DescribeCertificate returned an incomplete description for ${resource}`);
     }
     if (!isCertificateStatus(status)) {
-      throw new JitrError(`IoT DescribeCertificate returned unknown status ${String(status)} for ${resource}`);
+      throw new JitrError(
+        `IoT DescribeCertificate returned unknown status ${String(status)} for ${resource}`,
+      );
     }
     return {
       certificateId: description.certificateId ?? certificateId,

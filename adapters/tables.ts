@@ -1,13 +1,12 @@
 import {
-  type CreateTableCommandInput,
   CreateTableCommand,
+  type CreateTableCommandInput,
   DescribeTableCommand,
   type DynamoDBClient,
   waitUntilTableExists,
 } from "@aws-sdk/client-dynamodb";
 import { JitrError } from "../domain/errors.ts";
 import { errorName, mapDynamoError } from "./aws-errors.ts";
-
 
 /** The physical names of the service's DynamoDB tables. */
 export interface TableNames {

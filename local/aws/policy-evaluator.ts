@@ -123,10 +123,14 @@ function statementMatches(statement: Statement, request: EvaluationRequest): boo
   // Action / NotAction (no policy variables in actions).
   if (statement.Action !== undefined) {
     const actions = stringList(statement.Action);
-    if (!actions?.some((a) => wildcardRegex([{ text: a, literal: false }], true).test(request.action))) return false;
+    if (!actions?.some((a) => wildcardRegex([{ text: a, literal: false }], true).test(request.action)))
+      return false;
   } else if (statement.NotAction !== undefined) {
     const actions = stringList(statement.NotAction);
-    if (!actions || actions.some((a) => wildcardRegex([{ text: a, literal: false }], true).test(request.action)))
+    if (
+      !actions ||
+      actions.some((a) => wildcardRegex([{ text: a, literal: false }], true).test(request.action))
+    )
       return false;
   } else {
     return false;
@@ -310,7 +314,8 @@ function conditionsHold(condition: unknown, context: EvaluationContext): boolean
 /** Validates a policy document as AWS IoT does on CreatePolicy / CreatePolicyVersion; returns a message if malformed. */
 export function policyDocumentProblem(document: string): string | undefined {
   const compact = document.replace(/\s/g, "");
-  if (compact.length > 2048) return `Policy document is ${compact.length} characters without whitespace (max 2048)`;
+  if (compact.length > 2048)
+    return `Policy document is ${compact.length} characters without whitespace (max 2048)`;
   let parsed: unknown;
   try {
     parsed = JSON.parse(document);
@@ -319,7 +324,7 @@ export function policyDocumentProblem(document: string): string | undefined {
   }
   if (!isObject(parsed)) return "Policy document must be a JSON object";
   // Stricter reading: only the current policy language version is accepted.
-  if (parsed.Version !== "2012-10-17") return "Policy document must have \"Version\": \"2012-10-17\"";
+  if (parsed.Version !== "2012-10-17") return 'Policy document must have "Version": "2012-10-17"';
   const statements = Array.isArray(parsed.Statement) ? parsed.Statement : [parsed.Statement];
   if (parsed.Statement === undefined || statements.length === 0) return "Policy document has no Statement";
   for (const statement of statements) {
@@ -329,13 +334,15 @@ export function policyDocumentProblem(document: string): string | undefined {
     const hasAction = statement.Action !== undefined;
     if (hasAction === (statement.NotAction !== undefined))
       return "Statement must have exactly one of Action or NotAction";
-    if (!stringList(statement.Action ?? statement.NotAction)) return "Action must be a string or a string array";
+    if (!stringList(statement.Action ?? statement.NotAction))
+      return "Action must be a string or a string array";
     const hasResource = statement.Resource !== undefined;
     if (hasResource === (statement.NotResource !== undefined))
       return "Statement must have exactly one of Resource or NotResource";
     if (!stringList(statement.Resource ?? statement.NotResource))
       return "Resource must be a string or a string array";
-    if (statement.Condition !== undefined && !isObject(statement.Condition)) return "Condition must be an object";
+    if (statement.Condition !== undefined && !isObject(statement.Condition))
+      return "Condition must be an object";
   }
   return undefined;
 }

@@ -48,5 +48,7 @@ export const certificateState = (message: string): IotError =>
   new IotError("CertificateStateException", message);
 export const certificateValidation = (message: string): IotError =>
   new IotError("CertificateValidationException", message);
-export const malformedPolicy = (message: string): IotError => new IotError("MalformedPolicyException", message);
-export const throttled = (message = "Rate exceeded"): IotError => new IotError("ThrottlingException", message);
+export const malformedPolicy = (message: string): IotError =>
+  new IotError("MalformedPolicyException", message);
+export const throttled = (message = "Rate exceeded"): IotError =>
+  new IotError("ThrottlingException", message);

@@ -65,7 +65,8 @@ export class RateLimiter {
     factor = 1,
     private readonly now: () => number = () => performance.now(),
   ) {
-    if (!(factor > 0) || !Number.isFinite(factor)) throw new Error(`Quota factor must be a positive number, got ${factor}`);
+    if (!(factor > 0) || !Number.isFinite(factor))
+      throw new Error(`Quota factor must be a positive number, got ${factor}`);
     this.factor = factor;
   }
 
@@ -101,7 +102,8 @@ function probability(name: string, value: number | undefined): number {
 
 /** Quota settings from options, else from JITR_LOCAL_QUOTAS / JITR_LOCAL_QUOTA_FACTOR. */
 export function resolveQuotas(options: QuotaOptions | undefined): Required<QuotaOptions> {
-  if (options) return { enabled: options.enabled, factor: options.factor ?? envNumber("JITR_LOCAL_QUOTA_FACTOR") ?? 1 };
+  if (options)
+    return { enabled: options.enabled, factor: options.factor ?? envNumber("JITR_LOCAL_QUOTA_FACTOR") ?? 1 };
   const flag = process.env.JITR_LOCAL_QUOTAS;
   return {
     enabled: flag === "1" || flag === "true",

@@ -22,7 +22,7 @@ export function parseCertificate(input: string | Uint8Array): X509Certificate | 
       if (first === undefined) return undefined;
       return new X509Certificate(first);
     }
-    return new X509Certificate(input);
+    return new X509Certificate(Uint8Array.from(input));
   } catch {
     return undefined;
   }

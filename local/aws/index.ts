@@ -1,0 +1,193 @@
+/**
+ * A local AWS endpoint on one HTTP port: an AWS IoT control-plane emulator (restJson1) and
+ * DynamoDB (dynalite, in process). Requests are routed by the service name in the SigV4
+ * credential scope of the `Authorization` header, so `AWS_ENDPOINT_URL=http://127.0.0.1:<port>`
+ * serves the real AWS SDK clients and the AWS CLI unchanged. Signatures are not verified.
+ */
+import { mkdirSync } from "node:fs";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import dynalite from "dynalite";
+import { createIotHandler } from "./iot/http.ts";
+import {
+  type FaultOptions,
+  type QuotaOptions,
+  RateLimiter,
+  resolveFaults,
+  resolveQuotas,
+} from "./iot/limits.ts";
+import { IotRegistry } from "./iot/registry.ts";
+
+export { IotError, type IotErrorCode } from "./iot/errors.ts";
+export {
+  DEFAULT_IOT_API_QUOTA,
+  type FaultOptions,
+  IOT_API_QUOTAS,
+  type QuotaOptions,
+  RateLimiter,
+} from "./iot/limits.ts";
+export type {
+  AutoRegistrationStatus,
+  CaCertificateRecord,
+  CaCertificateStatus,
+  CaMatch,
+  CertificateMode,
+  CertificateRecord,
+  CertificateStatus,
+  IotRegistryEvents,
+  IotRegistryOptions,
+  PolicyRecord,
+  ThingGroupRecord,
+  ThingRecord,
+  ThingTypeRecord,
+} from "./iot/registry.ts";
+export { IotRegistry } from "./iot/registry.ts";
+export {
+  type EvaluationContext,
+  type EvaluationReason,
+  type EvaluationRequest,
+  type EvaluationResult,
+  evaluate,
+} from "./policy-evaluator.ts";
+
+export interface AwsEndpointOptions {
+  /** Interface to listen on; default 127.0.0.1. */
+  host?: string;
+  /** 0 (the default) lets the OS pick a free port. */
+  port?: number;
+  /** Persist state under this directory (`iot.json`, `dynamodb/`); in memory when absent. */
+  dataDir?: string;
+  /** Default us-east-1. */
+  region?: string;
+  /** Default 123456789012. */
+  accountId?: string;
+  /** IoT API quotas; from JITR_LOCAL_QUOTAS / JITR_LOCAL_QUOTA_FACTOR when absent. */
+  quotas?: QuotaOptions;
+  /** IoT fault injection; each field falls back to its JITR_LOCAL_FAULT_* variable. */
+  faults?: FaultOptions;
+  /** Host name DescribeEndpoint answers with for every endpoint type; default "localhost". */
+  iotEndpointAddress?: string;
+}
+
+export interface AwsEndpoint {
+  /** e.g. http://127.0.0.1:4566 — use as AWS_ENDPOINT_URL or a client's `endpoint`. */
+  url: string;
+  port: number;
+  iot: IotRegistry;
+  close(): Promise<void>;
+}
+
+/** The service name of a SigV4 `Authorization` header's credential scope (`.../<region>/<service>/aws4_request`). */
+export function serviceFromAuthorization(authorization: string | undefined): string | undefined {
+  if (!authorization) return undefined;
+  const match = /Credential=[^/,\s]+\/\d{8}\/[^/,\s]+\/([^/,\s]+)\/aws4_request/.exec(authorization);
+  return match?.[1];
+}
+
+function serviceOf(req: IncomingMessage): string | undefined {
+  const fromAuth = serviceFromAuthorization(req.headers.authorization);
+  if (fromAuth) return fromAuth;
+  // Unsigned DynamoDB JSON requests still name their API in X-Amz-Target.
+  const target = req.headers["x-amz-target"];
+  if (typeof target === "string" && target.startsWith("DynamoDB_")) return "dynamodb";
+  return undefined;
+}
+
+function sendJsonError(res: ServerResponse, status: number, code: string, message: string): void {
+  const body = JSON.stringify({ message });
+  res.writeHead(status, {
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(body),
+    "x-amzn-errortype": code,
+  });
+  res.end(body);
+}
+
+function listen(server: Server, port: number, host: string): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.close((error) => (error ? reject(error) : resolve()));
+    server.closeAllConnections();
+  });
+}
+
+export async function startAwsEndpoint(opts: AwsEndpointOptions = {}): Promise<AwsEndpoint> {
+  const host = opts.host ?? "127.0.0.1";
+  const region = opts.region ?? "us-east-1";
+  const accountId = opts.accountId ?? "123456789012";
+  const quotas = resolveQuotas(opts.quotas);
+  const faults = resolveFaults(opts.faults);
+  const limiter = new RateLimiter(quotas.enabled, quotas.factor);
+
+  if (opts.dataDir) mkdirSync(join(opts.dataDir, "dynamodb"), { recursive: true });
+  const iot = new IotRegistry({
+    region,
+    accountId,
+    limiter,
+    ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
+    ...(opts.iotEndpointAddress ? { endpointAddress: opts.iotEndpointAddress } : {}),
+  });
+
+  const dynamo = dynalite({
+    ...(opts.dataDir ? { path: join(opts.dataDir, "dynamodb") } : {}),
+    createTableMs: 0,
+    deleteTableMs: 0,
+    updateTableMs: 0,
+  });
+  // dynalite only closes its LevelDB store through server.close(), which needs a listening
+  // server: it listens on an unadvertised loopback port, requests reach it through emit().
+  await listen(dynamo, 0, "127.0.0.1");
+
+  const iotHandler = createIotHandler(iot, { limiter, faults });
+  const server = createServer((req, res) => {
+    const service = serviceOf(req);
+    if (service === "iot") {
+      void iotHandler(req, res);
+    } else if (service === "dynamodb") {
+      dynamo.emit("request", req, res);
+    } else if (service === undefined) {
+      req.resume();
+      sendJsonError(res, 403, "MissingAuthenticationTokenException", "Missing SigV4 Authorization header");
+    } else {
+      req.resume();
+      sendJsonError(
+        res,
+        404,
+        "UnknownServiceException",
+        `Service "${service}" is not served by the local AWS endpoint (only iot and dynamodb)`,
+      );
+    }
+  });
+
+  let address: AddressInfo;
+  try {
+    address = await listen(server, opts.port ?? 0, host);
+  } catch (error) {
+    await closeServer(dynamo);
+    throw error;
+  }
+  const urlHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${urlHost}:${address.port}`,
+    port: address.port,
+    iot,
+    close() {
+      closing ??= (async () => {
+        await closeServer(server);
+        await closeServer(dynamo);
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,237 @@
+/**
+ * The DynamoDB adapters against dynalite (an in-process DynamoDB), so the expressions are
+ * evaluated by a real parser rather than only compared as strings.
+ */
+
+import type { Server } from "node:http";
+import { createRequire } from "node:module";
+import type { AddressInfo } from "node:net";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { PutCommand } from "@aws-sdk/lib-dynamodb";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  createDocumentClient,
+  DynamoAllowlist,
+  DynamoLedger,
+  DynamoLots,
+  DynamoMappings,
+} from "../../adapters/dynamo.ts";
+import { ensureTables, type TableNames } from "../../adapters/tables.ts";
+import { ConflictError } from "../../domain/errors.ts";
+
+const require = createRequire(import.meta.url);
+const dynalite: (options: { createTableMs?: number }) => Server = require("dynalite");
+
+const names: TableNames = {
+  allowlist: "allowlist",
+  mappings: "mappings",
+  lots: "lots",
+  ledger: "ledger",
+  idempotency: "idempotency",
+};
+
+let server: Server;
+let client: DynamoDBClient;
+
+beforeAll(async () => {
+  server = dynalite({ createTableMs: 0 });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  client = new DynamoDBClient({
+    region: "local",
+    endpoint: `http://127.0.0.1:${port}`,
+    credentials: { accessKeyId: "local", secretAccessKey: "local" },
+  });
+  await ensureTables(client, names);
+});
+
+afterAll(async () => {
+  client?.destroy();
+  await new Promise<void>((resolve) => server?.close(() => resolve()));
+});
+
+const docClient = () => createDocumentClient(client);
+
+describe("against dynalite", () => {
+  it("ensureTables is idempotent", async () => {
+    // Prepare: the tables exist from beforeAll
+
+    // Act
+    const result = ensureTables(client, names);
+
+    // Assess
+    await expect(result).resolves.toBeUndefined();
+  });
+
+  it("binds, completes and releases a device", async () => {
+    // Prepare
+    const doc = docClient();
+    const allowlist = new DynamoAllowlist(doc, names.allowlist);
+    await doc.send(
+      new PutCommand({
+        TableName: names.allowlist,
+        Item: { deviceId: "dev-1", status: "allowed", version: 1 },
+      }),
+    );
+
+    // Act
+    const first = await allowlist.claimBinding({
+      deviceId: "dev-1",
+      certificateId: "c1",
+      expectedCertificateId: undefined,
+    });
+    const rival = await allowlist.claimBinding({
+      deviceId: "dev-1",
+      certificateId: "c2",
+      expectedCertificateId: undefined,
+    });
+    const unknownDevice = await allowlist.claimBinding({
+      deviceId: "nobody",
+      certificateId: "c1",
+      expectedCertificateId: undefined,
+    });
+    await allowlist.completeBinding({
+      deviceId: "dev-1",
+      certificateId: "c1",
+      thingName: "dev-1",
+      policyName: "p",
+      provisionedAt: "2024-05-01T00:00:00.000Z",
+    });
+    const lostComplete = await allowlist
+      .completeBinding({
+        deviceId: "dev-1",
+        certificateId: "c2",
+        thingName: "dev-1",
+        policyName: "p",
+        provisionedAt: "2024-05-01T00:00:00.000Z",
+      })
+      .then(
+        () => undefined,
+        (reason: unknown) => reason,
+      );
+    const replaced = await allowlist.claimBinding({
+      deviceId: "dev-1",
+      certificateId: "c3",
+      expectedCertificateId: "c1",
+    });
+    await allowlist.releaseBinding({ deviceId: "dev-1", certificateId: "c3", expectedCertificateId: "c1" });
+    const afterRelease = await allowlist.get("dev-1");
+
+    // Assess
+    expect([first, rival, unknownDevice, replaced]).toStrictEqual([true, false, false, true]);
+    expect(lostComplete).toBeInstanceOf(ConflictError);
+    expect(afterRelease).toStrictEqual({
+      deviceId: "dev-1",
+      status: "allowed",
+      version: 1,
+      certificateId: "c1",
+      thingName: "dev-1",
+      policyName: "p",
+      provisionedAt: "2024-05-01T00:00:00.000Z",
+    });
+    expect(await allowlist.get("nobody")).toBeUndefined();
+  });
+
+  it("removes a binding that did not exist before the claim", async () => {
+    // Prepare
+    const doc = docClient();
+    const allowlist = new DynamoAllowlist(doc, names.allowlist);
+    await doc.send(
+      new PutCommand({
+        TableName: names.allowlist,
+        Item: { deviceId: "dev-2", status: "allowed", version: 1 },
+      }),
+    );
+    await allowlist.claimBinding({
+      deviceId: "dev-2",
+      certificateId: "c1",
+      expectedCertificateId: undefined,
+    });
+
+    // Act
+    await allowlist.releaseBinding({
+      deviceId: "dev-2",
+      certificateId: "c1",
+      expectedCertificateId: undefined,
+    });
+
+    // Assess
+    expect((await allowlist.get("dev-2"))?.certificateId).toBeUndefined();
+  });
+
+  it("reserves up to the lot's quota and releases", async () => {
+    // Prepare
+    const doc = docClient();
+    const lots = new DynamoLots(doc, names.lots);
+    await doc.send(new PutCommand({ TableName: names.lots, Item: { lot: "L1", maxDevices: 2 } }));
+    await doc.send(new PutCommand({ TableName: names.lots, Item: { lot: "L0", maxDevices: 0 } }));
+    await doc.send(new PutCommand({ TableName: names.lots, Item: { lot: "Lx" } }));
+
+    // Act
+    const results = [await lots.reserve("L1"), await lots.reserve("L1"), await lots.reserve("L1")];
+    await lots.release("L1");
+    const afterRelease = await lots.get("L1");
+    const zeroQuota = await lots.reserve("L0");
+    const unlimited = await lots.reserve("Lx");
+    const missing = await lots.reserve("nope");
+    await lots.release("L0");
+
+    // Assess
+    expect(results).toStrictEqual([true, true, false]);
+    expect(afterRelease).toStrictEqual({ lot: "L1", maxDevices: 2, provisionedCount: 1 });
+    expect([zeroQuota, unlimited, missing]).toStrictEqual([false, true, false]);
+    expect((await lots.get("L0"))?.provisionedCount).toBe(0);
+  });
+
+  it("reads several mappings at once", async () => {
+    // Prepare
+    const doc = docClient();
+    const mappings = new DynamoMappings(doc, names.mappings);
+    await doc.send(
+      new PutCommand({ TableName: names.mappings, Item: { selector: "profile:a", version: 1 } }),
+    );
+    await doc.send(new PutCommand({ TableName: names.mappings, Item: { selector: "lot:L1", version: 2 } }));
+
+    // Act
+    const found = await mappings.getMany(["profile:a", "lot:L1", "ca:none"]);
+
+    // Assess
+    expect(found.map((mapping) => mapping.selector).sort()).toStrictEqual(["lot:L1", "profile:a"]);
+  });
+
+  it("appends ledger entries and pages through them newest first", async () => {
+    // Prepare
+    const doc = docClient();
+    const ledger = new DynamoLedger(doc, names.ledger);
+    const at = (second: number) => `2024-05-01T00:00:0${second}.000Z`;
+    await ledger.append({
+      deviceId: "dev-9",
+      at: at(1),
+      certificateId: "c9",
+      kind: "denied",
+      reason: "blocked",
+    });
+    await ledger.append({
+      deviceId: "dev-9",
+      at: at(2),
+      certificateId: "c9",
+      kind: "provisioned",
+      error: undefined,
+    });
+    await ledger.append({ deviceId: "dev-9", at: at(2), certificateId: "c9", kind: "failed" });
+    await ledger.append({ deviceId: "dev-9", at: at(3), kind: "admin", actor: "ops" });
+
+    // Act
+    const first = await ledger.listForDevice("dev-9", { limit: 2 });
+    const second = await ledger.listForDevice("dev-9", { limit: 2, cursor: first.cursor });
+    const byCertificate = await ledger.listForCertificate("c9");
+
+    // Assess
+    const firstAts = first.entries.map((entry) => entry.at);
+    const secondAts = second.entries.map((entry) => entry.at);
+    expect(firstAts).toStrictEqual([at(3), at(2)]);
+    expect(secondAts).toStrictEqual([at(2), at(1)]);
+    expect(byCertificate.entries).toHaveLength(3);
+    expect(byCertificate.entries.every((entry) => entry.certificateId === "c9")).toBe(true);
+  });
+});

@@ -1,0 +1,195 @@
+import { describe, expect, it } from "vitest";
+import { issueCertificate } from "../../cli/pki.ts";
+import { JitrError, ProvisioningError } from "../../domain/errors.ts";
+import { provision, UNIDENTIFIED_DEVICE } from "../../domain/provision.ts";
+import { allowed, defaultMapping, makeWorld, testCa } from "../support/world.ts";
+
+const arnOf = (id: string) => `arn:aws:iot:us-east-1:123456789012:cert/${id}`;
+
+describe("provision", () => {
+  it("provisions an allowlisted device: thing and policy attached, certificate ACTIVE, binding and ledger written (I1)", async () => {
+    // Prepare
+    const world = makeWorld({ records: [allowed("dev-1", { attributes: { site: "north" } })], mappings: [defaultMapping] });
+    const { event } = await world.register("dev-1");
+    // Act
+    const result = await provision(event, world.deps);
+    // Assess
+    expect(result).toMatchObject({ outcome: "provisioned", deviceId: "dev-1", thingName: "dev-1", policyName: "jitr-sensor" });
+    const arn = arnOf(event.certificateId);
+    expect(world.iot.statusOf(event.certificateId)).toBe("ACTIVE");
+    expect(world.iot.thingPrincipals.get("dev-1")?.has(arn)).toBe(true);
+    expect(world.iot.policyTargets.get("jitr-sensor")?.has(arn)).toBe(true);
+    expect(world.iot.methods().at(-1)).toBe("updateCertificateStatus");
+    const record = await world.allowlist.get("dev-1");
+    expect(record).toMatchObject({ certificateId: event.certificateId, thingName: "dev-1", policyName: "jitr-sensor" });
+    expect(record?.provisionedAt).toBeDefined();
+    expect(world.ledger.entries).toHaveLength(1);
+    expect(world.ledger.entries[0]).toMatchObject({ kind: "provisioned", deviceId: "dev-1", certificateId: event.certificateId, mappingSelector: "default" });
+  });
+
+  it.each([
+    ["not allowlisted", [], "not-allowlisted", "INACTIVE"],
+    ["blocked", [allowed("dev-1", { status: "blocked" })], "blocked", "REVOKED"],
+    ["wrong CA", [allowed("dev-1", { caCertificateId: "d".repeat(64) })], "wrong-ca", "REVOKED"],
+    ["outside window", [allowed("dev-1", { notAfter: "2000-01-01T00:00:00Z" })], "entry-not-valid-now", "INACTIVE"],
+    ["fingerprint pinned", [allowed("dev-1", { certificateFingerprint: "0".repeat(64) })], "fingerprint-mismatch", "REVOKED"],
+  ] as const)("denies %s: certificate %s, nothing created, one ledger entry (I2, I3)", async (_name, records, reason, status) => {
+    const world = makeWorld({ records: [...records], mappings: [defaultMapping] });
+    const { event } = await world.register("dev-1");
+    const result = await provision(event, world.deps);
+    expect(result).toMatchObject({ outcome: "denied", reason, certificateStatus: status });
+    expect(world.iot.statusOf(event.certificateId)).toBe(status);
+    expect(world.iot.things.size).toBe(0);
+    expect(world.iot.policies.size).toBe(0);
+    expect(world.ledger.entries).toEqual([expect.objectContaining({ kind: "denied", reason, deviceId: "dev-1" })]);
+  });
+
+  it("denies a certificate that cannot be read, or names no valid device id, as invalid-device-id (REVOKED)", async () => {
+    const world = makeWorld({ mappings: [defaultMapping] });
+    const garbage = world.registerPem("-----BEGIN CERTIFICATE-----\nnot a certificate\n-----END CERTIFICATE-----", "1".repeat(64));
+    const badChars = (await world.register("dev 1/ümlaut")).event;
+    const tooLong = (await world.register("x".repeat(129))).event;
+    for (const event of [garbage, badChars, tooLong]) {
+      const result = await provision(event, world.deps);
+      expect(result).toMatchObject({ outcome: "denied", reason: "invalid-device-id", certificateStatus: "REVOKED" });
+      expect(world.iot.statusOf(event.certificateId)).toBe("REVOKED");
+    }
+    expect(world.iot.things.size).toBe(0);
+    expect(world.ledger.entries.map((e) => e.deviceId)).toEqual([UNIDENTIFIED_DEVICE, UNIDENTIFIED_DEVICE, UNIDENTIFIED_DEVICE]);
+  });
+
+  it("an expired certificate is revoked even when allowlisted", async () => {
+    const world = makeWorld({ records: [allowed("dev-1")], mappings: [defaultMapping] });
+    const { event } = await world.register({
+      subject: { CN: "dev-1" },
+      notBefore: new Date("2020-01-01T00:00:00Z"),
+      notAfter: new Date("2021-01-01T00:00:00Z"),
+    });
+    expect(await provision(event, world.deps)).toMatchObject({ outcome: "denied", reason: "certificate-expired" });
+    expect(world.iot.statusOf(event.certificateId)).toBe("REVOKED");
+  });
+
+  it("a rendered policy over the size limit quarantines the device as no-policy and creates nothing", async () => {
+    const statement = { Effect: "Allow", Action: "iot:Publish", Resource: `arn:aws:iot:*:*:topic/${"t".repeat(200)}` };
+    const mapping = { selector: "default", policy: { document: { Version: "2012-10-17", Statement: Array(12).fill(statement) } }, version: 1 };
+    const world = makeWorld({ records: [allowed("dev-1")], mappings: [mapping] });
+    const { event } = await world.register("dev-1");
+    const result = await provision(event, world.deps);
+    expect(result).toMatchObject({ outcome: "denied", reason: "no-policy", certificateStatus: "INACTIVE" });
+    expect(world.iot.methods()).toEqual(["describeCertificate", "updateCertificateStatus"]);
+  });
+
+  it("a duplicate event makes no second side effect", async () => {
+    const world = makeWorld({ records: [allowed("dev-1")], mappings: [defaultMapping] });
+    const { event } = await world.register("dev-1");
+    await provision(event, world.deps);
+    const callsAfterFirst = world.iot.calls.length;
+    const second = await provision(event, world.deps);
+    expect(second).toMatchObject({ outcome: "skipped" });
+    expect(world.iot.methods().slice(callsAfterFirst)).toEqual(["describeCertificate"]);
+    expect(world.ledger.entries).toHaveLength(1);
+  });
+
+  it("two certificates for one device processed concurrently: exactly one becomes ACTIVE (I4)", async () => {
+    const world = makeWorld({ records: [allowed("dev-1")], mappings: [defaultMapping] });
+    const a = (await world.register("dev-1")).event;
+    const b = (await world.register("dev-1")).event;
+    const results = await Promise.all([provision(a, world.deps), provision(b, world.deps)]);
+    const statuses = [world.iot.statusOf(a.certificateId), world.iot.statusOf(b.certificateId)];
+    expect(statuses.filter((s) => s === "ACTIVE")).toHaveLength(1);
+    expect(statuses.filter((s) => s === "REVOKED")).toHaveLength(1);
+    expect(results.map((r) => r.outcome).sort()).toEqual(["denied", "provisioned"]);
+    expect(results.find((r) => r.outcome === "denied")).toMatchObject({ reason: "already-provisioned" });
+    const winner = results.find((r) => r.outcome === "provisioned")?.certificateId;
+    expect((await world.allowlist.get("dev-1"))?.certificateId).toBe(winner);
+  });
+
+  it("a clone of a provisioned device (rotation reject) is revoked as already-provisioned", async () => {
+    const world = makeWorld({ records: [allowed("dev-1")], mappings: [defaultMapping] });
+    const first = (await world.register("dev-1")).event;
+    await provision(first, world.deps);
+    const clone = (await world.register("dev-1")).event;
+    expect(await provision(clone, world.deps)).toMatchObject({ outcome: "denied", reason: "already-provisioned" });
+    expect(world.iot.statusOf(first.certificateId)).toBe("ACTIVE");
+    expect(world.iot.statusOf(clone.certificateId)).toBe("REVOKED");
+  });
+
+  it("rotation replace provisions the new certificate, then revokes and detaches the old one", async () => {
+    const world = makeWorld({ records: [allowed("dev-1", { rotation: "replace" })], mappings: [defaultMapping] });
+    const old = (await world.register("dev-1")).event;
+    await provision(old, world.deps);
+    const fresh = (await world.register("dev-1")).event;
+    const result = await provision(fresh, world.deps);
+    expect(result).toMatchObject({ outcome: "provisioned", replaced: old.certificateId, warnings: [] });
+    expect(world.iot.statusOf(fresh.certificateId)).toBe("ACTIVE");
+    expect(world.iot.statusOf(old.certificateId)).toBe("REVOKED");
+    expect([...(world.iot.thingPrincipals.get("dev-1") ?? [])]).toEqual([arnOf(fresh.certificateId)]);
+    expect(world.iot.policyTargets.get("jitr-sensor")?.has(arnOf(old.certificateId))).toBe(false);
+    expect((await world.allowlist.get("dev-1"))?.certificateId).toBe(fresh.certificateId);
+  });
+
+  it("rotation allow-multiple keeps both certificates ACTIVE", async () => {
+    const world = makeWorld({ records: [allowed("dev-1", { rotation: "allow-multiple" })], mappings: [defaultMapping] });
+    const one = (await world.register("dev-1")).event;
+    const two = (await world.register("dev-1")).event;
+    await provision(one, world.deps);
+    await provision(two, world.deps);
+    expect([world.iot.statusOf(one.certificateId), world.iot.statusOf(two.certificateId)]).toEqual(["ACTIVE", "ACTIVE"]);
+  });
+
+  it("counts devices in their lot and quarantines the one over the quota, also when racing", async () => {
+    const records = ["d1", "d2", "d3"].map((id) => allowed(id, { lot: "L1" }));
+    const world = makeWorld({ records, mappings: [defaultMapping], lots: [{ lot: "L1", maxDevices: 2, provisionedCount: 0 }] });
+    const events = await Promise.all(["d1", "d2", "d3"].map(async (id) => (await world.register(id)).event));
+    const results = await Promise.all(events.map((e) => provision(e, world.deps)));
+    expect(results.filter((r) => r.outcome === "provisioned")).toHaveLength(2);
+    expect(results.filter((r) => r.outcome === "denied" && r.reason === "lot-quota-exceeded")).toHaveLength(1);
+    expect(world.lots.lots.get("L1")?.provisionedCount).toBe(2);
+    const denied = results.find((r) => r.outcome === "denied");
+    expect(world.iot.statusOf(denied?.certificateId ?? "")).toBe("INACTIVE");
+    // the quarantined device's binding claim was given back
+    expect((await world.allowlist.get(denied?.deviceId ?? ""))?.certificateId).toBeUndefined();
+  });
+
+  it("a permanent failure records `failed`, releases the claim and the lot place, and is rethrown", async () => {
+    const world = makeWorld({ records: [allowed("dev-1", { lot: "L1" })], mappings: [defaultMapping], lots: [{ lot: "L1", provisionedCount: 0 }] });
+    const { event } = await world.register("dev-1");
+    world.iot.failOn("attachThingPrincipal", () => new JitrError("AccessDeniedException"));
+    await expect(provision(event, world.deps)).rejects.toThrow(ProvisioningError);
+    expect(world.iot.statusOf(event.certificateId)).toBe("PENDING_ACTIVATION");
+    expect(world.iot.things.size).toBe(0);
+    expect((await world.allowlist.get("dev-1"))?.certificateId).toBeUndefined();
+    expect(world.lots.lots.get("L1")?.provisionedCount).toBe(0);
+    expect(world.ledger.entries).toEqual([expect.objectContaining({ kind: "failed", deviceId: "dev-1" })]);
+    expect(world.ledger.entries[0]?.error).toContain("attachThing");
+  });
+
+  it("the retried event succeeds once the fault clears", async () => {
+    const world = makeWorld({ records: [allowed("dev-1")], mappings: [defaultMapping] });
+    const { event } = await world.register("dev-1");
+    world.iot.failOn("createThing", () => new JitrError("InternalError"), 1);
+    await expect(provision(event, world.deps)).rejects.toThrow(ProvisioningError);
+    expect(await provision(event, world.deps)).toMatchObject({ outcome: "provisioned" });
+    expect(world.ledger.entries.map((e) => e.kind)).toEqual(["failed", "provisioned"]);
+  });
+
+  it("identifies by subject serialNumber when configured", async () => {
+    const world = makeWorld({ records: [allowed("SN-0042")], mappings: [defaultMapping] });
+    world.deps.settings.deviceIdStrategy = "serialNumber";
+    const ca = await testCa();
+    const issued = await issueCertificate(ca, { subject: { CN: "generic", serialNumber: "SN-0042" } });
+    const event = world.registerPem(issued.certificatePem);
+    expect(await provision(event, world.deps)).toMatchObject({ outcome: "provisioned", deviceId: "SN-0042" });
+  });
+
+  it("a certificate no longer PENDING_ACTIVATION, or gone, is skipped with no side effect", async () => {
+    const world = makeWorld({ records: [allowed("dev-1")], mappings: [defaultMapping] });
+    const { event } = await world.register("dev-1");
+    await world.iot.updateCertificateStatus(event.certificateId, "INACTIVE");
+    expect(await provision(event, world.deps)).toMatchObject({ outcome: "skipped" });
+    world.iot.certificates.clear();
+    expect(await provision(event, world.deps)).toMatchObject({ outcome: "skipped" });
+    expect(world.iot.methods().filter((m) => m !== "describeCertificate")).toEqual(["updateCertificateStatus"]);
+    expect(world.ledger.entries).toHaveLength(0);
+  });
+});

@@ -1,0 +1,263 @@
+import { AlreadyExistsError, ConflictError, JitrError, NotFoundError } from "../../domain/errors.ts";
+import type {
+  AllowlistPort,
+  BindingClaim,
+  CertificateDescription,
+  ClockPort,
+  IotPort,
+  LedgerPort,
+  LotPort,
+  MappingPort,
+  PolicyDescription,
+  PolicyVersion,
+  ThingDescription,
+} from "../../domain/ports.ts";
+import type { AllowlistRecord, CertificateStatus, LedgerEntry, Lot, PolicyMapping } from "../../domain/types.ts";
+
+type IotMethod = keyof IotPort;
+
+/** An in-memory IoT registry with the semantics the domain relies on, and fault injection per method. */
+export class FakeIot implements IotPort {
+  readonly calls: { method: IotMethod; args: unknown[] }[] = [];
+  readonly certificates = new Map<string, CertificateDescription>();
+  readonly things = new Map<string, ThingDescription>();
+  readonly thingTypes = new Map<string, { deprecated: boolean }>();
+  readonly thingGroups = new Map<string, Set<string>>();
+  readonly policies = new Map<string, { versions: { id: string; document: string; createdAt: Date }[]; defaultId: string }>();
+  /** policy name -> certificate ARNs */
+  readonly policyTargets = new Map<string, Set<string>>();
+  /** thing name -> certificate ARNs */
+  readonly thingPrincipals = new Map<string, Set<string>>();
+  private readonly faults = new Map<IotMethod, { error: () => Error; times: number }[]>();
+  private versionCounter = 0;
+
+  /** Makes the next `times` calls of `method` throw. */
+  failOn(method: IotMethod, error: () => Error, times = Number.POSITIVE_INFINITY): void {
+    const list = this.faults.get(method) ?? [];
+    list.push({ error, times });
+    this.faults.set(method, list);
+  }
+
+  addCertificate(certificateId: string, pem: string, caCertificateId: string, status: CertificateStatus = "PENDING_ACTIVATION"): string {
+    const certificateArn = `arn:aws:iot:us-east-1:123456789012:cert/${certificateId}`;
+    this.certificates.set(certificateId, { certificateId, certificateArn, status, certificatePem: pem, caCertificateId });
+    return certificateArn;
+  }
+
+  statusOf(certificateId: string): CertificateStatus | undefined {
+    return this.certificates.get(certificateId)?.status;
+  }
+
+  private enter(method: IotMethod, args: unknown[]): void {
+    this.calls.push({ method, args });
+    const fault = this.faults.get(method)?.find((f) => f.times > 0);
+    if (fault) {
+      fault.times -= 1;
+      throw fault.error();
+    }
+  }
+
+  methods(): IotMethod[] {
+    return this.calls.map((c) => c.method);
+  }
+
+  async describeCertificate(certificateId: string) {
+    this.enter("describeCertificate", [certificateId]);
+    const cert = this.certificates.get(certificateId);
+    return cert ? { ...cert } : undefined;
+  }
+  async updateCertificateStatus(certificateId: string, status: "ACTIVE" | "INACTIVE" | "REVOKED") {
+    this.enter("updateCertificateStatus", [certificateId, status]);
+    const cert = this.certificates.get(certificateId);
+    if (!cert) throw new NotFoundError(`certificate ${certificateId}`);
+    if (cert.status === "REVOKED") throw new JitrError("certificate is revoked");
+    cert.status = status;
+  }
+  async describeThingType(name: string) {
+    this.enter("describeThingType", [name]);
+    return this.thingTypes.get(name);
+  }
+  async describeThing(name: string) {
+    this.enter("describeThing", [name]);
+    return this.things.get(name);
+  }
+  async createThing(thing: ThingDescription) {
+    this.enter("createThing", [thing]);
+    const existing = this.things.get(thing.thingName);
+    if (existing) {
+      if (JSON.stringify(existing) === JSON.stringify(thing)) return;
+      throw new AlreadyExistsError(`thing ${thing.thingName}`);
+    }
+    this.things.set(thing.thingName, { ...thing, attributes: { ...thing.attributes } });
+  }
+  async updateThing(thing: ThingDescription) {
+    this.enter("updateThing", [thing]);
+    if (!this.things.has(thing.thingName)) throw new NotFoundError(`thing ${thing.thingName}`);
+    this.things.set(thing.thingName, { ...thing });
+  }
+  async deleteThing(name: string) {
+    this.enter("deleteThing", [name]);
+    if ((this.thingPrincipals.get(name)?.size ?? 0) > 0) throw new JitrError(`thing ${name} has principals`);
+    this.things.delete(name);
+    for (const members of this.thingGroups.values()) members.delete(name);
+  }
+  async addThingToThingGroup(thingName: string, group: string) {
+    this.enter("addThingToThingGroup", [thingName, group]);
+    const members = this.thingGroups.get(group);
+    if (!members) throw new NotFoundError(`thing group ${group}`);
+    if (!this.things.has(thingName)) throw new NotFoundError(`thing ${thingName}`);
+    members.add(thingName);
+  }
+  async removeThingFromThingGroup(thingName: string, group: string) {
+    this.enter("removeThingFromThingGroup", [thingName, group]);
+    this.thingGroups.get(group)?.delete(thingName);
+  }
+  async getPolicy(name: string): Promise<PolicyDescription | undefined> {
+    this.enter("getPolicy", [name]);
+    const policy = this.policies.get(name);
+    if (!policy) return undefined;
+    const current = policy.versions.find((v) => v.id === policy.defaultId);
+    return { policyName: name, document: current?.document ?? "", defaultVersionId: policy.defaultId };
+  }
+  async createPolicy(name: string, document: string) {
+    this.enter("createPolicy", [name, document]);
+    if (this.policies.has(name)) throw new AlreadyExistsError(`policy ${name}`);
+    this.policies.set(name, { versions: [{ id: "1", document, createdAt: new Date(this.versionCounter++) }], defaultId: "1" });
+  }
+  async listPolicyVersions(name: string): Promise<PolicyVersion[]> {
+    this.enter("listPolicyVersions", [name]);
+    const policy = this.policies.get(name);
+    if (!policy) throw new NotFoundError(`policy ${name}`);
+    return policy.versions.map((v) => ({ versionId: v.id, isDefault: v.id === policy.defaultId, createdAt: v.createdAt }));
+  }
+  async createPolicyVersion(name: string, document: string) {
+    this.enter("createPolicyVersion", [name, document]);
+    const policy = this.policies.get(name);
+    if (!policy) throw new NotFoundError(`policy ${name}`);
+    if (policy.versions.length >= 5) throw new JitrError("VersionsLimitExceeded");
+    const id = String(Math.max(...policy.versions.map((v) => Number(v.id))) + 1);
+    policy.versions.push({ id, document, createdAt: new Date(this.versionCounter++) });
+    policy.defaultId = id;
+  }
+  async deletePolicyVersion(name: string, versionId: string) {
+    this.enter("deletePolicyVersion", [name, versionId]);
+    const policy = this.policies.get(name);
+    if (!policy) throw new NotFoundError(`policy ${name}`);
+    policy.versions = policy.versions.filter((v) => v.id !== versionId);
+  }
+  async deletePolicy(name: string) {
+    this.enter("deletePolicy", [name]);
+    if ((this.policyTargets.get(name)?.size ?? 0) > 0) throw new JitrError(`policy ${name} is attached`);
+    this.policies.delete(name);
+  }
+  async attachPolicy(name: string, arn: string) {
+    this.enter("attachPolicy", [name, arn]);
+    if (!this.policies.has(name)) throw new NotFoundError(`policy ${name}`);
+    this.policyTargets.set(name, (this.policyTargets.get(name) ?? new Set()).add(arn));
+  }
+  async detachPolicy(name: string, arn: string) {
+    this.enter("detachPolicy", [name, arn]);
+    this.policyTargets.get(name)?.delete(arn);
+  }
+  async attachThingPrincipal(thingName: string, arn: string) {
+    this.enter("attachThingPrincipal", [thingName, arn]);
+    if (!this.things.has(thingName)) throw new NotFoundError(`thing ${thingName}`);
+    this.thingPrincipals.set(thingName, (this.thingPrincipals.get(thingName) ?? new Set()).add(arn));
+  }
+  async detachThingPrincipal(thingName: string, arn: string) {
+    this.enter("detachThingPrincipal", [thingName, arn]);
+    this.thingPrincipals.get(thingName)?.delete(arn);
+  }
+}
+
+/** Allowlist records in memory, with the binding's conditional-write semantics. */
+export class MemoryAllowlist implements AllowlistPort {
+  readonly records = new Map<string, AllowlistRecord>();
+  constructor(records: AllowlistRecord[] = []) {
+    for (const r of records) this.records.set(r.deviceId, structuredClone(r));
+  }
+  async get(deviceId: string) {
+    const r = this.records.get(deviceId);
+    return r ? structuredClone(r) : undefined;
+  }
+  async claimBinding(claim: BindingClaim) {
+    // Yield first, so concurrent runs interleave as they would against a remote table.
+    await Promise.resolve();
+    const r = this.records.get(claim.deviceId);
+    if (!r) return false;
+    if (r.certificateId === claim.certificateId) return true;
+    if (r.certificateId !== claim.expectedCertificateId) return false;
+    r.certificateId = claim.certificateId;
+    return true;
+  }
+  async completeBinding(b: { deviceId: string; certificateId: string; thingName: string; policyName: string; provisionedAt: string }) {
+    const r = this.records.get(b.deviceId);
+    if (!r || r.certificateId !== b.certificateId) throw new ConflictError("binding lost");
+    Object.assign(r, { thingName: b.thingName, policyName: b.policyName, provisionedAt: b.provisionedAt });
+  }
+  async releaseBinding(claim: BindingClaim) {
+    const r = this.records.get(claim.deviceId);
+    if (!r || r.certificateId !== claim.certificateId) return;
+    if (claim.expectedCertificateId === undefined) delete r.certificateId;
+    else r.certificateId = claim.expectedCertificateId;
+  }
+}
+
+export class MemoryMappings implements MappingPort {
+  readonly mappings = new Map<string, PolicyMapping>();
+  constructor(mappings: PolicyMapping[] = []) {
+    for (const m of mappings) this.mappings.set(m.selector, m);
+  }
+  async getMany(selectors: string[]) {
+    return selectors.flatMap((s) => {
+      const m = this.mappings.get(s);
+      return m ? [structuredClone(m)] : [];
+    });
+  }
+}
+
+export class MemoryLots implements LotPort {
+  readonly lots = new Map<string, Lot>();
+  constructor(lots: Lot[] = []) {
+    for (const l of lots) this.lots.set(l.lot, { ...l });
+  }
+  async get(lot: string) {
+    const l = this.lots.get(lot);
+    return l ? { ...l } : undefined;
+  }
+  async reserve(lot: string) {
+    await Promise.resolve();
+    const l = this.lots.get(lot);
+    if (!l) return false;
+    if (l.maxDevices !== undefined && l.provisionedCount >= l.maxDevices) return false;
+    l.provisionedCount += 1;
+    return true;
+  }
+  async release(lot: string) {
+    const l = this.lots.get(lot);
+    if (l && l.provisionedCount > 0) l.provisionedCount -= 1;
+  }
+}
+
+export class MemoryLedger implements LedgerPort {
+  readonly entries: LedgerEntry[] = [];
+  async append(entry: LedgerEntry) {
+    this.entries.push(structuredClone(entry));
+  }
+}
+
+/** A clock that never waits: sleeping advances time and is recorded. */
+export class FakeClock implements ClockPort {
+  readonly sleeps: number[] = [];
+  constructor(private current = new Date("2026-06-01T12:00:00Z")) {}
+  now() {
+    return new Date(this.current);
+  }
+  async sleep(ms: number) {
+    this.sleeps.push(ms);
+    this.current = new Date(this.current.getTime() + ms);
+  }
+  set(date: Date) {
+    this.current = date;
+  }
+}
