@@ -3,17 +3,17 @@ import { createHash, webcrypto } from "node:crypto";
 import {
   AuthorityKeyIdentifierExtension,
   BasicConstraintsExtension,
+  cryptoProvider,
   ExtendedKeyUsage,
   ExtendedKeyUsageExtension,
+  type JsonGeneralName,
   KeyUsageFlags,
   KeyUsagesExtension,
-  type JsonGeneralName,
   PemConverter,
   SubjectAlternativeNameExtension,
   SubjectKeyIdentifierExtension,
   X509Certificate,
   X509CertificateGenerator,
-  cryptoProvider,
 } from "@peculiar/x509";
 
 cryptoProvider.set(webcrypto as unknown as Crypto);
@@ -51,7 +51,10 @@ async function privateKeyPem(keys: CryptoKeyPair): Promise<string> {
 }
 
 /** Loads a certificate and its PKCS#8 private key from PEM, for signing. */
-export async function loadKeyedCertificate(certificatePem: string, keyPem: string): Promise<KeyedCertificate> {
+export async function loadKeyedCertificate(
+  certificatePem: string,
+  keyPem: string,
+): Promise<KeyedCertificate> {
   const certificate = new X509Certificate(certificatePem);
   const [der] = PemConverter.decode(keyPem);
   if (der === undefined) throw new Error("the private key file holds no PEM block");
@@ -67,18 +70,22 @@ export async function loadKeyedCertificate(certificatePem: string, keyPem: strin
 
 function subjectName(fields: SubjectFields): string {
   const order: (keyof SubjectFields)[] = ["C", "ST", "L", "O", "OU", "serialNumber", "CN"];
-  const escape = (v: string) => v.replace(/([,+"\\<>;=])/g, "\\$1");
+  const escapeValue = (v: string) => v.replace(/([,+"\\<>;=])/g, "\\$1");
   const parts = order.flatMap((key) => {
     const value = fields[key];
     if (value === undefined) return [];
     // serialNumber (2.5.4.5) is written by OID so every reader finds it.
-    return [`${key === "serialNumber" ? "2.5.4.5" : key}=${escape(value)}`];
+    return [`${key === "serialNumber" ? "2.5.4.5" : key}=${escapeValue(value)}`];
   });
   return parts.join(", ");
 }
 
 /** Creates a self-signed CA certificate (EC P-256, SHA-256), as a fleet owner's CA. */
-export async function createCa(opts: { commonName: string; days?: number; now?: Date }): Promise<KeyedCertificate> {
+export async function createCa(opts: {
+  commonName: string;
+  days?: number;
+  now?: Date;
+}): Promise<KeyedCertificate> {
   const keys = await generateKeys();
   const now = opts.now ?? new Date();
   const certificate = await X509CertificateGenerator.createSelfSigned({
@@ -89,11 +96,19 @@ export async function createCa(opts: { commonName: string; days?: number; now?: 
     signingAlgorithm: SIGNING,
     extensions: [
       new BasicConstraintsExtension(true, undefined, true),
-      new KeyUsagesExtension(KeyUsageFlags.keyCertSign | KeyUsageFlags.cRLSign | KeyUsageFlags.digitalSignature, true),
+      new KeyUsagesExtension(
+        KeyUsageFlags.keyCertSign | KeyUsageFlags.cRLSign | KeyUsageFlags.digitalSignature,
+        true,
+      ),
       await SubjectKeyIdentifierExtension.create(keys.publicKey),
     ],
   });
-  return { certificatePem: certificate.toString("pem"), privateKeyPem: await privateKeyPem(keys), certificate, keys };
+  return {
+    certificatePem: certificate.toString("pem"),
+    privateKeyPem: await privateKeyPem(keys),
+    certificate,
+    keys,
+  };
 }
 
 export interface IssueOptions {
@@ -127,12 +142,19 @@ export async function issueCertificate(ca: KeyedCertificate, opts: IssueOptions)
     extensions: [
       new BasicConstraintsExtension(false, undefined, true),
       new KeyUsagesExtension(KeyUsageFlags.digitalSignature | KeyUsageFlags.keyAgreement, true),
-      new ExtendedKeyUsageExtension([opts.usage === "server" ? ExtendedKeyUsage.serverAuth : ExtendedKeyUsage.clientAuth]),
+      new ExtendedKeyUsageExtension([
+        opts.usage === "server" ? ExtendedKeyUsage.serverAuth : ExtendedKeyUsage.clientAuth,
+      ]),
       await AuthorityKeyIdentifierExtension.create(ca.keys.publicKey),
       ...(names.length > 0 ? [new SubjectAlternativeNameExtension(names)] : []),
     ],
   });
-  return { certificatePem: certificate.toString("pem"), privateKeyPem: await privateKeyPem(keys), certificate, keys };
+  return {
+    certificatePem: certificate.toString("pem"),
+    privateKeyPem: await privateKeyPem(keys),
+    certificate,
+    keys,
+  };
 }
 
 /** The AWS certificate id of a certificate: lowercase hex SHA-256 of its DER bytes. */

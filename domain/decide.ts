@@ -48,7 +48,12 @@ export interface Allow {
   deviceId: string;
   record: AllowlistRecord;
   mapping: PolicyMapping;
-  thing: { thingName: string; thingTypeName?: string; attributes: Record<string, string>; thingGroups: string[] };
+  thing: {
+    thingName: string;
+    thingTypeName?: string;
+    attributes: Record<string, string>;
+    thingGroups: string[];
+  };
   policy: PolicyChoice;
   rotation: Rotation;
   /** The certificate this one replaces (rotation `replace`), to be revoked after activation. */
@@ -110,7 +115,8 @@ export function decide(input: DecisionInput): Decision {
     return revoke("certificate-expired", deviceId, `expired ${certificate.notAfter.toISOString()}`);
   }
   // 3. allowlisted?
-  if (record === undefined) return quarantine("not-allowlisted", deviceId, "no allowlist record for this device");
+  if (record === undefined)
+    return quarantine("not-allowlisted", deviceId, "no allowlist record for this device");
   // 4. blocked
   if (record.status === "blocked") return revoke("blocked", deviceId, "the allowlist record is blocked");
   if (record.status !== "allowed") {
@@ -122,17 +128,29 @@ export function decide(input: DecisionInput): Decision {
   }
   // 6. record (and lot) validity window
   if (outsideWindow(now, record.notBefore, record.notAfter)) {
-    return quarantine("entry-not-valid-now", deviceId, "now is outside the record's notBefore/notAfter window");
+    return quarantine(
+      "entry-not-valid-now",
+      deviceId,
+      "now is outside the record's notBefore/notAfter window",
+    );
   }
   if (lot !== undefined && outsideWindow(now, lot.notBefore, lot.notAfter)) {
-    return quarantine("entry-not-valid-now", deviceId, `now is outside lot ${lot.lot}'s notBefore/notAfter window`);
+    return quarantine(
+      "entry-not-valid-now",
+      deviceId,
+      `now is outside lot ${lot.lot}'s notBefore/notAfter window`,
+    );
   }
   // 7. fingerprint pinned
   if (
     record.certificateFingerprint !== undefined &&
     record.certificateFingerprint.toLowerCase().replace(/:/g, "") !== certificate.fingerprint
   ) {
-    return revoke("fingerprint-mismatch", deviceId, "the certificate's fingerprint differs from the pinned one");
+    return revoke(
+      "fingerprint-mismatch",
+      deviceId,
+      "the certificate's fingerprint differs from the pinned one",
+    );
   }
   // 8. bound to another live certificate
   const rotation: Rotation = record.rotation ?? "reject";
@@ -145,9 +163,14 @@ export function decide(input: DecisionInput): Decision {
   // 9. lot quota (a device is counted once, on its first provisioning)
   const countsInLot = record.lot !== undefined && record.provisionedAt === undefined;
   if (countsInLot) {
-    if (lot === undefined) return quarantine("lot-quota-exceeded", deviceId, `lot ${record.lot} does not exist`);
+    if (lot === undefined)
+      return quarantine("lot-quota-exceeded", deviceId, `lot ${record.lot} does not exist`);
     if (lot.maxDevices !== undefined && lot.provisionedCount >= lot.maxDevices) {
-      return quarantine("lot-quota-exceeded", deviceId, `lot ${lot.lot} has ${lot.maxDevices} devices already`);
+      return quarantine(
+        "lot-quota-exceeded",
+        deviceId,
+        `lot ${lot.lot} has ${lot.maxDevices} devices already`,
+      );
     }
   }
   // 10. a mapping that resolves to a policy
@@ -222,7 +245,8 @@ function choosePolicy(
   let document: string | Record<string, unknown>;
   if ("template" in source) {
     const template = policyTemplates[source.template];
-    if (template === undefined) return { error: `mapping ${mapping.selector} names unknown template ${source.template}` };
+    if (template === undefined)
+      return { error: `mapping ${mapping.selector} names unknown template ${source.template}` };
     base = template.name;
     document = template.document;
   } else {

@@ -29,7 +29,10 @@ function candidateFor(facts: CertificateFacts, strategy: DeviceIdStrategy): stri
  */
 function deviceIdFromUri(uris: string[]): string | undefined {
   for (const uri of uris) {
-    const last = uri.split(/[/:]/).filter((part) => part.length > 0).at(-1);
+    const last = uri
+      .split(/[/:]/)
+      .filter((part) => part.length > 0)
+      .at(-1);
     if (last !== undefined && isValidThingName(last)) return last;
   }
   return undefined;

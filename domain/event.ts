@@ -33,7 +33,8 @@ export function parseRegisteredEvent(input: unknown): RegisteredEvent {
   const { certificateRegistrationTimestamp: registered, ...rest } = result.data;
   return {
     ...rest,
-    certificateRegistrationTimestamp: registered === undefined || registered === null ? null : String(registered),
+    certificateRegistrationTimestamp:
+      registered === undefined || registered === null ? null : String(registered),
   };
 }
 

@@ -56,8 +56,10 @@ async function runStep(
   switch (step.kind) {
     case "checkThingType": {
       const type = await retry(() => iot.describeThingType(step.thingTypeName));
-      if (type === undefined) throw new ProvisioningError(`thing type ${step.thingTypeName} does not exist`, step.kind);
-      if (type.deprecated) throw new ProvisioningError(`thing type ${step.thingTypeName} is deprecated`, step.kind);
+      if (type === undefined)
+        throw new ProvisioningError(`thing type ${step.thingTypeName} does not exist`, step.kind);
+      if (type.deprecated)
+        throw new ProvisioningError(`thing type ${step.thingTypeName} is deprecated`, step.kind);
       return;
     }
     case "createThing": {
@@ -82,7 +84,8 @@ async function runStep(
       return;
     case "checkPolicy": {
       const policy = await retry(() => iot.getPolicy(step.policyName));
-      if (policy === undefined) throw new ProvisioningError(`policy ${step.policyName} does not exist`, step.kind);
+      if (policy === undefined)
+        throw new ProvisioningError(`policy ${step.policyName} does not exist`, step.kind);
       return;
     }
     case "ensurePolicy":
@@ -90,7 +93,10 @@ async function runStep(
       return;
     case "attachPolicy":
       await retry(() => iot.attachPolicy(step.policyName, arn));
-      undo.push({ label: `detach policy ${step.policyName}`, run: () => iot.detachPolicy(step.policyName, arn) });
+      undo.push({
+        label: `detach policy ${step.policyName}`,
+        run: () => iot.detachPolicy(step.policyName, arn),
+      });
       return;
     case "attachThing":
       await retry(() => iot.attachThingPrincipal(step.thingName, arn));
@@ -119,7 +125,10 @@ async function ensurePolicy(
       // A shared policy may be attached by a concurrent run as soon as it exists, so only a per-device
       // policy is removed on undo.
       if (step.perDevice) {
-        undo.push({ label: `delete policy ${step.policyName}`, run: () => iot.deletePolicy(step.policyName) });
+        undo.push({
+          label: `delete policy ${step.policyName}`,
+          run: () => iot.deletePolicy(step.policyName),
+        });
       }
       return;
     } catch (error) {
@@ -131,7 +140,9 @@ async function ensurePolicy(
   if (current !== undefined && samePolicyDocument(current.document, step.document)) return;
   const versions = await retry(() => iot.listPolicyVersions(step.policyName));
   if (versions.length >= POLICY_VERSION_LIMIT) {
-    const oldest = versions.filter((v) => !v.isDefault).sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime())[0];
+    const oldest = versions
+      .filter((v) => !v.isDefault)
+      .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime())[0];
     if (oldest !== undefined) await retry(() => iot.deletePolicyVersion(step.policyName, oldest.versionId));
   }
   await retry(() => iot.createPolicyVersion(step.policyName, step.document));

@@ -22,7 +22,8 @@ export interface Plan {
 export function plan(decision: Allow, certificate: { certificateId: string; certificateArn: string }): Plan {
   const { thing, policy } = decision;
   const steps: Step[] = [];
-  if (thing.thingTypeName !== undefined) steps.push({ kind: "checkThingType", thingTypeName: thing.thingTypeName });
+  if (thing.thingTypeName !== undefined)
+    steps.push({ kind: "checkThingType", thingTypeName: thing.thingTypeName });
   steps.push({
     kind: "createThing",
     thingName: thing.thingName,
@@ -35,7 +36,12 @@ export function plan(decision: Allow, certificate: { certificateId: string; cert
   steps.push(
     policy.document === undefined
       ? { kind: "checkPolicy", policyName: policy.policyName }
-      : { kind: "ensurePolicy", policyName: policy.policyName, document: policy.document, perDevice: policy.perDevice },
+      : {
+          kind: "ensurePolicy",
+          policyName: policy.policyName,
+          document: policy.document,
+          perDevice: policy.perDevice,
+        },
   );
   steps.push({ kind: "attachPolicy", policyName: policy.policyName });
   steps.push({ kind: "attachThing", thingName: thing.thingName });

@@ -4,11 +4,25 @@ import { deriveDeviceId } from "./device-id.ts";
 import { describeError, JitrError, ProvisioningError, TransientError } from "./errors.ts";
 import { execute } from "./execute.ts";
 import { plan } from "./plan.ts";
-import type { AllowlistPort, CertificateDescription, ClockPort, IotPort, LedgerPort, LotPort, MappingPort } from "./ports.ts";
+import type {
+  AllowlistPort,
+  CertificateDescription,
+  ClockPort,
+  IotPort,
+  LedgerPort,
+  LotPort,
+  MappingPort,
+} from "./ports.ts";
 import type { RetryPolicy } from "./retry.ts";
 import { withRetry } from "./retry.ts";
 import { mappingSelectors } from "./select-policy.ts";
-import type { CertificateFacts, DenialReason, DeviceIdStrategy, LedgerEntry, RegisteredEvent } from "./types.ts";
+import type {
+  CertificateFacts,
+  DenialReason,
+  DeviceIdStrategy,
+  LedgerEntry,
+  RegisteredEvent,
+} from "./types.ts";
 
 /*
  * Provisioning one certificate-registered event:
@@ -74,7 +88,12 @@ export async function provision(event: RegisteredEvent, deps: ProvisionDeps): Pr
   // 1. describe
   const description = await retry(() => iot.describeCertificate(certificateId));
   if (description === undefined) {
-    return { outcome: "skipped", certificateId, deviceId: undefined, detail: "the certificate no longer exists" };
+    return {
+      outcome: "skipped",
+      certificateId,
+      deviceId: undefined,
+      detail: "the certificate no longer exists",
+    };
   }
   if (description.status !== "PENDING_ACTIVATION") {
     return {
@@ -85,7 +104,10 @@ export async function provision(event: RegisteredEvent, deps: ProvisionDeps): Pr
     };
   }
   // The registry, not the event, is the authority on which CA issued the certificate.
-  const caEvent: RegisteredEvent = { ...event, caCertificateId: description.caCertificateId ?? event.caCertificateId };
+  const caEvent: RegisteredEvent = {
+    ...event,
+    caCertificateId: description.caCertificateId ?? event.caCertificateId,
+  };
 
   // 2. identify
   const facts = readFacts(description.certificatePem);
@@ -119,7 +141,11 @@ export async function provision(event: RegisteredEvent, deps: ProvisionDeps): Pr
     }
 
     // 6. claim
-    const claim = { deviceId: decision.deviceId, certificateId, expectedCertificateId: decision.expectedBinding };
+    const claim = {
+      deviceId: decision.deviceId,
+      certificateId,
+      expectedCertificateId: decision.expectedBinding,
+    };
     if (!(await retry(() => deps.allowlist.claimBinding(claim)))) {
       if (round >= MAX_CLAIM_ROUNDS) {
         throw new TransientError(`device ${decision.deviceId}: the binding kept changing; retry later`);
@@ -151,10 +177,14 @@ export async function provision(event: RegisteredEvent, deps: ProvisionDeps): Pr
       ));
     } catch (error) {
       await releaseClaim(decision, claim, deps);
-      await retry(() => deps.ledger.append({ ...ledgerBase, kind: "failed", error: describeError(error) })).catch(
+      await retry(() =>
+        deps.ledger.append({ ...ledgerBase, kind: "failed", error: describeError(error) }),
+      ).catch(
         () => undefined, // the rethrown error still reaches the logs and the dead-letter queue
       );
-      throw error instanceof JitrError ? error : new ProvisioningError(describeError(error), "execute", { cause: error });
+      throw error instanceof JitrError
+        ? error
+        : new ProvisioningError(describeError(error), "execute", { cause: error });
     }
 
     // 8. record
@@ -252,10 +282,14 @@ async function retireReplaced(decision: Allow, deps: ProvisionDeps): Promise<str
   const old = await retry(() => deps.iot.describeCertificate(oldId)).catch(() => undefined);
   if (old !== undefined) {
     const { thingName } = decision.thing;
-    await attempt(`detach thing from ${oldId}`, () => deps.iot.detachThingPrincipal(thingName, old.certificateArn));
+    await attempt(`detach thing from ${oldId}`, () =>
+      deps.iot.detachThingPrincipal(thingName, old.certificateArn),
+    );
     const oldPolicy = decision.record.policyName;
     if (oldPolicy !== undefined) {
-      await attempt(`detach policy from ${oldId}`, () => deps.iot.detachPolicy(oldPolicy, old.certificateArn));
+      await attempt(`detach policy from ${oldId}`, () =>
+        deps.iot.detachPolicy(oldPolicy, old.certificateArn),
+      );
     }
   }
   return warnings;

@@ -4,7 +4,11 @@ import type { AllowlistRecord, PolicyMapping } from "./types.ts";
  * The mapping selectors to look up for a device, most specific first (contract order):
  * `device:<deviceId>` > `profile:<profile>` > `thingType:<thingType>` > `ca:<caCertificateId>` > `default`.
  */
-export function mappingSelectors(deviceId: string, record: AllowlistRecord | undefined, caCertificateId: string): string[] {
+export function mappingSelectors(
+  deviceId: string,
+  record: AllowlistRecord | undefined,
+  caCertificateId: string,
+): string[] {
   const selectors = [`device:${deviceId}`];
   if (record?.profile) selectors.push(`profile:${record.profile}`);
   if (record?.thingType) selectors.push(`thingType:${record.thingType}`);

@@ -64,13 +64,19 @@ export interface AllowlistRecord {
 }
 
 /** Where a mapping's policy comes from. */
-export type PolicySource = { template: string } | { document: string | Record<string, unknown> } | { policyName: string };
+export type PolicySource =
+  | { template: string }
+  | { document: string | Record<string, unknown> }
+  | { policyName: string };
 
 /** A policy-mapping record (DynamoDB table keyed by `selector`). */
 export interface PolicyMapping {
   selector: string;
   policy?: PolicySource;
-  provisioningTemplate?: { templateBody: string | Record<string, unknown>; parameters?: Record<string, string> };
+  provisioningTemplate?: {
+    templateBody: string | Record<string, unknown>;
+    parameters?: Record<string, string>;
+  };
   thingType?: string;
   thingGroups?: string[];
   attributes?: Record<string, string>;

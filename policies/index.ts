@@ -24,12 +24,14 @@ export const policyTemplates: Record<string, PolicyTemplate> = {
   },
   gateway: {
     name: "gateway",
-    description: "Connects as <thing> or child client ids <thing>-*, publishes for children under gateways/<thing>/.",
+    description:
+      "Connects as <thing> or child client ids <thing>-*, publishes for children under gateways/<thing>/.",
     document: gateway,
   },
   "per-device-sensor": {
     name: "per-device-sensor",
-    description: "A per-device policy: telemetry under sites/<attributes.site>/devices/<deviceId>/, rendered per device.",
+    description:
+      "A per-device policy: telemetry under sites/<attributes.site>/devices/<deviceId>/, rendered per device.",
     document: perDeviceSensor,
   },
 };
@@ -57,7 +59,10 @@ const SAFE_VALUE = /^[A-Za-z0-9:_.@=,-]{1,128}$/;
  * `{{region}}`, `{{accountId}}`) are filled, AWS IoT policy variables (`${iot:...}`) kept as they are,
  * and the AWS size limit checked. A document that uses per-device placeholders is a per-device policy.
  */
-export function renderPolicy(document: string | Record<string, unknown>, context: RenderContext): RenderResult {
+export function renderPolicy(
+  document: string | Record<string, unknown>,
+  context: RenderContext,
+): RenderResult {
   const text = typeof document === "string" ? document : JSON.stringify(document);
   let perDevice = false;
   const problems: string[] = [];
@@ -104,7 +109,10 @@ function placeholderValue(name: string, context: RenderContext): string | undefi
 function isPolicyShape(value: unknown): boolean {
   if (typeof value !== "object" || value === null) return false;
   const record = value as Record<string, unknown>;
-  return typeof record.Version === "string" && (Array.isArray(record.Statement) || typeof record.Statement === "object");
+  return (
+    typeof record.Version === "string" &&
+    (Array.isArray(record.Statement) || typeof record.Statement === "object")
+  );
 }
 
 /** Compares two policy documents by meaning of their JSON, not by formatting. */

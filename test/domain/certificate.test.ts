@@ -61,13 +61,17 @@ describe("deriveDeviceId", () => {
   });
 
   it("uses the subject serialNumber with strategy `serialNumber`", () => {
-    expect(deriveDeviceId(facts({ commonName: "x", serialNumber: "SN:0042" }), "serialNumber")).toBe("SN:0042");
+    expect(deriveDeviceId(facts({ commonName: "x", serialNumber: "SN:0042" }), "serialNumber")).toBe(
+      "SN:0042",
+    );
     expect(deriveDeviceId(facts({ commonName: "x" }), "serialNumber")).toBeUndefined();
   });
 
   it("uses the last part of a URI SAN with strategy `san-uri`", () => {
     expect(deriveDeviceId(facts({ sanUris: ["urn:device:pump-7"] }), "san-uri")).toBe("pump-7");
-    expect(deriveDeviceId(facts({ sanUris: ["spiffe://fleet.example/device/pump-8"] }), "san-uri")).toBe("pump-8");
+    expect(deriveDeviceId(facts({ sanUris: ["spiffe://fleet.example/device/pump-8"] }), "san-uri")).toBe(
+      "pump-8",
+    );
     expect(deriveDeviceId(facts({ sanUris: [] }), "san-uri")).toBeUndefined();
   });
 

@@ -44,7 +44,10 @@ describe("decide: the decision table, row by row", () => {
 
   it("row 2: outside the certificate's validity -> REVOKED certificate-expired / certificate-not-yet-valid", () => {
     expect(denial({ now: new Date("2027-01-02T00:00:00Z") })).toEqual(["certificate-expired", "REVOKED"]);
-    expect(denial({ now: new Date("2025-12-31T00:00:00Z") })).toEqual(["certificate-not-yet-valid", "REVOKED"]);
+    expect(denial({ now: new Date("2025-12-31T00:00:00Z") })).toEqual([
+      "certificate-not-yet-valid",
+      "REVOKED",
+    ]);
   });
 
   it("row 3: no allowlist record -> INACTIVE not-allowlisted", () => {
@@ -56,7 +59,10 @@ describe("decide: the decision table, row by row", () => {
   });
 
   it("row 5: record pins another CA -> REVOKED wrong-ca", () => {
-    expect(denial({ record: allowed("dev-1", { caCertificateId: "d".repeat(64) }) })).toEqual(["wrong-ca", "REVOKED"]);
+    expect(denial({ record: allowed("dev-1", { caCertificateId: "d".repeat(64) }) })).toEqual([
+      "wrong-ca",
+      "REVOKED",
+    ]);
     expect(decide(input({ record: allowed("dev-1", { caCertificateId: CA_ID }) })).outcome).toBe("allow");
   });
 
@@ -70,8 +76,11 @@ describe("decide: the decision table, row by row", () => {
       "INACTIVE",
     ]);
     expect(
-      decide(input({ record: allowed("dev-1", { notBefore: "2026-05-01T00:00:00Z", notAfter: "2026-07-01T00:00:00Z" }) }))
-        .outcome,
+      decide(
+        input({
+          record: allowed("dev-1", { notBefore: "2026-05-01T00:00:00Z", notAfter: "2026-07-01T00:00:00Z" }),
+        }),
+      ).outcome,
     ).toBe("allow");
   });
 
@@ -86,8 +95,10 @@ describe("decide: the decision table, row by row", () => {
       "fingerprint-mismatch",
       "REVOKED",
     ]);
-    const colonUpper = "AA:".repeat(31) + "AA";
-    expect(decide(input({ record: allowed("dev-1", { certificateFingerprint: colonUpper }) })).outcome).toBe("allow");
+    const colonUpper = `${"AA:".repeat(31)}AA`;
+    expect(decide(input({ record: allowed("dev-1", { certificateFingerprint: colonUpper }) })).outcome).toBe(
+      "allow",
+    );
   });
 
   it("row 8: bound to another ACTIVE certificate with rotation reject -> REVOKED already-provisioned", () => {
@@ -103,16 +114,35 @@ describe("decide: the decision table, row by row", () => {
 
   it("row 8: other rotations, and a bound certificate no longer ACTIVE, let the new one in", () => {
     const bound = { certificateId: "e".repeat(64), status: "ACTIVE" as const };
-    const replace = decide(input({ record: allowed("dev-1", { rotation: "replace", certificateId: bound.certificateId }), boundCertificate: bound }));
-    expect(replace).toMatchObject({ outcome: "allow", replaces: bound.certificateId, expectedBinding: bound.certificateId });
+    const replace = decide(
+      input({
+        record: allowed("dev-1", { rotation: "replace", certificateId: bound.certificateId }),
+        boundCertificate: bound,
+      }),
+    );
+    expect(replace).toMatchObject({
+      outcome: "allow",
+      replaces: bound.certificateId,
+      expectedBinding: bound.certificateId,
+    });
     const multiple = decide(
-      input({ record: allowed("dev-1", { rotation: "allow-multiple", certificateId: bound.certificateId }), boundCertificate: bound }),
+      input({
+        record: allowed("dev-1", { rotation: "allow-multiple", certificateId: bound.certificateId }),
+        boundCertificate: bound,
+      }),
     );
     expect(multiple).toMatchObject({ outcome: "allow", replaces: undefined });
     const revokedOld = decide(
-      input({ record: allowed("dev-1", { certificateId: bound.certificateId }), boundCertificate: { ...bound, status: "REVOKED" } }),
+      input({
+        record: allowed("dev-1", { certificateId: bound.certificateId }),
+        boundCertificate: { ...bound, status: "REVOKED" },
+      }),
     );
-    expect(revokedOld).toMatchObject({ outcome: "allow", replaces: undefined, expectedBinding: bound.certificateId });
+    expect(revokedOld).toMatchObject({
+      outcome: "allow",
+      replaces: undefined,
+      expectedBinding: bound.certificateId,
+    });
   });
 
   it("row 9: the lot is full -> INACTIVE lot-quota-exceeded", () => {
@@ -128,7 +158,9 @@ describe("decide: the decision table, row by row", () => {
     });
     // a device provisioned before is already counted in its lot
     const again = allowed("dev-1", { lot: "L1", provisionedAt: "2026-01-01T00:00:00Z" });
-    expect(decide(input({ record: again, lot: { lot: "L1", maxDevices: 2, provisionedCount: 2 } }))).toMatchObject({
+    expect(
+      decide(input({ record: again, lot: { lot: "L1", maxDevices: 2, provisionedCount: 2 } })),
+    ).toMatchObject({
       outcome: "allow",
       reserveLot: undefined,
     });
@@ -136,16 +168,22 @@ describe("decide: the decision table, row by row", () => {
 
   it("row 10: no mapping resolves -> INACTIVE no-policy", () => {
     expect(denial({ mappings: [] })).toEqual(["no-policy", "INACTIVE"]);
-    expect(denial({ mappings: [{ selector: "default", policy: { template: "no-such" }, version: 1 }] })).toEqual([
+    expect(
+      denial({ mappings: [{ selector: "default", policy: { template: "no-such" }, version: 1 }] }),
+    ).toEqual(["no-policy", "INACTIVE"]);
+    // a mapping for another device does not resolve for this one
+    expect(denial({ mappings: [{ ...defaultMapping, selector: "device:dev-2" }] })).toEqual([
       "no-policy",
       "INACTIVE",
     ]);
-    // a mapping for another device does not resolve for this one
-    expect(denial({ mappings: [{ ...defaultMapping, selector: "device:dev-2" }] })).toEqual(["no-policy", "INACTIVE"]);
   });
 
   it("row 10: a rendered policy over the AWS size limit does not resolve -> INACTIVE no-policy", () => {
-    const statement = { Effect: "Allow", Action: "iot:Publish", Resource: `arn:aws:iot:*:*:topic/${"x".repeat(100)}` };
+    const statement = {
+      Effect: "Allow",
+      Action: "iot:Publish",
+      Resource: `arn:aws:iot:*:*:topic/${"x".repeat(100)}`,
+    };
     const document = { Version: "2012-10-17", Statement: Array.from({ length: 20 }, () => statement) };
     const decision = decide(input({ mappings: [{ selector: "default", policy: { document }, version: 1 }] }));
     expect(decision).toMatchObject({ outcome: "deny", reason: "no-policy", certificateStatus: "INACTIVE" });
@@ -153,12 +191,20 @@ describe("decide: the decision table, row by row", () => {
   });
 
   it("row 11: a provisioning template that cannot be evaluated -> INACTIVE template-parameter-invalid", () => {
-    const mapping = { selector: "default", provisioningTemplate: { templateBody: { Resources: {} } }, version: 1 };
+    const mapping = {
+      selector: "default",
+      provisioningTemplate: { templateBody: { Resources: {} } },
+      version: 1,
+    };
     expect(denial({ mappings: [mapping] })).toEqual(["template-parameter-invalid", "INACTIVE"]);
   });
 
   it("row 12: otherwise provision, with thing, groups, attributes and the rendered policy", () => {
-    const record = allowed("dev-1", { thingGroups: ["g2"], attributes: { site: "s1", model: "m9" }, thingType: "Sensor" });
+    const record = allowed("dev-1", {
+      thingGroups: ["g2"],
+      attributes: { site: "s1", model: "m9" },
+      thingType: "Sensor",
+    });
     const mapping = {
       selector: "thingType:Sensor",
       policy: { template: "sensor" },
@@ -177,20 +223,29 @@ describe("decide: the decision table, row by row", () => {
     });
     expect(decision.policy.policyName).toBe("jitr-sensor");
     expect(decision.policy.perDevice).toBe(false);
-    expect(decision.policy.document).toContain("arn:aws:iot:eu-west-1:111122223333:client/${iot:Connection.Thing.ThingName}");
+    expect(decision.policy.document).toContain(
+      "arn:aws:iot:eu-west-1:111122223333:client/${iot:Connection.Thing.ThingName}",
+    );
   });
 
   it("the first matching row wins: blocked beats wrong CA, expiry beats not-allowlisted", () => {
     const record = allowed("dev-1", { status: "blocked", caCertificateId: "d".repeat(64) });
     expect(denial({ record })).toEqual(["blocked", "REVOKED"]);
-    expect(denial({ record: undefined, now: new Date("2030-01-01T00:00:00Z") })).toEqual(["certificate-expired", "REVOKED"]);
+    expect(denial({ record: undefined, now: new Date("2030-01-01T00:00:00Z") })).toEqual([
+      "certificate-expired",
+      "REVOKED",
+    ]);
     expect(denial({ deviceId: undefined, record: undefined })).toEqual(["invalid-device-id", "REVOKED"]);
   });
 
   it("per-device templates get a per-device policy name within AWS's pattern", () => {
     const record = allowed("dev:1", { attributes: { site: "north" } });
     const decision = decide(
-      input({ deviceId: "dev:1", record, mappings: [{ selector: "default", policy: { template: "per-device-sensor" }, version: 1 }] }),
+      input({
+        deviceId: "dev:1",
+        record,
+        mappings: [{ selector: "default", policy: { template: "per-device-sensor" }, version: 1 }],
+      }),
     );
     if (decision.outcome !== "allow") throw new Error(decision.detail);
     expect(decision.policy.perDevice).toBe(true);

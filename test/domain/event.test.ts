@@ -17,7 +17,10 @@ describe("parseRegisteredEvent", () => {
   });
 
   it("accepts a null or absent registration timestamp, and a JSON string body", () => {
-    expect(parseRegisteredEvent({ ...valid, certificateRegistrationTimestamp: null }).certificateRegistrationTimestamp).toBeNull();
+    expect(
+      parseRegisteredEvent({ ...valid, certificateRegistrationTimestamp: null })
+        .certificateRegistrationTimestamp,
+    ).toBeNull();
     const { certificateRegistrationTimestamp: _omit, ...without } = valid;
     expect(parseRegisteredEvent(without).certificateRegistrationTimestamp).toBeNull();
     expect(parseRegisteredEvent(JSON.stringify(valid)).certificateId).toBe(valid.certificateId);
@@ -52,9 +55,12 @@ describe("parseRegisteredEvent", () => {
     expect(error.message).toContain(field);
   });
 
-  it.each([null, 42, "not json", [], "{\"certificateId\":"])("refuses a body that is not an event: %j", (body) => {
-    expect(() => parseRegisteredEvent(body)).toThrow(ValidationError);
-  });
+  it.each([null, 42, "not json", [], '{"certificateId":'])(
+    "refuses a body that is not an event: %j",
+    (body) => {
+      expect(() => parseRegisteredEvent(body)).toThrow(ValidationError);
+    },
+  );
 });
 
 function catchError(fn: () => unknown): ValidationError {

@@ -83,7 +83,11 @@ describe("execute", () => {
       "updateCertificateStatus",
     ]);
     expect(iot.statusOf(CERT)).toBe("ACTIVE");
-    expect(iot.things.get("dev-1")).toEqual({ thingName: "dev-1", thingTypeName: "Sensor", attributes: { site: "north" } });
+    expect(iot.things.get("dev-1")).toEqual({
+      thingName: "dev-1",
+      thingTypeName: "Sensor",
+      attributes: { site: "north" },
+    });
     expect(iot.thingGroups.get("fleet")?.has("dev-1")).toBe(true);
     expect(iot.policyTargets.get(policyName)?.has(ARN)).toBe(true);
     expect(iot.thingPrincipals.get("dev-1")?.has(ARN)).toBe(true);
@@ -98,22 +102,25 @@ describe("execute", () => {
     ["attachPolicy", "attachPolicy"],
     ["attachThingPrincipal", "attachThing"],
     ["updateCertificateStatus", "activateCertificate"],
-  ] as const)("a permanent failure in %s undoes the run and leaves the certificate not ACTIVE", async (method, step) => {
-    // Prepare
-    const { iot, thePlan, deps, policyName } = setup();
-    iot.failOn(method, () => new JitrError("AccessDenied"));
-    // Act
-    const error = await execute(thePlan, deps).catch((e: unknown) => e);
-    // Assess
-    expect(error).toBeInstanceOf(ProvisioningError);
-    expect((error as ProvisioningError).step).toBe(step);
-    expect(iot.statusOf(CERT)).toBe("PENDING_ACTIVATION");
-    expect(iot.things.has("dev-1")).toBe(false);
-    expect(iot.thingGroups.get("fleet")?.size).toBe(0);
-    expect(iot.policies.has(policyName)).toBe(false);
-    expect(iot.policyTargets.get(policyName)?.size ?? 0).toBe(0);
-    expect(iot.thingPrincipals.get("dev-1")?.size ?? 0).toBe(0);
-  });
+  ] as const)(
+    "a permanent failure in %s undoes the run and leaves the certificate not ACTIVE",
+    async (method, step) => {
+      // Prepare
+      const { iot, thePlan, deps, policyName } = setup();
+      iot.failOn(method, () => new JitrError("AccessDenied"));
+      // Act
+      const error = await execute(thePlan, deps).catch((e: unknown) => e);
+      // Assess
+      expect(error).toBeInstanceOf(ProvisioningError);
+      expect((error as ProvisioningError).step).toBe(step);
+      expect(iot.statusOf(CERT)).toBe("PENDING_ACTIVATION");
+      expect(iot.things.has("dev-1")).toBe(false);
+      expect(iot.thingGroups.get("fleet")?.size).toBe(0);
+      expect(iot.policies.has(policyName)).toBe(false);
+      expect(iot.policyTargets.get(policyName)?.size ?? 0).toBe(0);
+      expect(iot.thingPrincipals.get("dev-1")?.size ?? 0).toBe(0);
+    },
+  );
 
   it("a missing thing type or group fails clearly, with nothing left behind", async () => {
     const { iot, thePlan, deps } = setup();
@@ -153,7 +160,11 @@ describe("execute", () => {
     iot.failOn("updateCertificateStatus", () => new JitrError("AccessDenied"));
     await expect(execute(thePlan, deps)).rejects.toThrow(ProvisioningError);
     expect(iot.methods()).toContain("updateThing");
-    expect(iot.things.get("dev-1")).toEqual({ thingName: "dev-1", thingTypeName: "Sensor", attributes: { site: "north" } });
+    expect(iot.things.get("dev-1")).toEqual({
+      thingName: "dev-1",
+      thingTypeName: "Sensor",
+      attributes: { site: "north" },
+    });
   });
 
   it("keeps a shared policy whose document is unchanged, and versions one that changed", async () => {
@@ -167,7 +178,11 @@ describe("execute", () => {
 
     const second = setup(shared);
     second.iot.policies.set("jitr-sensor", {
-      versions: [1, 2, 3, 4, 5].map((n) => ({ id: String(n), document: `{"v":${n}}`, createdAt: new Date(n * 1000) })),
+      versions: [1, 2, 3, 4, 5].map((n) => ({
+        id: String(n),
+        document: `{"v":${n}}`,
+        createdAt: new Date(n * 1000),
+      })),
       defaultId: "1",
     });
     await execute(second.thePlan, second.deps);
@@ -186,7 +201,11 @@ describe("execute", () => {
   });
 
   it("a mapping naming an existing policy only checks and attaches it", async () => {
-    const { iot, thePlan, deps } = setup({ selector: "default", policy: { policyName: "Legacy" }, version: 1 });
+    const { iot, thePlan, deps } = setup({
+      selector: "default",
+      policy: { policyName: "Legacy" },
+      version: 1,
+    });
     await expect(execute(thePlan, deps)).rejects.toThrow("policy Legacy does not exist");
     const ok = setup({ selector: "default", policy: { policyName: "Legacy" }, version: 1 });
     await ok.iot.createPolicy("Legacy", '{"Version":"2012-10-17","Statement":[]}');

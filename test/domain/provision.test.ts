@@ -9,53 +9,96 @@ const arnOf = (id: string) => `arn:aws:iot:us-east-1:123456789012:cert/${id}`;
 describe("provision", () => {
   it("provisions an allowlisted device: thing and policy attached, certificate ACTIVE, binding and ledger written (I1)", async () => {
     // Prepare
-    const world = makeWorld({ records: [allowed("dev-1", { attributes: { site: "north" } })], mappings: [defaultMapping] });
+    const world = makeWorld({
+      records: [allowed("dev-1", { attributes: { site: "north" } })],
+      mappings: [defaultMapping],
+    });
     const { event } = await world.register("dev-1");
     // Act
     const result = await provision(event, world.deps);
     // Assess
-    expect(result).toMatchObject({ outcome: "provisioned", deviceId: "dev-1", thingName: "dev-1", policyName: "jitr-sensor" });
+    expect(result).toMatchObject({
+      outcome: "provisioned",
+      deviceId: "dev-1",
+      thingName: "dev-1",
+      policyName: "jitr-sensor",
+    });
     const arn = arnOf(event.certificateId);
     expect(world.iot.statusOf(event.certificateId)).toBe("ACTIVE");
     expect(world.iot.thingPrincipals.get("dev-1")?.has(arn)).toBe(true);
     expect(world.iot.policyTargets.get("jitr-sensor")?.has(arn)).toBe(true);
     expect(world.iot.methods().at(-1)).toBe("updateCertificateStatus");
     const record = await world.allowlist.get("dev-1");
-    expect(record).toMatchObject({ certificateId: event.certificateId, thingName: "dev-1", policyName: "jitr-sensor" });
+    expect(record).toMatchObject({
+      certificateId: event.certificateId,
+      thingName: "dev-1",
+      policyName: "jitr-sensor",
+    });
     expect(record?.provisionedAt).toBeDefined();
     expect(world.ledger.entries).toHaveLength(1);
-    expect(world.ledger.entries[0]).toMatchObject({ kind: "provisioned", deviceId: "dev-1", certificateId: event.certificateId, mappingSelector: "default" });
+    expect(world.ledger.entries[0]).toMatchObject({
+      kind: "provisioned",
+      deviceId: "dev-1",
+      certificateId: event.certificateId,
+      mappingSelector: "default",
+    });
   });
 
   it.each([
     ["not allowlisted", [], "not-allowlisted", "INACTIVE"],
     ["blocked", [allowed("dev-1", { status: "blocked" })], "blocked", "REVOKED"],
     ["wrong CA", [allowed("dev-1", { caCertificateId: "d".repeat(64) })], "wrong-ca", "REVOKED"],
-    ["outside window", [allowed("dev-1", { notAfter: "2000-01-01T00:00:00Z" })], "entry-not-valid-now", "INACTIVE"],
-    ["fingerprint pinned", [allowed("dev-1", { certificateFingerprint: "0".repeat(64) })], "fingerprint-mismatch", "REVOKED"],
-  ] as const)("denies %s: certificate %s, nothing created, one ledger entry (I2, I3)", async (_name, records, reason, status) => {
-    const world = makeWorld({ records: [...records], mappings: [defaultMapping] });
-    const { event } = await world.register("dev-1");
-    const result = await provision(event, world.deps);
-    expect(result).toMatchObject({ outcome: "denied", reason, certificateStatus: status });
-    expect(world.iot.statusOf(event.certificateId)).toBe(status);
-    expect(world.iot.things.size).toBe(0);
-    expect(world.iot.policies.size).toBe(0);
-    expect(world.ledger.entries).toEqual([expect.objectContaining({ kind: "denied", reason, deviceId: "dev-1" })]);
-  });
+    [
+      "outside window",
+      [allowed("dev-1", { notAfter: "2000-01-01T00:00:00Z" })],
+      "entry-not-valid-now",
+      "INACTIVE",
+    ],
+    [
+      "fingerprint pinned",
+      [allowed("dev-1", { certificateFingerprint: "0".repeat(64) })],
+      "fingerprint-mismatch",
+      "REVOKED",
+    ],
+  ] as const)(
+    "denies %s: certificate %s, nothing created, one ledger entry (I2, I3)",
+    async (_name, records, reason, status) => {
+      const world = makeWorld({ records: [...records], mappings: [defaultMapping] });
+      const { event } = await world.register("dev-1");
+      const result = await provision(event, world.deps);
+      expect(result).toMatchObject({ outcome: "denied", reason, certificateStatus: status });
+      expect(world.iot.statusOf(event.certificateId)).toBe(status);
+      expect(world.iot.things.size).toBe(0);
+      expect(world.iot.policies.size).toBe(0);
+      expect(world.ledger.entries).toEqual([
+        expect.objectContaining({ kind: "denied", reason, deviceId: "dev-1" }),
+      ]);
+    },
+  );
 
   it("denies a certificate that cannot be read, or names no valid device id, as invalid-device-id (REVOKED)", async () => {
     const world = makeWorld({ mappings: [defaultMapping] });
-    const garbage = world.registerPem("-----BEGIN CERTIFICATE-----\nnot a certificate\n-----END CERTIFICATE-----", "1".repeat(64));
+    const garbage = world.registerPem(
+      "-----BEGIN CERTIFICATE-----\nnot a certificate\n-----END CERTIFICATE-----",
+      "1".repeat(64),
+    );
     const badChars = (await world.register("dev 1/ümlaut")).event;
     const tooLong = (await world.register("x".repeat(129))).event;
     for (const event of [garbage, badChars, tooLong]) {
       const result = await provision(event, world.deps);
-      expect(result).toMatchObject({ outcome: "denied", reason: "invalid-device-id", certificateStatus: "REVOKED" });
+      expect(result).toMatchObject({
+        outcome: "denied",
+        reason: "invalid-device-id",
+        certificateStatus: "REVOKED",
+      });
       expect(world.iot.statusOf(event.certificateId)).toBe("REVOKED");
     }
     expect(world.iot.things.size).toBe(0);
-    expect(world.ledger.entries.map((e) => e.deviceId)).toEqual([UNIDENTIFIED_DEVICE, UNIDENTIFIED_DEVICE, UNIDENTIFIED_DEVICE]);
+    expect(world.ledger.entries.map((e) => e.deviceId)).toEqual([
+      UNIDENTIFIED_DEVICE,
+      UNIDENTIFIED_DEVICE,
+      UNIDENTIFIED_DEVICE,
+    ]);
   });
 
   it("an expired certificate is revoked even when allowlisted", async () => {
@@ -65,13 +108,24 @@ describe("provision", () => {
       notBefore: new Date("2020-01-01T00:00:00Z"),
       notAfter: new Date("2021-01-01T00:00:00Z"),
     });
-    expect(await provision(event, world.deps)).toMatchObject({ outcome: "denied", reason: "certificate-expired" });
+    expect(await provision(event, world.deps)).toMatchObject({
+      outcome: "denied",
+      reason: "certificate-expired",
+    });
     expect(world.iot.statusOf(event.certificateId)).toBe("REVOKED");
   });
 
   it("a rendered policy over the size limit quarantines the device as no-policy and creates nothing", async () => {
-    const statement = { Effect: "Allow", Action: "iot:Publish", Resource: `arn:aws:iot:*:*:topic/${"t".repeat(200)}` };
-    const mapping = { selector: "default", policy: { document: { Version: "2012-10-17", Statement: Array(12).fill(statement) } }, version: 1 };
+    const statement = {
+      Effect: "Allow",
+      Action: "iot:Publish",
+      Resource: `arn:aws:iot:*:*:topic/${"t".repeat(200)}`,
+    };
+    const mapping = {
+      selector: "default",
+      policy: { document: { Version: "2012-10-17", Statement: Array(12).fill(statement) } },
+      version: 1,
+    };
     const world = makeWorld({ records: [allowed("dev-1")], mappings: [mapping] });
     const { event } = await world.register("dev-1");
     const result = await provision(event, world.deps);
@@ -109,13 +163,19 @@ describe("provision", () => {
     const first = (await world.register("dev-1")).event;
     await provision(first, world.deps);
     const clone = (await world.register("dev-1")).event;
-    expect(await provision(clone, world.deps)).toMatchObject({ outcome: "denied", reason: "already-provisioned" });
+    expect(await provision(clone, world.deps)).toMatchObject({
+      outcome: "denied",
+      reason: "already-provisioned",
+    });
     expect(world.iot.statusOf(first.certificateId)).toBe("ACTIVE");
     expect(world.iot.statusOf(clone.certificateId)).toBe("REVOKED");
   });
 
   it("rotation replace provisions the new certificate, then revokes and detaches the old one", async () => {
-    const world = makeWorld({ records: [allowed("dev-1", { rotation: "replace" })], mappings: [defaultMapping] });
+    const world = makeWorld({
+      records: [allowed("dev-1", { rotation: "replace" })],
+      mappings: [defaultMapping],
+    });
     const old = (await world.register("dev-1")).event;
     await provision(old, world.deps);
     const fresh = (await world.register("dev-1")).event;
@@ -129,21 +189,33 @@ describe("provision", () => {
   });
 
   it("rotation allow-multiple keeps both certificates ACTIVE", async () => {
-    const world = makeWorld({ records: [allowed("dev-1", { rotation: "allow-multiple" })], mappings: [defaultMapping] });
+    const world = makeWorld({
+      records: [allowed("dev-1", { rotation: "allow-multiple" })],
+      mappings: [defaultMapping],
+    });
     const one = (await world.register("dev-1")).event;
     const two = (await world.register("dev-1")).event;
     await provision(one, world.deps);
     await provision(two, world.deps);
-    expect([world.iot.statusOf(one.certificateId), world.iot.statusOf(two.certificateId)]).toEqual(["ACTIVE", "ACTIVE"]);
+    expect([world.iot.statusOf(one.certificateId), world.iot.statusOf(two.certificateId)]).toEqual([
+      "ACTIVE",
+      "ACTIVE",
+    ]);
   });
 
   it("counts devices in their lot and quarantines the one over the quota, also when racing", async () => {
     const records = ["d1", "d2", "d3"].map((id) => allowed(id, { lot: "L1" }));
-    const world = makeWorld({ records, mappings: [defaultMapping], lots: [{ lot: "L1", maxDevices: 2, provisionedCount: 0 }] });
+    const world = makeWorld({
+      records,
+      mappings: [defaultMapping],
+      lots: [{ lot: "L1", maxDevices: 2, provisionedCount: 0 }],
+    });
     const events = await Promise.all(["d1", "d2", "d3"].map(async (id) => (await world.register(id)).event));
     const results = await Promise.all(events.map((e) => provision(e, world.deps)));
     expect(results.filter((r) => r.outcome === "provisioned")).toHaveLength(2);
-    expect(results.filter((r) => r.outcome === "denied" && r.reason === "lot-quota-exceeded")).toHaveLength(1);
+    expect(results.filter((r) => r.outcome === "denied" && r.reason === "lot-quota-exceeded")).toHaveLength(
+      1,
+    );
     expect(world.lots.lots.get("L1")?.provisionedCount).toBe(2);
     const denied = results.find((r) => r.outcome === "denied");
     expect(world.iot.statusOf(denied?.certificateId ?? "")).toBe("INACTIVE");
@@ -152,7 +224,11 @@ describe("provision", () => {
   });
 
   it("a permanent failure records `failed`, releases the claim and the lot place, and is rethrown", async () => {
-    const world = makeWorld({ records: [allowed("dev-1", { lot: "L1" })], mappings: [defaultMapping], lots: [{ lot: "L1", provisionedCount: 0 }] });
+    const world = makeWorld({
+      records: [allowed("dev-1", { lot: "L1" })],
+      mappings: [defaultMapping],
+      lots: [{ lot: "L1", provisionedCount: 0 }],
+    });
     const { event } = await world.register("dev-1");
     world.iot.failOn("attachThingPrincipal", () => new JitrError("AccessDeniedException"));
     await expect(provision(event, world.deps)).rejects.toThrow(ProvisioningError);
@@ -189,7 +265,9 @@ describe("provision", () => {
     expect(await provision(event, world.deps)).toMatchObject({ outcome: "skipped" });
     world.iot.certificates.clear();
     expect(await provision(event, world.deps)).toMatchObject({ outcome: "skipped" });
-    expect(world.iot.methods().filter((m) => m !== "describeCertificate")).toEqual(["updateCertificateStatus"]);
+    expect(world.iot.methods().filter((m) => m !== "describeCertificate")).toEqual([
+      "updateCertificateStatus",
+    ]);
     expect(world.ledger.entries).toHaveLength(0);
   });
 });

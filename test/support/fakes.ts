@@ -12,7 +12,13 @@ import type {
   PolicyVersion,
   ThingDescription,
 } from "../../domain/ports.ts";
-import type { AllowlistRecord, CertificateStatus, LedgerEntry, Lot, PolicyMapping } from "../../domain/types.ts";
+import type {
+  AllowlistRecord,
+  CertificateStatus,
+  LedgerEntry,
+  Lot,
+  PolicyMapping,
+} from "../../domain/types.ts";
 
 type IotMethod = keyof IotPort;
 
@@ -23,7 +29,10 @@ export class FakeIot implements IotPort {
   readonly things = new Map<string, ThingDescription>();
   readonly thingTypes = new Map<string, { deprecated: boolean }>();
   readonly thingGroups = new Map<string, Set<string>>();
-  readonly policies = new Map<string, { versions: { id: string; document: string; createdAt: Date }[]; defaultId: string }>();
+  readonly policies = new Map<
+    string,
+    { versions: { id: string; document: string; createdAt: Date }[]; defaultId: string }
+  >();
   /** policy name -> certificate ARNs */
   readonly policyTargets = new Map<string, Set<string>>();
   /** thing name -> certificate ARNs */
@@ -38,9 +47,20 @@ export class FakeIot implements IotPort {
     this.faults.set(method, list);
   }
 
-  addCertificate(certificateId: string, pem: string, caCertificateId: string, status: CertificateStatus = "PENDING_ACTIVATION"): string {
+  addCertificate(
+    certificateId: string,
+    pem: string,
+    caCertificateId: string,
+    status: CertificateStatus = "PENDING_ACTIVATION",
+  ): string {
     const certificateArn = `arn:aws:iot:us-east-1:123456789012:cert/${certificateId}`;
-    this.certificates.set(certificateId, { certificateId, certificateArn, status, certificatePem: pem, caCertificateId });
+    this.certificates.set(certificateId, {
+      certificateId,
+      certificateArn,
+      status,
+      certificatePem: pem,
+      caCertificateId,
+    });
     return certificateArn;
   }
 
@@ -122,13 +142,20 @@ export class FakeIot implements IotPort {
   async createPolicy(name: string, document: string) {
     this.enter("createPolicy", [name, document]);
     if (this.policies.has(name)) throw new AlreadyExistsError(`policy ${name}`);
-    this.policies.set(name, { versions: [{ id: "1", document, createdAt: new Date(this.versionCounter++) }], defaultId: "1" });
+    this.policies.set(name, {
+      versions: [{ id: "1", document, createdAt: new Date(this.versionCounter++) }],
+      defaultId: "1",
+    });
   }
   async listPolicyVersions(name: string): Promise<PolicyVersion[]> {
     this.enter("listPolicyVersions", [name]);
     const policy = this.policies.get(name);
     if (!policy) throw new NotFoundError(`policy ${name}`);
-    return policy.versions.map((v) => ({ versionId: v.id, isDefault: v.id === policy.defaultId, createdAt: v.createdAt }));
+    return policy.versions.map((v) => ({
+      versionId: v.id,
+      isDefault: v.id === policy.defaultId,
+      createdAt: v.createdAt,
+    }));
   }
   async createPolicyVersion(name: string, document: string) {
     this.enter("createPolicyVersion", [name, document]);
@@ -190,7 +217,13 @@ export class MemoryAllowlist implements AllowlistPort {
     r.certificateId = claim.certificateId;
     return true;
   }
-  async completeBinding(b: { deviceId: string; certificateId: string; thingName: string; policyName: string; provisionedAt: string }) {
+  async completeBinding(b: {
+    deviceId: string;
+    certificateId: string;
+    thingName: string;
+    policyName: string;
+    provisionedAt: string;
+  }) {
     const r = this.records.get(b.deviceId);
     if (!r || r.certificateId !== b.certificateId) throw new ConflictError("binding lost");
     Object.assign(r, { thingName: b.thingName, policyName: b.policyName, provisionedAt: b.provisionedAt });

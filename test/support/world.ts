@@ -1,4 +1,10 @@
-import { type KeyedCertificate, certificateIdOf, createCa, issueCertificate, type IssueOptions } from "../../cli/pki.ts";
+import {
+  certificateIdOf,
+  createCa,
+  type IssueOptions,
+  issueCertificate,
+  type KeyedCertificate,
+} from "../../cli/pki.ts";
 import type { ProvisionDeps } from "../../domain/provision.ts";
 import type { AllowlistRecord, Lot, PolicyMapping, RegisteredEvent } from "../../domain/types.ts";
 import { FakeClock, FakeIot, MemoryAllowlist, MemoryLedger, MemoryLots, MemoryMappings } from "./fakes.ts";
@@ -13,7 +19,9 @@ export const testCa = (): Promise<KeyedCertificate> => {
 export const CA_ID = "c".repeat(64);
 
 /** A fresh in-memory world: fakes for every port, a clock inside the certificates' validity. */
-export function makeWorld(seed: { records?: AllowlistRecord[]; mappings?: PolicyMapping[]; lots?: Lot[] } = {}) {
+export function makeWorld(
+  seed: { records?: AllowlistRecord[]; mappings?: PolicyMapping[]; lots?: Lot[] } = {},
+) {
   const iot = new FakeIot();
   const allowlist = new MemoryAllowlist(seed.records);
   const mappings = new MemoryMappings(seed.mappings);
@@ -64,4 +72,8 @@ export const allowed = (deviceId: string, extra: Partial<AllowlistRecord> = {}):
   ...extra,
 });
 
-export const defaultMapping: PolicyMapping = { selector: "default", policy: { template: "sensor" }, version: 1 };
+export const defaultMapping: PolicyMapping = {
+  selector: "default",
+  policy: { template: "sensor" },
+  version: 1,
+};

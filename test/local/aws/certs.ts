@@ -83,6 +83,9 @@ export async function issueCertificate(
 }
 
 /** The verification certificate RegisterCACertificate wants: CN = registration code, signed by the CA. */
-export function verificationCertificate(ca: TestCertificate, registrationCode: string): Promise<TestCertificate> {
+export function verificationCertificate(
+  ca: TestCertificate,
+  registrationCode: string,
+): Promise<TestCertificate> {
   return issueCertificate(ca, { commonName: registrationCode });
 }

@@ -1,0 +1,78 @@
+import { ConfigurationError } from "../domain/errors.ts";
+import type { ProvisionSettings } from "../domain/provision.ts";
+import { defaultRetryPolicy } from "../domain/retry.ts";
+import type { DeviceIdStrategy } from "../domain/types.ts";
+
+/** Everything the provisioning function reads from its environment. */
+export interface ProvisioningConfig {
+  settings: ProvisionSettings;
+  tables: { allowlist: string; mappings: string; lots: string; ledger: string; idempotency: string };
+  idempotencyTtlSeconds: number;
+  serviceName: string;
+  metricsNamespace: string;
+}
+
+type Env = Record<string, string | undefined>;
+
+const STRATEGIES: DeviceIdStrategy[] = ["cn", "serialNumber", "san-uri"];
+
+/** Reads the configuration once, failing fast with the name of the first variable missing or invalid. */
+export function readProvisioningConfig(env: Env = process.env): ProvisioningConfig {
+  const strategy = optional(env, "JITR_DEVICE_ID_STRATEGY") ?? "cn";
+  if (!STRATEGIES.includes(strategy as DeviceIdStrategy)) {
+    throw new ConfigurationError(
+      `JITR_DEVICE_ID_STRATEGY must be one of ${STRATEGIES.join(", ")}; got "${strategy}"`,
+    );
+  }
+  const accountId = required(env, "JITR_ACCOUNT_ID");
+  if (!/^\d{12}$/.test(accountId))
+    throw new ConfigurationError("JITR_ACCOUNT_ID must be a 12-digit AWS account id");
+  const policyPrefix = optional(env, "JITR_POLICY_PREFIX") ?? "jitr-";
+  if (!/^[\w+=,.@-]{0,40}$/.test(policyPrefix)) {
+    throw new ConfigurationError("JITR_POLICY_PREFIX may hold at most 40 characters of [A-Za-z0-9_+=,.@-]");
+  }
+  return {
+    settings: {
+      region: required(env, "AWS_REGION"),
+      accountId,
+      policyPrefix,
+      deviceIdStrategy: strategy as DeviceIdStrategy,
+      retry: {
+        attempts: integer(env, "JITR_RETRY_ATTEMPTS", defaultRetryPolicy.attempts, 1, 20),
+        baseDelayMs: integer(env, "JITR_RETRY_BASE_DELAY_MS", defaultRetryPolicy.baseDelayMs, 1, 60_000),
+        maxDelayMs: integer(env, "JITR_RETRY_MAX_DELAY_MS", defaultRetryPolicy.maxDelayMs, 1, 300_000),
+      },
+    },
+    tables: {
+      allowlist: required(env, "JITR_ALLOWLIST_TABLE"),
+      mappings: required(env, "JITR_MAPPINGS_TABLE"),
+      lots: required(env, "JITR_LOTS_TABLE"),
+      ledger: required(env, "JITR_LEDGER_TABLE"),
+      idempotency: required(env, "JITR_IDEMPOTENCY_TABLE"),
+    },
+    idempotencyTtlSeconds: integer(env, "JITR_IDEMPOTENCY_TTL_SECONDS", 3600, 60, 7 * 86_400),
+    serviceName: optional(env, "POWERTOOLS_SERVICE_NAME") ?? "jitr",
+    metricsNamespace: optional(env, "POWERTOOLS_METRICS_NAMESPACE") ?? "Jitr",
+  };
+}
+
+function optional(env: Env, name: string): string | undefined {
+  const value = env[name]?.trim();
+  return value === undefined || value === "" ? undefined : value;
+}
+
+function required(env: Env, name: string): string {
+  const value = optional(env, name);
+  if (value === undefined) throw new ConfigurationError(`environment variable ${name} is required`);
+  return value;
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = optional(env, name);
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigurationError(`${name} must be a whole number from ${min} to ${max}; got "${raw}"`);
+  }
+  return value;
+}

@@ -1,0 +1,56 @@
+import { DynamoDBPersistenceLayer } from "@aws-lambda-powertools/idempotency/dynamodb";
+import { Logger } from "@aws-lambda-powertools/logger";
+import { Metrics } from "@aws-lambda-powertools/metrics";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { IoTClient } from "@aws-sdk/client-iot";
+import {
+  createDocumentClient,
+  DynamoAllowlist,
+  DynamoLedger,
+  DynamoLots,
+  DynamoMappings,
+} from "../adapters/dynamo.ts";
+import { IotRegistryAdapter } from "../adapters/iot.ts";
+import { systemClock } from "../domain/ports.ts";
+import type { ProvisioningConfig } from "./config.ts";
+import type { ProvisionHandlerDeps } from "./provision.ts";
+
+export interface AwsClients {
+  iot: IoTClient;
+  dynamo: DynamoDBClient;
+}
+
+/**
+ * SDK clients for the service. The domain retries transient errors with its own backoff, so the SDK makes
+ * one attempt per call (two retry layers would multiply). AWS_ENDPOINT_URL, when set, points them at local mode.
+ */
+export const defaultClients = (): AwsClients => ({
+  iot: new IoTClient({ maxAttempts: 1 }),
+  dynamo: new DynamoDBClient({ maxAttempts: 1 }),
+});
+
+/** Builds everything the provisioning handler needs, once per cold start. */
+export function buildProvisioning(
+  config: ProvisioningConfig,
+  clients: AwsClients = defaultClients(),
+): ProvisionHandlerDeps {
+  const doc = createDocumentClient(clients.dynamo);
+  return {
+    provision: {
+      iot: new IotRegistryAdapter(clients.iot),
+      allowlist: new DynamoAllowlist(doc, config.tables.allowlist),
+      mappings: new DynamoMappings(doc, config.tables.mappings),
+      lots: new DynamoLots(doc, config.tables.lots),
+      ledger: new DynamoLedger(doc, config.tables.ledger),
+      clock: systemClock,
+      settings: config.settings,
+    },
+    persistenceStore: new DynamoDBPersistenceLayer({
+      tableName: config.tables.idempotency,
+      awsSdkV3Client: clients.dynamo,
+    }),
+    idempotencyTtlSeconds: config.idempotencyTtlSeconds,
+    logger: new Logger({ serviceName: config.serviceName }),
+    metrics: new Metrics({ namespace: config.metricsNamespace, serviceName: config.serviceName }),
+  };
+}

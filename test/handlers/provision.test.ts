@@ -1,0 +1,184 @@
+import { DynamoDBPersistenceLayer } from "@aws-lambda-powertools/idempotency/dynamodb";
+import { Logger } from "@aws-lambda-powertools/logger";
+import { Metrics } from "@aws-lambda-powertools/metrics";
+import { PutCommand } from "@aws-sdk/lib-dynamodb";
+import type { SQSEvent } from "aws-lambda";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import {
+  createDocumentClient,
+  DynamoAllowlist,
+  DynamoLedger,
+  DynamoLots,
+  DynamoMappings,
+} from "../../adapters/dynamo.ts";
+import { certificateIdOf, issueCertificate } from "../../cli/pki.ts";
+import { JitrError } from "../../domain/errors.ts";
+import type { RegisteredEvent } from "../../domain/types.ts";
+import { makeProvisionHandler } from "../../handlers/provision.ts";
+import { startDynalite } from "../support/dynalite.ts";
+import { FakeClock, FakeIot } from "../support/fakes.ts";
+import { lambdaContext } from "../support/lambda.ts";
+import { allowed, CA_ID, defaultMapping, eventFor, testCa } from "../support/world.ts";
+
+let db: Awaited<ReturnType<typeof startDynalite>>;
+beforeAll(async () => {
+  db = await startDynalite();
+});
+afterAll(async () => db.close());
+
+let output: string[];
+beforeEach(() => {
+  output = [];
+  const capture = (chunk: string | Uint8Array) => {
+    output.push(String(chunk));
+    return true;
+  };
+  vi.spyOn(process.stdout, "write").mockImplementation(capture);
+  vi.spyOn(process.stderr, "write").mockImplementation(capture);
+});
+afterEach(() => vi.restoreAllMocks());
+
+const logLines = () =>
+  output
+    .join("")
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+
+async function setup() {
+  const doc = createDocumentClient(db.client);
+  const iot = new FakeIot();
+  const run = crypto.randomUUID().slice(0, 8);
+  const device = (n: number) => `dev-${run}-${n}`;
+  await doc.send(new PutCommand({ TableName: db.names.mappings, Item: defaultMapping }));
+  const handler = makeProvisionHandler({
+    provision: {
+      iot,
+      allowlist: new DynamoAllowlist(doc, db.names.allowlist),
+      mappings: new DynamoMappings(doc, db.names.mappings),
+      lots: new DynamoLots(doc, db.names.lots),
+      ledger: new DynamoLedger(doc, db.names.ledger),
+      clock: new FakeClock(new Date()),
+      settings: {
+        region: "us-east-1",
+        accountId: "123456789012",
+        policyPrefix: "jitr-",
+        deviceIdStrategy: "cn",
+        retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 2 },
+      },
+    },
+    persistenceStore: new DynamoDBPersistenceLayer({
+      tableName: db.names.idempotency,
+      awsSdkV3Client: db.client,
+    }),
+    idempotencyTtlSeconds: 3600,
+    logger: new Logger({ serviceName: "jitr-test" }),
+    metrics: new Metrics({ namespace: "JitrTest", serviceName: "jitr-test" }),
+  });
+  const register = async (cn: string, allow = true): Promise<RegisteredEvent> => {
+    const issued = await issueCertificate(await testCa(), { subject: { CN: cn } });
+    const id = certificateIdOf(issued.certificatePem);
+    iot.addCertificate(id, issued.certificatePem, CA_ID);
+    if (allow) await doc.send(new PutCommand({ TableName: db.names.allowlist, Item: allowed(cn) }));
+    return eventFor(id);
+  };
+  return { iot, handler, device, register };
+}
+
+const sqs = (bodies: string[]): SQSEvent => ({
+  Records: bodies.map((body, i) => ({
+    messageId: `m-${i}`,
+    receiptHandle: `r-${i}`,
+    body,
+    attributes: {
+      ApproximateReceiveCount: "1",
+      SentTimestamp: "0",
+      SenderId: "iot",
+      ApproximateFirstReceiveTimestamp: "0",
+    },
+    messageAttributes: {},
+    md5OfBody: "",
+    eventSource: "aws:sqs",
+    eventSourceARN: "arn:aws:sqs:us-east-1:123456789012:jitr-events",
+    awsRegion: "us-east-1",
+  })),
+});
+
+describe("provisioning handler", () => {
+  it("provisions from a direct topic-rule invocation, logging certificate, device and CA ids and no PEM", async () => {
+    const { iot, handler, device, register } = await setup();
+    const event = await register(device(1));
+    const result = await handler({ ...event, sourceIp: "203.0.113.1" }, lambdaContext());
+    expect(result).toEqual({
+      outcome: "provisioned",
+      certificateId: event.certificateId,
+      deviceId: device(1),
+      policyName: "jitr-sensor",
+    });
+    expect(iot.statusOf(event.certificateId)).toBe("ACTIVE");
+    const line = logLines().find((l) => l.message === "certificate provisioned");
+    expect(line).toMatchObject({
+      certificateId: event.certificateId,
+      deviceId: device(1),
+      caCertificateId: CA_ID,
+    });
+    expect(output.join("")).not.toContain("BEGIN CERTIFICATE");
+    const emf = logLines().find((l) => "_aws" in l && "Provisioned" in l);
+    expect(emf).toMatchObject({ Provisioned: 1, service: "jitr-test" });
+  });
+
+  it("a duplicate event returns the stored outcome and makes no IoT call", async () => {
+    const { iot, handler, device, register } = await setup();
+    const event = await register(device(1));
+    const first = await handler(event, lambdaContext());
+    const calls = iot.calls.length;
+    const second = await handler({ ...event, timestamp: event.timestamp + 5000 }, lambdaContext());
+    expect(second).toEqual(first);
+    expect(iot.calls.length).toBe(calls);
+  });
+
+  it("an SQS batch reports only the failed record, drops the malformed one, and counts a denial by reason", async () => {
+    const { iot, handler, device, register } = await setup();
+    const good = await register(device(1));
+    const unknown = await register(device(2), false);
+    const failing = await register(device(3));
+    // createThing fails for the third device only
+    const originalCreate = iot.createThing.bind(iot);
+    iot.createThing = async (thing) => {
+      if (thing.thingName === device(3)) throw new JitrError("AccessDeniedException");
+      return originalCreate(thing);
+    };
+    const response = await handler(
+      sqs([JSON.stringify(good), "{not json", JSON.stringify(unknown), JSON.stringify(failing)]),
+      lambdaContext(),
+    );
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: "m-3" }] });
+    expect(iot.statusOf(good.certificateId)).toBe("ACTIVE");
+    expect(iot.statusOf(unknown.certificateId)).toBe("INACTIVE");
+    expect(iot.statusOf(failing.certificateId)).toBe("PENDING_ACTIVATION");
+    const lines = logLines();
+    expect(lines.some((l) => l.message === "malformed event dropped")).toBe(true);
+    expect(lines.find((l) => l.message === "provisioning failed")).toMatchObject({
+      certificateId: failing.certificateId,
+    });
+    const denied = lines.find((l) => "_aws" in l && "Denied" in l);
+    expect(denied).toMatchObject({ Denied: 1, reason: "not-allowlisted" });
+    expect(lines.some((l) => "_aws" in l && l.Failed === 1)).toBe(true);
+  });
+
+  it("a failed event is retried for real: the idempotency record does not block the retry", async () => {
+    const { iot, handler, device, register } = await setup();
+    const event = await register(device(1));
+    iot.failOn("attachPolicy", () => new JitrError("AccessDeniedException"), 1);
+    await expect(handler(event, lambdaContext())).rejects.toThrow(/attachPolicy/);
+    expect(await handler(event, lambdaContext())).toMatchObject({ outcome: "provisioned" });
+  });
+
+  it("a malformed direct event changes nothing and is not retried", async () => {
+    const { iot, handler } = await setup();
+    const result = await handler({ certificateId: "nope" }, lambdaContext());
+    expect(result).toMatchObject({ outcome: "malformed" });
+    expect((result as { error: string }).error).toContain("certificateId");
+    expect(iot.calls).toHaveLength(0);
+  });
+});
