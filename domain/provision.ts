@@ -26,7 +26,8 @@ import type {
 
 /*
  * Provisioning one certificate-registered event:
- *  1. Describe the certificate; finish without side effects unless it is still PENDING_ACTIVATION.
+ *  1. Describe the certificate; finish without side effects unless it is still PENDING_ACTIVATION
+ *     (or INACTIVE, when an admin approves a quarantined certificate).
  *  2. Read the certificate and derive the device id.
  *  3. Gather the allowlist record, the bound certificate's status, the lot and the candidate mappings.
  *  4. Decide (pure).
@@ -79,8 +80,23 @@ export const UNIDENTIFIED_DEVICE = "#unidentified";
 
 const MAX_CLAIM_ROUNDS = 3;
 
+export interface ProvisionOptions {
+  /**
+   * The status the certificate must be in to be decided: `PENDING_ACTIVATION` for a registered event
+   * (the default), `INACTIVE` when an admin approves a quarantined certificate.
+   */
+  from?: "PENDING_ACTIVATION" | "INACTIVE";
+  /** Who asked, for the ledger (an admin approving); events are recorded as the service. */
+  actor?: string;
+}
+
 /** Provisions or denies the certificate named by a registered event, recording exactly one outcome. */
-export async function provision(event: RegisteredEvent, deps: ProvisionDeps): Promise<ProvisionResult> {
+export async function provision(
+  event: RegisteredEvent,
+  deps: ProvisionDeps,
+  options: ProvisionOptions = {},
+): Promise<ProvisionResult> {
+  const from = options.from ?? "PENDING_ACTIVATION";
   const { iot, clock, settings } = deps;
   const retry = <T>(fn: () => Promise<T>) => withRetry(fn, settings.retry, clock);
   const certificateId = event.certificateId;
@@ -95,7 +111,7 @@ export async function provision(event: RegisteredEvent, deps: ProvisionDeps): Pr
       detail: "the certificate no longer exists",
     };
   }
-  if (description.status !== "PENDING_ACTIVATION") {
+  if (description.status !== from) {
     return {
       outcome: "skipped",
       certificateId,
@@ -123,6 +139,7 @@ export async function provision(event: RegisteredEvent, deps: ProvisionDeps): Pr
       caCertificateId: caEvent.caCertificateId,
       ...(facts ? { fingerprint: facts.fingerprint } : {}),
       ...(input.record ? { recordVersion: input.record.version } : {}),
+      ...(options.actor ? { actor: options.actor } : {}),
     };
 
     // 5. deny
@@ -134,6 +151,7 @@ export async function provision(event: RegisteredEvent, deps: ProvisionDeps): Pr
           deviceId: decision.deviceId ?? UNIDENTIFIED_DEVICE,
           kind: "denied",
           reason: decision.reason,
+          certificateStatus: decision.certificateStatus,
           error: decision.detail,
         }),
       );

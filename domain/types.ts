@@ -118,6 +118,8 @@ export interface LedgerEntry {
   certificateId?: string;
   kind: Outcome | "admin";
   reason?: string;
+  /** For a denial: the status the certificate was given. */
+  certificateStatus?: CertificateStatus;
   error?: string;
   caCertificateId?: string;
   fingerprint?: string;

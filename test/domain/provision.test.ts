@@ -271,3 +271,22 @@ describe("provision", () => {
     expect(world.ledger.entries).toHaveLength(0);
   });
 });
+
+describe("provision for an approval", () => {
+  it("re-decides a quarantined (INACTIVE) certificate once its record exists, and provisions it", async () => {
+    const world = makeWorld({ mappings: [defaultMapping] });
+    const { event } = await world.register("dev-9");
+    expect(await provision(event, world.deps)).toMatchObject({
+      outcome: "denied",
+      reason: "not-allowlisted",
+    });
+    expect(world.ledger.entries[0]).toMatchObject({ certificateStatus: "INACTIVE" });
+    // a registered event for an INACTIVE certificate is not acted on
+    expect(await provision(event, world.deps)).toMatchObject({ outcome: "skipped" });
+    world.allowlist.records.set("dev-9", allowed("dev-9"));
+    const approved = await provision(event, world.deps, { from: "INACTIVE", actor: "admin@example.com" });
+    expect(approved).toMatchObject({ outcome: "provisioned", deviceId: "dev-9" });
+    expect(world.iot.statusOf(event.certificateId)).toBe("ACTIVE");
+    expect(world.ledger.entries.at(-1)).toMatchObject({ kind: "provisioned", actor: "admin@example.com" });
+  });
+});

@@ -1,0 +1,44 @@
+import Table from "cli-table3";
+
+/** Prints rows as a table for people, or as JSON with `--json`. */
+export function printRows(rows: Record<string, unknown>[], columns: string[], json: boolean): void {
+  if (json) {
+    process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+    return;
+  }
+  if (rows.length === 0) {
+    process.stdout.write("(none)\n");
+    return;
+  }
+  const table = new Table({ head: columns, style: { head: [], border: [] } });
+  for (const row of rows) table.push(columns.map((c) => formatCell(row[c])));
+  process.stdout.write(`${table.toString()}\n`);
+}
+
+/** Prints one object as a two-column table, or as JSON. */
+export function printObject(value: Record<string, unknown>, json: boolean): void {
+  if (json) {
+    process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+    return;
+  }
+  const table = new Table({ style: { head: [], border: [] } });
+  for (const [key, v] of Object.entries(value)) table.push({ [key]: formatCell(v) });
+  process.stdout.write(`${table.toString()}\n`);
+}
+
+function formatCell(value: unknown): string {
+  if (value === undefined || value === null) return "";
+  if (typeof value === "object") return JSON.stringify(value);
+  return String(value);
+}
+
+/** An error the CLI reports as one line and a non-zero exit status. */
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
+    super(message);
+    this.name = "CliError";
+  }
+}
