@@ -2,22 +2,29 @@ import { randomBytes } from "node:crypto";
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import {
   BatchGetCommand,
+  BatchWriteCommand,
+  DeleteCommand,
   DynamoDBDocumentClient,
   GetCommand,
   type NativeAttributeValue,
   PutCommand,
   QueryCommand,
   type QueryCommandInput,
+  ScanCommand,
+  type ScanCommandInput,
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
 import { ConflictError, TransientError, ValidationError } from "../domain/errors.ts";
 import {
-  type AllowlistPort,
+  type AllowlistFilter,
+  type AllowlistStore,
   type BindingClaim,
   type ClockPort,
-  type LedgerPort,
-  type LotPort,
-  type MappingPort,
+  type LedgerStore,
+  type LotStore,
+  type MappingStore,
+  type Page,
+  type PageRequest,
   systemClock,
 } from "../domain/ports.ts";
 import type { AllowlistRecord, LedgerEntry, Lot, PolicyMapping } from "../domain/types.ts";
@@ -101,7 +108,7 @@ function toLot(item: Item, table: string): Lot {
  * The allowlist table (key `deviceId`). The service writes only the binding fields
  * (certificateId, thingName, policyName, provisionedAt); `version`/`updatedAt` belong to admins.
  */
-export class DynamoAllowlist implements AllowlistPort {
+export class DynamoAllowlist implements AllowlistStore {
   readonly #doc: DynamoDBDocumentClient;
   readonly #table: string;
 
@@ -198,6 +205,123 @@ export class DynamoAllowlist implements AllowlistPort {
     );
   }
 
+  /** A page of records: by status or lot through their indexes, otherwise a scan. */
+  async list(filter: AllowlistFilter, page: PageRequest): Promise<Page<AllowlistRecord>> {
+    const names: Record<string, string> = {};
+    const values: Record<string, NativeAttributeValue> = {};
+    const filters: string[] = [];
+    let query: Pick<QueryCommandInput, "IndexName" | "KeyConditionExpression"> | undefined;
+    if (filter.lot !== undefined) {
+      query = { IndexName: indexNames.allowlistByLot, KeyConditionExpression: "#lot = :lot" };
+      names["#lot"] = "lot";
+      values[":lot"] = filter.lot;
+      if (filter.status !== undefined) filters.push("#status = :status");
+    } else if (filter.status !== undefined) {
+      query = { IndexName: indexNames.allowlistByStatus, KeyConditionExpression: "#status = :status" };
+    }
+    if (filter.status !== undefined) {
+      names["#status"] = "status";
+      values[":status"] = filter.status;
+    }
+    if (filter.bound === true) filters.push("attribute_exists(certificateId)");
+    const input = {
+      TableName: this.#table,
+      ...(filters.length > 0 ? { FilterExpression: filters.join(" AND ") } : {}),
+      ...(Object.keys(names).length > 0 ? { ExpressionAttributeNames: names } : {}),
+      ...(Object.keys(values).length > 0 ? { ExpressionAttributeValues: values } : {}),
+      ...pageInput(page),
+    };
+    const output = await send(query ? "Query" : "Scan", `records in ${this.#table}`, () =>
+      this.#doc.send(query ? new QueryCommand({ ...input, ...query }) : new ScanCommand(input)),
+    );
+    return toPage(output, (item) => toAllowlistRecord(item, this.#table));
+  }
+
+  /** Several records by id, at most 100 per request; unprocessed keys are read again. */
+  async getMany(deviceIds: string[]): Promise<AllowlistRecord[]> {
+    const items = await batchGet(
+      this.#doc,
+      this.#table,
+      [...new Set(deviceIds)].map((deviceId) => ({ deviceId })),
+    );
+    return items.map((item) => toAllowlistRecord(item, this.#table));
+  }
+
+  /** Writes a new record; false when the device has one already. */
+  async create(record: AllowlistRecord): Promise<boolean> {
+    return sendConditional("PutItem", this.#resource(record.deviceId), () =>
+      this.#doc.send(
+        new PutCommand({
+          TableName: this.#table,
+          Item: record,
+          ConditionExpression: "attribute_not_exists(deviceId)",
+        }),
+      ),
+    );
+  }
+
+  /**
+   * Sets the admin fields (removing the ones the record no longer has) if the stored version is
+   * `expectedVersion`; the binding fields the service writes are left as they are.
+   */
+  async update(record: AllowlistRecord, expectedVersion: number): Promise<boolean> {
+    const {
+      certificateId: _c,
+      thingName: _t,
+      policyName: _p,
+      provisionedAt: _a,
+      deviceId,
+      ...fields
+    } = record;
+    return sendConditional("UpdateItem", this.#resource(deviceId), () =>
+      this.#doc.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: { deviceId },
+          ...replaceExpression(fields, ADMIN_ALLOWLIST_FIELDS, expectedVersion),
+          ConditionExpression: "attribute_exists(deviceId) AND #version = :expectedVersion",
+        }),
+      ),
+    );
+  }
+
+  /** Deletes the record if its version and binding are still the expected ones. */
+  async remove(
+    deviceId: string,
+    expected: { version: number; certificateId: string | undefined },
+  ): Promise<boolean> {
+    const bound = expected.certificateId;
+    return sendConditional("DeleteItem", this.#resource(deviceId), () =>
+      this.#doc.send(
+        new DeleteCommand({
+          TableName: this.#table,
+          Key: { deviceId },
+          ConditionExpression:
+            bound === undefined
+              ? "version = :v AND attribute_not_exists(certificateId)"
+              : "version = :v AND certificateId = :c",
+          ExpressionAttributeValues:
+            bound === undefined ? { ":v": expected.version } : { ":v": expected.version, ":c": bound },
+        }),
+      ),
+    );
+  }
+
+  /** Removes certificateId, thingName, policyName and provisionedAt if still bound to `certificateId`. */
+  async unbind(deviceId: string, certificateId: string): Promise<boolean> {
+    return sendConditional("UpdateItem", this.#resource(deviceId), () =>
+      this.#doc.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: { deviceId },
+          UpdateExpression: "REMOVE certificateId, thingName, policyName, provisionedAt",
+          ConditionExpression: "certificateId = :c",
+          ExpressionAttributeValues: { ":c": certificateId },
+        }),
+      ),
+    );
+  }
+
   #resource(deviceId: string): string {
     return `device ${deviceId} in ${this.#table}`;
   }
@@ -216,7 +340,7 @@ export interface BatchRetryOptions {
 const BATCH_GET_LIMIT = 100;
 
 /** The policy-mapping table (key `selector`). */
-export class DynamoMappings implements MappingPort {
+export class DynamoMappings implements MappingStore {
   readonly #doc: DynamoDBDocumentClient;
   readonly #table: string;
   readonly #maxAttempts: number;
@@ -245,6 +369,67 @@ export class DynamoMappings implements MappingPort {
     return mappings;
   }
 
+  /** One mapping, or undefined. */
+  async get(selector: string): Promise<PolicyMapping | undefined> {
+    const output = await send("GetItem", this.#resource(selector), () =>
+      this.#doc.send(new GetCommand({ TableName: this.#table, Key: { selector }, ConsistentRead: true })),
+    );
+    return output.Item === undefined ? undefined : toPolicyMapping(output.Item, this.#table);
+  }
+
+  /** A page of mappings (scan order). */
+  async list(page: PageRequest): Promise<Page<PolicyMapping>> {
+    const output = await send("Scan", `mappings in ${this.#table}`, () =>
+      this.#doc.send(new ScanCommand({ TableName: this.#table, ...pageInput(page) })),
+    );
+    return toPage(output, (item) => toPolicyMapping(item, this.#table));
+  }
+
+  /** Writes a new mapping; false when the selector has one already. */
+  async create(mapping: PolicyMapping): Promise<boolean> {
+    return sendConditional("PutItem", this.#resource(mapping.selector), () =>
+      this.#doc.send(
+        new PutCommand({
+          TableName: this.#table,
+          Item: mapping,
+          ConditionExpression: "attribute_not_exists(selector)",
+        }),
+      ),
+    );
+  }
+
+  /** Replaces the mapping if the stored version is `expectedVersion`. */
+  async update(mapping: PolicyMapping, expectedVersion: number): Promise<boolean> {
+    return sendConditional("PutItem", this.#resource(mapping.selector), () =>
+      this.#doc.send(
+        new PutCommand({
+          TableName: this.#table,
+          Item: mapping,
+          ConditionExpression: "version = :v",
+          ExpressionAttributeValues: { ":v": expectedVersion },
+        }),
+      ),
+    );
+  }
+
+  /** Deletes the mapping if the stored version is `expectedVersion`. */
+  async remove(selector: string, expectedVersion: number): Promise<boolean> {
+    return sendConditional("DeleteItem", this.#resource(selector), () =>
+      this.#doc.send(
+        new DeleteCommand({
+          TableName: this.#table,
+          Key: { selector },
+          ConditionExpression: "version = :v",
+          ExpressionAttributeValues: { ":v": expectedVersion },
+        }),
+      ),
+    );
+  }
+
+  #resource(selector: string): string {
+    return `mapping ${selector} in ${this.#table}`;
+  }
+
   async #getChunk(selectors: string[]): Promise<Item[]> {
     const resource = `${selectors.length} selector(s) in ${this.#table}`;
     const items: Item[] = [];
@@ -268,7 +453,7 @@ export class DynamoMappings implements MappingPort {
 }
 
 /** The lots table (key `lot`) with its provisioned-device counter. */
-export class DynamoLots implements LotPort {
+export class DynamoLots implements LotStore {
   readonly #doc: DynamoDBDocumentClient;
   readonly #table: string;
 
@@ -315,6 +500,53 @@ export class DynamoLots implements LotPort {
           UpdateExpression: "SET provisionedCount = provisionedCount - :one",
           ConditionExpression: "provisionedCount > :zero",
           ExpressionAttributeValues: { ":zero": 0, ":one": 1 },
+        }),
+      ),
+    );
+  }
+
+  /** A page of lots (scan order). */
+  async list(page: PageRequest): Promise<Page<Lot>> {
+    const output = await send("Scan", `lots in ${this.#table}`, () =>
+      this.#doc.send(new ScanCommand({ TableName: this.#table, ...pageInput(page) })),
+    );
+    return toPage(output, (item) => toLot(item, this.#table));
+  }
+
+  /** Writes a new lot; false when it exists already. */
+  async create(lot: Lot): Promise<boolean> {
+    return sendConditional("PutItem", this.#resource(lot.lot), () =>
+      this.#doc.send(
+        new PutCommand({
+          TableName: this.#table,
+          Item: lot,
+          ConditionExpression: "attribute_not_exists(lot)",
+        }),
+      ),
+    );
+  }
+
+  /**
+   * Sets the admin fields (not `provisionedCount`) if the stored version is `expectedVersion`;
+   * version 0 stands for a lot written without one.
+   */
+  async update(lot: Lot, expectedVersion: number): Promise<boolean> {
+    const { lot: name, provisionedCount: _count, ...fields } = lot;
+    const update = replaceExpression(
+      fields,
+      ADMIN_LOT_FIELDS,
+      expectedVersion === 0 ? undefined : expectedVersion,
+    );
+    return sendConditional("UpdateItem", this.#resource(name), () =>
+      this.#doc.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: { lot: name },
+          ...update,
+          ConditionExpression:
+            expectedVersion === 0
+              ? "attribute_exists(lot) AND attribute_not_exists(#version)"
+              : "attribute_exists(lot) AND #version = :expectedVersion",
         }),
       ),
     );
@@ -389,7 +621,7 @@ function toStoredLedgerEntry(item: Item, table: string): StoredLedgerEntry {
 const LEDGER_PUT_ATTEMPTS = 3;
 
 /** The ledger table (`deviceId` + `sk`, GSI `byCertificate`). Entries are only ever added. */
-export class DynamoLedger implements LedgerPort {
+export class DynamoLedger implements LedgerStore {
   readonly #doc: DynamoDBDocumentClient;
   readonly #table: string;
 
@@ -415,6 +647,36 @@ export class DynamoLedger implements LedgerPort {
       if (written) return;
     }
     throw new ConflictError(`${resource}: no free sort key after ${LEDGER_PUT_ATTEMPTS} attempts`);
+  }
+
+  /** Adds entries 25 at a time (BatchWriteItem), retrying unprocessed ones with backoff. */
+  async appendMany(entries: LedgerEntry[]): Promise<void> {
+    for (let start = 0; start < entries.length; start += BATCH_WRITE_LIMIT) {
+      let requests: { PutRequest: { Item: Item } }[] = entries
+        .slice(start, start + BATCH_WRITE_LIMIT)
+        .map((entry) => ({ PutRequest: { Item: { ...entry, sk: ledgerSortKey(entry) } } }));
+      for (let attempt = 1; requests.length > 0; attempt++) {
+        if (attempt > BATCH_WRITE_ATTEMPTS) {
+          throw new TransientError(
+            `DynamoDB BatchWriteItem left ${requests.length} ledger entries unwritten in ${this.#table}`,
+          );
+        }
+        if (attempt > 1) await systemClock.sleep(25 * 2 ** (attempt - 2));
+        const batch = requests;
+        const output = await send("BatchWriteItem", `ledger entries in ${this.#table}`, () =>
+          this.#doc.send(new BatchWriteCommand({ RequestItems: { [this.#table]: batch } })),
+        );
+        requests = (output.UnprocessedItems?.[this.#table] ?? []).flatMap((request) =>
+          request.PutRequest?.Item === undefined ? [] : [{ PutRequest: { Item: request.PutRequest.Item } }],
+        );
+      }
+    }
+  }
+
+  /** A device's entries as a page, newest first. */
+  async history(deviceId: string, page: PageRequest): Promise<Page<LedgerEntry>> {
+    const { entries, cursor } = await this.listForDevice(deviceId, page);
+    return cursor === undefined ? { items: entries } : { items: entries, cursor };
   }
 
   /** A device's entries, newest first. */
@@ -456,4 +718,117 @@ export class DynamoLedger implements LedgerPort {
       ? { entries }
       : { entries, cursor: encodeCursor(output.LastEvaluatedKey) };
   }
+}
+
+/** BatchWriteItem takes at most 25 requests. */
+const BATCH_WRITE_LIMIT = 25;
+const BATCH_WRITE_ATTEMPTS = 6;
+
+const ADMIN_ALLOWLIST_FIELDS = [
+  "status",
+  "profile",
+  "thingType",
+  "thingGroups",
+  "attributes",
+  "caCertificateId",
+  "certificateFingerprint",
+  "notBefore",
+  "notAfter",
+  "lot",
+  "rotation",
+  "note",
+  "version",
+  "createdAt",
+  "updatedAt",
+  "updatedBy",
+];
+const ADMIN_LOT_FIELDS = [
+  "maxDevices",
+  "notBefore",
+  "notAfter",
+  "version",
+  "createdAt",
+  "updatedAt",
+  "updatedBy",
+];
+
+/**
+ * An update that sets the given fields and removes the managed ones that are absent, so the item ends
+ * as `fields` plus whatever the service owns. Binds `#version` for the caller's condition.
+ */
+function replaceExpression(
+  fields: Record<string, unknown>,
+  managed: string[],
+  expectedVersion?: number,
+): {
+  UpdateExpression: string;
+  ExpressionAttributeNames: Record<string, string>;
+  ExpressionAttributeValues: Record<string, NativeAttributeValue>;
+} {
+  const names: Record<string, string> = { "#version": "version" };
+  const values: Record<string, NativeAttributeValue> =
+    expectedVersion === undefined ? {} : { ":expectedVersion": expectedVersion };
+  const sets: string[] = [];
+  const removes: string[] = [];
+  managed.forEach((field, i) => {
+    const value = fields[field];
+    const name = field === "version" ? "#version" : `#f${i}`;
+    names[name] = field;
+    if (value === undefined) removes.push(name);
+    else {
+      values[`:f${i}`] = value;
+      sets.push(`${name} = :f${i}`);
+    }
+  });
+  return {
+    UpdateExpression: [
+      sets.length ? `SET ${sets.join(", ")}` : "",
+      removes.length ? `REMOVE ${removes.join(", ")}` : "",
+    ]
+      .filter(Boolean)
+      .join(" "),
+    ExpressionAttributeNames: names,
+    ExpressionAttributeValues: values,
+  };
+}
+
+/** Limit and start key of a page request; limits are clamped to 1..1000. */
+function pageInput(page: PageRequest): Pick<ScanCommandInput, "Limit" | "ExclusiveStartKey"> {
+  return {
+    ...(page.limit === undefined ? {} : { Limit: Math.min(Math.max(1, page.limit), 1000) }),
+    ...(page.cursor === undefined ? {} : { ExclusiveStartKey: decodeCursor(page.cursor) }),
+  };
+}
+
+function toPage<T>(
+  output: { Items?: Item[]; LastEvaluatedKey?: Record<string, NativeAttributeValue> },
+  convert: (item: Item) => T,
+): Page<T> {
+  const items = (output.Items ?? []).map(convert);
+  return output.LastEvaluatedKey === undefined
+    ? { items }
+    : { items, cursor: encodeCursor(output.LastEvaluatedKey) };
+}
+
+/** Reads keys 100 at a time, reading unprocessed keys again with backoff. */
+async function batchGet(doc: DynamoDBDocumentClient, table: string, keys: Item[]): Promise<Item[]> {
+  const items: Item[] = [];
+  for (let start = 0; start < keys.length; start += BATCH_GET_LIMIT) {
+    let pending = keys.slice(start, start + BATCH_GET_LIMIT);
+    for (let attempt = 1; pending.length > 0; attempt++) {
+      if (attempt > BATCH_WRITE_ATTEMPTS) {
+        throw new TransientError(
+          `DynamoDB BatchGetItem left ${pending.length} key(s) unprocessed in ${table}`,
+        );
+      }
+      if (attempt > 1) await systemClock.sleep(25 * 2 ** (attempt - 2));
+      const request = pending;
+      const output = await send("BatchGetItem", `${request.length} key(s) in ${table}`, () =>
+        doc.send(new BatchGetCommand({ RequestItems: { [table]: { Keys: request, ConsistentRead: true } } })),
+      );
+      items.push(...(output.Responses?.[table] ?? []));
+      pending = output.UnprocessedKeys?.[table]?.Keys ?? [];
+    }
+  }
+  return items;
 }

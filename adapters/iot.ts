@@ -15,7 +15,10 @@ import {
   DetachThingPrincipalCommand,
   GetPolicyCommand,
   type IoTClient,
+  ListAttachedPoliciesCommand,
   ListPolicyVersionsCommand,
+  ListPrincipalThingsCommand,
+  ListThingPrincipalsCommand,
   RemoveThingFromThingGroupCommand,
   UpdateCertificateCommand,
   UpdateThingCommand,
@@ -23,6 +26,7 @@ import {
 import { AlreadyExistsError, JitrError, NotFoundError, TransientError } from "../domain/errors.ts";
 import type {
   CertificateDescription,
+  IotInventoryPort,
   IotPort,
   PolicyDescription,
   PolicyVersion,
@@ -70,7 +74,7 @@ const isCertificateStatus = (value: string | undefined): value is CertificateSta
  * The IoT registry through the AWS SDK: one SDK call per port method, errors mapped by
  * {@link mapIotError}. Describe/Get methods return `undefined` when the resource does not exist.
  */
-export class IotRegistryAdapter implements IotPort {
+export class IotRegistryAdapter implements IotPort, IotInventoryPort {
   readonly #client: IoTClient;
 
   constructor(client: IoTClient) {
@@ -265,6 +269,50 @@ export class IotRegistryAdapter implements IotPort {
     await this.#call("DetachThingPrincipal", `thing ${thingName} and ${certificateArn}`, () =>
       this.#client.send(new DetachThingPrincipalCommand({ thingName, principal: certificateArn })),
     );
+  }
+
+  /** Every policy attached to a target, following pages. */
+  async listAttachedPolicies(target: string): Promise<string[]> {
+    const names: string[] = [];
+    let marker: string | undefined;
+    do {
+      const output = await this.#call("ListAttachedPolicies", `target ${target}`, () =>
+        this.#client.send(
+          new ListAttachedPoliciesCommand({ target, recursive: false, marker, pageSize: 250 }),
+        ),
+      );
+      for (const policy of output.policies ?? []) if (policy.policyName) names.push(policy.policyName);
+      marker = output.nextMarker;
+    } while (marker);
+    return names;
+  }
+
+  /** Every thing attached to a principal, following pages. */
+  async listPrincipalThings(principal: string): Promise<string[]> {
+    const names: string[] = [];
+    let nextToken: string | undefined;
+    do {
+      const output = await this.#call("ListPrincipalThings", `principal ${principal}`, () =>
+        this.#client.send(new ListPrincipalThingsCommand({ principal, nextToken, maxResults: 250 })),
+      );
+      names.push(...(output.things ?? []));
+      nextToken = output.nextToken;
+    } while (nextToken);
+    return names;
+  }
+
+  /** Every principal attached to a thing, following pages. */
+  async listThingPrincipals(thingName: string): Promise<string[]> {
+    const principals: string[] = [];
+    let nextToken: string | undefined;
+    do {
+      const output = await this.#call("ListThingPrincipals", `thing ${thingName}`, () =>
+        this.#client.send(new ListThingPrincipalsCommand({ thingName, nextToken, maxResults: 250 })),
+      );
+      principals.push(...(output.principals ?? []));
+      nextToken = output.nextToken;
+    } while (nextToken);
+    return principals;
   }
 
   /** Runs one SDK call, mapping its errors. */

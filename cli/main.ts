@@ -1,6 +1,7 @@
 import { Command, CommanderError } from "commander";
 import { registerCaCommands } from "./commands/ca.ts";
 import { registerDeviceCommands } from "./commands/device.ts";
+import { registerLocalCommands } from "./commands/local.ts";
 import { CliError } from "./output.ts";
 
 /** Builds the `jitr` command tree. */
@@ -11,6 +12,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerCaCommands(program);
   registerDeviceCommands(program);
+  registerLocalCommands(program);
   return program;
 }
 

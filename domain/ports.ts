@@ -105,3 +105,76 @@ export const systemClock: ClockPort = {
   now: () => new Date(),
   sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
 };
+
+/** One page of a listing; `cursor` is set when there are more. */
+export interface Page<T> {
+  items: T[];
+  cursor?: string;
+}
+
+/** Which page to read: at most `limit` items, after the `cursor` of the previous page. */
+export interface PageRequest {
+  limit?: number;
+  cursor?: string;
+}
+
+/** The IoT registry listings the admin needs to take a certificate apart. */
+export interface IotInventoryPort {
+  /** Policy names attached to a target (a certificate ARN). */
+  listAttachedPolicies(target: string): Promise<string[]>;
+  /** Thing names attached to a principal (a certificate ARN). */
+  listPrincipalThings(principal: string): Promise<string[]>;
+  /** Principals (certificate ARNs) attached to a thing. */
+  listThingPrincipals(thingName: string): Promise<string[]>;
+}
+
+/** Filters of an allowlist listing. */
+export interface AllowlistFilter {
+  status?: AllowlistRecord["status"];
+  lot?: string;
+  /** Only records bound to a certificate. */
+  bound?: boolean;
+}
+
+/** The allowlist as admins edit it: conditional writes on `version`; the binding fields stay the service's. */
+export interface AllowlistStore extends AllowlistPort {
+  list(filter: AllowlistFilter, page: PageRequest): Promise<Page<AllowlistRecord>>;
+  /** Several records by id (missing ones left out). */
+  getMany(deviceIds: string[]): Promise<AllowlistRecord[]>;
+  /** Writes a new record; false when one exists already. */
+  create(record: AllowlistRecord): Promise<boolean>;
+  /** Replaces the admin fields if the stored version is `expectedVersion`; false otherwise. */
+  update(record: AllowlistRecord, expectedVersion: number): Promise<boolean>;
+  /** Deletes the record if its version and binding are still as expected; false otherwise. */
+  remove(
+    deviceId: string,
+    expected: { version: number; certificateId: string | undefined },
+  ): Promise<boolean>;
+  /** Removes the binding fields if the record is still bound to `certificateId`; false otherwise. */
+  unbind(deviceId: string, certificateId: string): Promise<boolean>;
+}
+
+/** Policy mappings as admins edit them. */
+export interface MappingStore extends MappingPort {
+  get(selector: string): Promise<PolicyMapping | undefined>;
+  list(page: PageRequest): Promise<Page<PolicyMapping>>;
+  create(mapping: PolicyMapping): Promise<boolean>;
+  update(mapping: PolicyMapping, expectedVersion: number): Promise<boolean>;
+  remove(selector: string, expectedVersion: number): Promise<boolean>;
+}
+
+/** Lots as admins edit them; `provisionedCount` stays the service's. */
+export interface LotStore extends LotPort {
+  list(page: PageRequest): Promise<Page<Lot>>;
+  create(lot: Lot): Promise<boolean>;
+  /** Replaces the admin fields (not the count) if the stored version is `expectedVersion` (0: none). */
+  update(lot: Lot, expectedVersion: number): Promise<boolean>;
+}
+
+/** The ledger as admins read it. */
+export interface LedgerStore extends LedgerPort {
+  /** Adds many entries at once (bulk import). */
+  appendMany(entries: LedgerEntry[]): Promise<void>;
+  /** A device's entries, newest first. */
+  history(deviceId: string, page: PageRequest): Promise<Page<LedgerEntry>>;
+}

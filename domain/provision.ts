@@ -131,7 +131,7 @@ export async function provision(
 
   for (let round = 1; ; round++) {
     // 3-4. gather and decide
-    const input = await gather(caEvent, facts, deviceId, description, deps);
+    const input = await gatherDecisionInput(caEvent, facts, deviceId, description, deps);
     const decision = decide(input);
     const base: Omit<LedgerEntry, "kind" | "deviceId"> = {
       at: clock.now().toISOString(),
@@ -239,11 +239,12 @@ function readFacts(pem: string): CertificateFacts | undefined {
   }
 }
 
-async function gather(
+/** Reads everything the decision needs for a certificate (step 3); the admin's explain shares it. */
+export async function gatherDecisionInput(
   event: RegisteredEvent,
   certificate: CertificateFacts | undefined,
   deviceId: string | undefined,
-  description: CertificateDescription,
+  description: Pick<CertificateDescription, "certificateId">,
   deps: ProvisionDeps,
 ): Promise<DecisionInput> {
   const { clock, settings } = deps;

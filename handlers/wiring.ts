@@ -33,6 +33,7 @@ export const defaultClients = (): AwsClients => ({
 export function buildProvisioning(
   config: ProvisioningConfig,
   clients: AwsClients = defaultClients(),
+  observability: { logger?: Logger; metrics?: Metrics } = {},
 ): ProvisionHandlerDeps {
   const doc = createDocumentClient(clients.dynamo);
   return {
@@ -50,7 +51,9 @@ export function buildProvisioning(
       awsSdkV3Client: clients.dynamo,
     }),
     idempotencyTtlSeconds: config.idempotencyTtlSeconds,
-    logger: new Logger({ serviceName: config.serviceName }),
-    metrics: new Metrics({ namespace: config.metricsNamespace, serviceName: config.serviceName }),
+    logger: observability.logger ?? new Logger({ serviceName: config.serviceName }),
+    metrics:
+      observability.metrics ??
+      new Metrics({ namespace: config.metricsNamespace, serviceName: config.serviceName }),
   };
 }

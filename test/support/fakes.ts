@@ -4,6 +4,7 @@ import type {
   BindingClaim,
   CertificateDescription,
   ClockPort,
+  IotInventoryPort,
   IotPort,
   LedgerPort,
   LotPort,
@@ -20,10 +21,10 @@ import type {
   PolicyMapping,
 } from "../../domain/types.ts";
 
-type IotMethod = keyof IotPort;
+type IotMethod = keyof IotPort | keyof IotInventoryPort;
 
 /** An in-memory IoT registry with the semantics the domain relies on, and fault injection per method. */
-export class FakeIot implements IotPort {
+export class FakeIot implements IotPort, IotInventoryPort {
   readonly calls: { method: IotMethod; args: unknown[] }[] = [];
   readonly certificates = new Map<string, CertificateDescription>();
   readonly things = new Map<string, ThingDescription>();
@@ -194,6 +195,19 @@ export class FakeIot implements IotPort {
   async detachThingPrincipal(thingName: string, arn: string) {
     this.enter("detachThingPrincipal", [thingName, arn]);
     this.thingPrincipals.get(thingName)?.delete(arn);
+  }
+  async listAttachedPolicies(target: string) {
+    this.enter("listAttachedPolicies", [target]);
+    return [...this.policyTargets].filter(([, targets]) => targets.has(target)).map(([name]) => name);
+  }
+  async listPrincipalThings(principal: string) {
+    this.enter("listPrincipalThings", [principal]);
+    return [...this.thingPrincipals].filter(([, arns]) => arns.has(principal)).map(([name]) => name);
+  }
+  async listThingPrincipals(thingName: string) {
+    this.enter("listThingPrincipals", [thingName]);
+    if (!this.things.has(thingName)) throw new NotFoundError(`thing ${thingName}`);
+    return [...(this.thingPrincipals.get(thingName) ?? [])];
   }
 }
 

@@ -1,0 +1,106 @@
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { LogLevel } from "@aws-lambda-powertools/logger/types";
+import type { Command } from "commander";
+import { runFleet } from "../fleet.ts";
+import { CliError } from "../output.ts";
+import { printFleetSummary, progressBar } from "../report.ts";
+
+const port = (name: string, value: string | undefined, fallback: number): number => {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new CliError(`${name} must be a port number; got "${value}"`);
+  return n;
+};
+
+export function registerLocalCommands(program: Command): void {
+  program
+    .command("local")
+    .description(
+      "run the whole service locally in one process: AWS endpoint (IoT emulator + DynamoDB), admin API, " +
+        "device gateway (MQTT over TLS) and the provisioning handler behind the rule path",
+    )
+    .option("--data <dir>", "state directory (env JITR_DATA)", process.env.JITR_DATA ?? ".jitr")
+    .option("--devices <n>", "run a demo fleet of N devices after start", "0")
+    .option("--exit", "exit after the demo; status 0 only if every device ended as expected")
+    .option(
+      "--host <host>",
+      "address to listen on (env JITR_LOCAL_HOST)",
+      process.env.JITR_LOCAL_HOST ?? "127.0.0.1",
+    )
+    .option(
+      "--aws-port <port>",
+      "AWS endpoint port (env JITR_LOCAL_AWS_PORT)",
+      process.env.JITR_LOCAL_AWS_PORT,
+    )
+    .option(
+      "--admin-port <port>",
+      "admin API port (env JITR_LOCAL_ADMIN_PORT)",
+      process.env.JITR_LOCAL_ADMIN_PORT,
+    )
+    .option(
+      "--mqtt-port <port>",
+      "device gateway port (env JITR_LOCAL_MQTT_PORT)",
+      process.env.JITR_LOCAL_MQTT_PORT,
+    )
+    .option("--concurrency <n>", "provisioning batches handled at once", "4")
+    .option("--quotas", "enforce AWS IoT's default API rates (env JITR_LOCAL_QUOTAS=1)")
+    .option("--log-level <level>", "provisioning log level: DEBUG, INFO, WARN, ERROR", "ERROR")
+    .option("--json", "print the demo summary as JSON")
+    .action(async (opts) => {
+      const devices = Number(opts.devices);
+      if (!Number.isInteger(devices) || devices < 0) throw new CliError("--devices must be a whole number");
+      // EMF metrics are for CloudWatch; locally they would only interleave with the output.
+      process.env.POWERTOOLS_METRICS_DISABLED ??= "true";
+      const { startLocalStack } = await import("../../local/stack.ts");
+      const stack = await startLocalStack({
+        dataDir: opts.data,
+        host: opts.host,
+        awsPort: port("--aws-port", opts.awsPort, 4580),
+        adminPort: port("--admin-port", opts.adminPort, 4581),
+        mqttPort: port("--mqtt-port", opts.mqttPort, 8883),
+        concurrency: Number(opts.concurrency) || 4,
+        logLevel: String(opts.logLevel).toUpperCase() as LogLevel,
+        ...(opts.quotas ? { quotas: { enabled: true } } : {}),
+      });
+      const e = stack.endpoints;
+      process.stdout.write(
+        [
+          `AWS endpoint    ${e.awsEndpoint}   (AWS_ENDPOINT_URL=${e.awsEndpoint})`,
+          `admin API       ${e.adminApi}   (token in ${e.adminTokenFile})`,
+          `device gateway  mqtts://${e.mqttHost}:${e.mqttPort}   (server CA ${e.gatewayCaFile})`,
+          `state           ${join(opts.data, "endpoints.json")}`,
+          "jitr local ready",
+          "",
+        ].join("\n"),
+      );
+      let stopping = false;
+      const stop = async (code: number) => {
+        if (stopping) return;
+        stopping = true;
+        await stack.close();
+        process.exit(code);
+      };
+      process.once("SIGINT", () => void stop(0));
+      process.once("SIGTERM", () => void stop(0));
+
+      if (devices > 0) {
+        const { prepareDemo, demoOracles } = await import("../../local/demo.ts");
+        const fleet = await prepareDemo(stack, opts.data, devices);
+        const bar = progressBar(fleet.length, "devices");
+        const summary = await runFleet({
+          endpoint: { host: e.mqttHost, port: e.mqttPort, caPem: await readFile(e.gatewayCaFile, "utf8") },
+          devices: fleet,
+          ...demoOracles(stack),
+          onOutcome: (o, done) => bar.update(done, `${o.deviceId}: ${o.actual}`),
+        });
+        bar.stop();
+        printFleetSummary(summary, opts.json === true);
+        if (opts.exit) await stop(summary.allAsExpected ? 0 : 1);
+        else process.stdout.write("still running; Ctrl-C to stop\n");
+      } else if (opts.exit) {
+        await stop(0);
+      }
+    });
+}

@@ -1,0 +1,174 @@
+/**
+ * The demo fleet of `jitr local --devices N`: a demo CA registered with auto-registration, example
+ * allowlist records, mappings and a lot, then N devices — most allowlisted, a few unknown, one blocked,
+ * one clone of an allowlisted device — each behaving as real firmware does.
+ */
+import { existsSync } from "node:fs";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { DescribeCACertificateCommand, DescribeCertificateCommand } from "@aws-sdk/client-iot";
+import { PutCommand } from "@aws-sdk/lib-dynamodb";
+import { createDocumentClient, DynamoLedger } from "../adapters/dynamo.ts";
+import { CA_FILES, registerCa, writeSecret } from "../cli/commands/ca.ts";
+import type { Expectation, FleetDevice, FleetOptions } from "../cli/fleet.ts";
+import { certificateIdOf, createCa, issueCertificate, loadKeyedCertificate } from "../cli/pki.ts";
+import type { AllowlistRecord, Lot, PolicyMapping } from "../domain/types.ts";
+import type { LocalStack } from "./stack.ts";
+
+export const DEMO_LOT = "demo-lot-1";
+
+/** How a fleet of N splits: most allowlisted, about a tenth unknown, one blocked and one clone (N >= 4). */
+export function demoComposition(n: number): {
+  allowlisted: number;
+  unknown: number;
+  blocked: number;
+  clone: number;
+} {
+  if (n < 4) return { allowlisted: n, unknown: 0, blocked: 0, clone: 0 };
+  const unknown = Math.max(1, Math.round(n / 10));
+  return { allowlisted: n - unknown - 2, unknown, blocked: 1, clone: 1 };
+}
+
+const pad = (i: number) => String(i).padStart(4, "0");
+
+async function ensureDemoCa(stack: LocalStack, dir: string): Promise<string> {
+  await mkdir(dir, { recursive: true });
+  const certPath = join(dir, CA_FILES.certificate);
+  if (!existsSync(certPath)) {
+    const ca = await createCa({ commonName: "JITR Demo Fleet CA" });
+    await writeFile(certPath, ca.certificatePem);
+    await writeSecret(join(dir, CA_FILES.key), ca.privateKeyPem);
+  }
+  const caId = certificateIdOf(await readFile(certPath, "utf8"));
+  const registered = await stack.clients.iot
+    .send(new DescribeCACertificateCommand({ certificateId: caId }))
+    .then(() => true)
+    .catch(() => false);
+  if (!registered) await registerCa(stack.clients.iot, dir, { autoRegistration: true });
+  return caId;
+}
+
+/** Device material kept under the data directory, so a restart reconnects the same devices. */
+async function ensureDevice(dir: string, caDir: string, fileId: string, cn: string) {
+  const certPath = join(dir, `${fileId}.cert.pem`);
+  const keyPath = join(dir, `${fileId}.key.pem`);
+  if (!existsSync(certPath)) {
+    const ca = await loadKeyedCertificate(
+      await readFile(join(caDir, CA_FILES.certificate), "utf8"),
+      await readFile(join(caDir, CA_FILES.key), "utf8"),
+    );
+    const issued = await issueCertificate(ca, { subject: { CN: cn, O: "JITR Demo" } });
+    await writeFile(certPath, issued.certificatePem);
+    await writeSecret(keyPath, issued.privateKeyPem);
+  }
+  const [certificatePem, privateKeyPem] = await Promise.all([
+    readFile(certPath, "utf8"),
+    readFile(keyPath, "utf8"),
+  ]);
+  return { certificatePem, privateKeyPem, certificateId: certificateIdOf(certificatePem) };
+}
+
+/** Writes a record unless one exists, so a restart keeps what an admin changed. */
+async function putIfAbsent(stack: LocalStack, table: string, key: string, item: Record<string, unknown>) {
+  const doc = createDocumentClient(stack.clients.dynamo);
+  await doc
+    .send(
+      new PutCommand({ TableName: table, Item: item, ConditionExpression: `attribute_not_exists(${key})` }),
+    )
+    .catch((error: { name?: string }) => {
+      if (error.name !== "ConditionalCheckFailedException") throw error;
+    });
+}
+
+/** Sets up the demo CA, records and devices; returns the fleet to run. */
+export async function prepareDemo(stack: LocalStack, dataDir: string, n: number): Promise<FleetDevice[]> {
+  const caDir = join(dataDir, "demo", "ca");
+  const deviceDir = join(dataDir, "demo", "devices");
+  await mkdir(deviceDir, { recursive: true });
+  const caId = await ensureDemoCa(stack, caDir);
+  const mix = demoComposition(n);
+  const now = new Date().toISOString();
+  const meta = { version: 1, createdAt: now, updatedAt: now, updatedBy: "jitr-local-demo" };
+
+  const mappings: PolicyMapping[] = [
+    { selector: "default", policy: { template: "sensor" }, attributes: { fleet: "demo" }, ...meta },
+    { selector: "profile:gateway", policy: { template: "gateway" }, ...meta },
+  ];
+  const lot: Lot & Record<string, unknown> = {
+    lot: DEMO_LOT,
+    maxDevices: Math.max(1, mix.allowlisted),
+    provisionedCount: 0,
+    version: 1,
+  };
+  await Promise.all([
+    ...mappings.map((m) => putIfAbsent(stack, stack.tables.mappings, "selector", { ...m })),
+    putIfAbsent(stack, stack.tables.lots, "lot", lot),
+  ]);
+
+  const devices: FleetDevice[] = [];
+  const add = async (
+    deviceId: string,
+    kind: string,
+    expect: Expectation,
+    record?: AllowlistRecord,
+    fileId = deviceId,
+    after?: string,
+  ) => {
+    if (record) await putIfAbsent(stack, stack.tables.allowlist, "deviceId", { ...record });
+    const material = await ensureDevice(deviceDir, caDir, fileId, deviceId);
+    devices.push({
+      deviceId,
+      kind,
+      expect,
+      certificateId: material.certificateId,
+      identity: {
+        clientId: deviceId,
+        certificatePem: material.certificatePem,
+        privateKeyPem: material.privateKeyPem,
+      },
+      ...(after ? { after } : {}),
+    });
+  };
+  for (let i = 1; i <= mix.allowlisted; i++) {
+    const id = `demo-sensor-${pad(i)}`;
+    await add(id, "allowlisted", "provisioned", {
+      deviceId: id,
+      status: "allowed",
+      lot: DEMO_LOT,
+      caCertificateId: caId,
+      attributes: { model: "ds-1" },
+      ...meta,
+    });
+  }
+  for (let i = 1; i <= mix.unknown; i++) await add(`demo-unknown-${pad(i)}`, "unknown", "quarantined");
+  if (mix.blocked > 0) {
+    const id = "demo-blocked-0001";
+    await add(id, "blocked", "revoked", {
+      deviceId: id,
+      status: "blocked",
+      note: "reported stolen",
+      ...meta,
+    });
+  }
+  if (mix.clone > 0) {
+    const original = "demo-sensor-0001";
+    await add(original, "clone", "revoked", undefined, "demo-clone-0001", original);
+  }
+  return devices;
+}
+
+/** The oracles a fleet run needs, answered by the local stack's registry and ledger. */
+export function demoOracles(stack: LocalStack): Pick<FleetOptions, "certificateStatus" | "reasonFor"> {
+  const ledger = new DynamoLedger(createDocumentClient(stack.clients.dynamo), stack.tables.ledger);
+  return {
+    certificateStatus: async (certificateId) =>
+      stack.clients.iot
+        .send(new DescribeCertificateCommand({ certificateId }))
+        .then((r) => r.certificateDescription?.status)
+        .catch(() => undefined),
+    reasonFor: async (_deviceId, certificateId) => {
+      const page = await ledger.listForCertificate(certificateId, { limit: 5 });
+      return page.entries.find((e) => e.kind === "denied")?.reason;
+    },
+  };
+}

@@ -1,0 +1,196 @@
+/**
+ * The local rule path: registered events go through a queue with the deployed stack's buffering
+ * (batches, a concurrency cap, retries with backoff via partial batch failures, a dead-letter list)
+ * to the same provisioning handler module that is deployed.
+ */
+import { randomUUID } from "node:crypto";
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
+
+export type LambdaHandler = (event: unknown, context: Context) => Promise<unknown>;
+
+export interface RulePathOptions {
+  handler: LambdaHandler;
+  /** Batches handled at once (the event source's MaximumConcurrency). */
+  concurrency?: number;
+  /** Messages per batch. */
+  batchSize?: number;
+  /** Deliveries before a message is dead-lettered (the queue's maxReceiveCount). */
+  maxReceiveCount?: number;
+  /** Delay before a failed message is visible again: base, doubled per receive, capped. */
+  retryBaseMs?: number;
+  retryMaxMs?: number;
+  region?: string;
+  accountId?: string;
+  onDeadLetter?: (message: QueuedMessage) => void;
+  onError?: (error: unknown) => void;
+}
+
+export interface QueuedMessage {
+  messageId: string;
+  topic: string;
+  body: string;
+  receiveCount: number;
+  visibleAt: number;
+  firstSentAt: number;
+}
+
+export interface RulePathStats {
+  enqueued: number;
+  delivered: number;
+  retried: number;
+  deadLettered: number;
+  inFlight: number;
+  waiting: number;
+}
+
+export interface RulePath {
+  /** The topic rule action: hands an event to the queue. */
+  enqueue(topic: string, event: unknown): void;
+  readonly deadLetters: readonly QueuedMessage[];
+  stats(): RulePathStats;
+  /** Resolves when nothing is queued or in flight. */
+  idle(): Promise<void>;
+  close(): Promise<void>;
+}
+
+const context = (region: string, accountId: string): Context => ({
+  callbackWaitsForEmptyEventLoop: false,
+  functionName: "jitr-local-provision",
+  functionVersion: "$LATEST",
+  invokedFunctionArn: `arn:aws:lambda:${region}:${accountId}:function:jitr-local-provision`,
+  memoryLimitInMB: "512",
+  awsRequestId: randomUUID(),
+  logGroupName: "/aws/lambda/jitr-local-provision",
+  logStreamName: "local",
+  getRemainingTimeInMillis: () => 60_000,
+  done: () => undefined,
+  fail: () => undefined,
+  succeed: () => undefined,
+});
+
+/** Starts the queue and its consumers. */
+export function createRulePath(options: RulePathOptions): RulePath {
+  const concurrency = options.concurrency ?? 4;
+  const batchSize = options.batchSize ?? 5;
+  const maxReceiveCount = options.maxReceiveCount ?? 5;
+  const retryBaseMs = options.retryBaseMs ?? 250;
+  const retryMaxMs = options.retryMaxMs ?? 5_000;
+  const region = options.region ?? "us-east-1";
+  const accountId = options.accountId ?? "123456789012";
+  const queue: QueuedMessage[] = [];
+  const deadLetters: QueuedMessage[] = [];
+  const counters = { enqueued: 0, delivered: 0, retried: 0, deadLettered: 0 };
+  let inFlight = 0;
+  let closed = false;
+  let timer: NodeJS.Timeout | undefined;
+  let idleWaiters: (() => void)[] = [];
+
+  const toRecord = (m: QueuedMessage): SQSRecord => ({
+    messageId: m.messageId,
+    receiptHandle: m.messageId,
+    body: m.body,
+    attributes: {
+      ApproximateReceiveCount: String(m.receiveCount),
+      SentTimestamp: String(m.firstSentAt),
+      SenderId: "iot.amazonaws.com",
+      ApproximateFirstReceiveTimestamp: String(m.firstSentAt),
+    },
+    messageAttributes: {},
+    md5OfBody: "",
+    eventSource: "aws:sqs",
+    eventSourceARN: `arn:aws:sqs:${region}:${accountId}:jitr-local-events`,
+    awsRegion: region,
+  });
+
+  const settleIdle = () => {
+    if (queue.length === 0 && inFlight === 0) {
+      const waiters = idleWaiters;
+      idleWaiters = [];
+      for (const w of waiters) w();
+    }
+  };
+
+  const fail = (message: QueuedMessage) => {
+    if (message.receiveCount >= maxReceiveCount) {
+      counters.deadLettered += 1;
+      deadLetters.push(message);
+      options.onDeadLetter?.(message);
+      return;
+    }
+    counters.retried += 1;
+    const delay = Math.min(retryMaxMs, retryBaseMs * 2 ** (message.receiveCount - 1));
+    message.visibleAt = Date.now() + delay;
+    queue.push(message);
+  };
+
+  const deliver = async (batch: QueuedMessage[]) => {
+    inFlight += 1;
+    for (const m of batch) m.receiveCount += 1;
+    const event: SQSEvent = { Records: batch.map(toRecord) };
+    let failedIds: Set<string>;
+    try {
+      const response = (await options.handler(event, context(region, accountId))) as
+        | SQSBatchResponse
+        | undefined;
+      failedIds = new Set((response?.batchItemFailures ?? []).map((f) => f.itemIdentifier));
+    } catch (error) {
+      options.onError?.(error);
+      failedIds = new Set(batch.map((m) => m.messageId));
+    }
+    for (const m of batch) {
+      if (failedIds.has(m.messageId)) fail(m);
+      else counters.delivered += 1;
+    }
+    inFlight -= 1;
+    pump();
+  };
+
+  function pump(): void {
+    if (closed) return;
+    if (timer) {
+      clearTimeout(timer);
+      timer = undefined;
+    }
+    const now = Date.now();
+    while (inFlight < concurrency) {
+      const visible = queue.filter((m) => m.visibleAt <= now).slice(0, batchSize);
+      if (visible.length === 0) break;
+      for (const m of visible) queue.splice(queue.indexOf(m), 1);
+      void deliver(visible);
+    }
+    const next = queue.reduce((soonest, m) => Math.min(soonest, m.visibleAt), Number.POSITIVE_INFINITY);
+    if (Number.isFinite(next) && inFlight < concurrency) timer = setTimeout(pump, Math.max(1, next - now));
+    settleIdle();
+  }
+
+  return {
+    enqueue(topic, event) {
+      if (closed) return;
+      counters.enqueued += 1;
+      const now = Date.now();
+      queue.push({
+        messageId: randomUUID(),
+        topic,
+        body: JSON.stringify(event),
+        receiveCount: 0,
+        visibleAt: now,
+        firstSentAt: now,
+      });
+      queueMicrotask(pump);
+    },
+    deadLetters,
+    stats: () => ({ ...counters, inFlight, waiting: queue.length }),
+    idle: () =>
+      new Promise<void>((resolve) => {
+        idleWaiters.push(resolve);
+        settleIdle();
+      }),
+    async close() {
+      closed = true;
+      if (timer) clearTimeout(timer);
+      while (inFlight > 0) await new Promise((r) => setTimeout(r, 10));
+      for (const w of idleWaiters) w();
+      idleWaiters = [];
+    },
+  };
+}

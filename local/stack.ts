@@ -1,0 +1,187 @@
+/**
+ * `jitr local`: the whole service in one process — the AWS endpoint (IoT emulator + DynamoDB), the
+ * provisioning handler behind the rule path, the admin API and the device gateway.
+ */
+import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { Logger } from "@aws-lambda-powertools/logger";
+import type { LogLevel } from "@aws-lambda-powertools/logger/types";
+import { Metrics } from "@aws-lambda-powertools/metrics";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { IoTClient } from "@aws-sdk/client-iot";
+import { ensureTables, type TableNames } from "../adapters/tables.ts";
+import { readProvisioningConfig } from "../handlers/config.ts";
+import { makeProvisionHandler } from "../handlers/provision.ts";
+import { buildProvisioning } from "../handlers/wiring.ts";
+import { type AwsEndpoint, startAwsEndpoint } from "./aws/index.ts";
+import { type DeviceGateway, type GatewayConnectionEvent, startDeviceGateway } from "./gateway.ts";
+import { createRulePath, type RulePath } from "./rule-path.ts";
+import { ensureGatewayTls, GATEWAY_FILES } from "./tls.ts";
+
+export interface LocalStackOptions {
+  /** State directory (`.jitr` by default). */
+  dataDir: string;
+  /** Keep AWS state in memory only (tests); the data directory still holds the TLS and endpoint files. */
+  inMemory?: boolean;
+  host?: string;
+  /** 0 lets the OS pick (tests). */
+  awsPort?: number;
+  adminPort?: number;
+  mqttPort?: number;
+  region?: string;
+  accountId?: string;
+  /** Powertools log level of the provisioning handler (default ERROR, so a demo's progress stays readable). */
+  logLevel?: LogLevel;
+  /** Rule-path buffering: batches handled at once (the deployed MaximumConcurrency). */
+  concurrency?: number;
+  quotas?: { enabled: boolean; factor?: number };
+  onConnectionEvent?: (event: GatewayConnectionEvent) => void;
+}
+
+/** The contract file other tools read to find a running local stack (DESIGN section 5). */
+export interface Endpoints {
+  awsEndpoint: string;
+  adminApi: string;
+  adminTokenFile: string;
+  mqttHost: string;
+  mqttPort: number;
+  gatewayCaFile: string;
+  region: string;
+  accountId: string;
+}
+
+export interface LocalStack {
+  endpoints: Endpoints;
+  aws: AwsEndpoint;
+  gateway: DeviceGateway;
+  rulePath: RulePath;
+  tables: TableNames;
+  /** SDK clients pointed at the local endpoint. */
+  clients: { iot: IoTClient; dynamo: DynamoDBClient };
+  adminToken: string;
+  close(): Promise<void>;
+}
+
+export const LOCAL_TABLES: TableNames = {
+  allowlist: "jitr-local-allowlist",
+  mappings: "jitr-local-mappings",
+  lots: "jitr-local-lots",
+  ledger: "jitr-local-ledger",
+  idempotency: "jitr-local-idempotency",
+};
+
+/** Local credentials: the endpoint does not check signatures, but the SDK needs something to sign with. */
+export const LOCAL_CREDENTIALS = { accessKeyId: "local", secretAccessKey: "local" };
+
+/** The handler's environment, with the same variable names as the deployed function. */
+export function localHandlerEnvironment(
+  region: string,
+  accountId: string,
+  tables: TableNames,
+): Record<string, string> {
+  return {
+    AWS_REGION: region,
+    JITR_ACCOUNT_ID: accountId,
+    JITR_ALLOWLIST_TABLE: tables.allowlist,
+    JITR_MAPPINGS_TABLE: tables.mappings,
+    JITR_LOTS_TABLE: tables.lots,
+    JITR_LEDGER_TABLE: tables.ledger,
+    JITR_IDEMPOTENCY_TABLE: tables.idempotency,
+    POWERTOOLS_SERVICE_NAME: "jitr-local",
+    POWERTOOLS_METRICS_NAMESPACE: "JitrLocal",
+  };
+}
+
+async function ensureAdminToken(dataDir: string): Promise<{ token: string; file: string }> {
+  const file = join(dataDir, "admin-token");
+  if (existsSync(file)) return { token: (await readFile(file, "utf8")).trim(), file };
+  const token = randomBytes(24).toString("base64url");
+  await writeFile(file, `${token}\n`, { mode: 0o600 });
+  return { token, file };
+}
+
+/** Starts the stack; resolves when every part listens and `endpoints.json` is written. */
+export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
+  const dataDir = resolve(options.dataDir);
+  const host = options.host ?? "127.0.0.1";
+  const region = options.region ?? "us-east-1";
+  const accountId = options.accountId ?? "123456789012";
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const closers: (() => Promise<void>)[] = [];
+  const close = async () => {
+    for (const fn of closers.reverse()) await fn().catch(() => undefined);
+  };
+  try {
+    const tls = await ensureGatewayTls(dataDir);
+    const admin = await ensureAdminToken(dataDir);
+
+    const aws = await startAwsEndpoint({
+      host,
+      port: options.awsPort ?? 4580,
+      region,
+      accountId,
+      ...(options.inMemory ? {} : { dataDir }),
+      ...(options.quotas ? { quotas: options.quotas } : {}),
+    });
+    closers.push(() => aws.close());
+    const clientConfig = { endpoint: aws.url, region, credentials: LOCAL_CREDENTIALS, maxAttempts: 1 };
+    const clients = { iot: new IoTClient(clientConfig), dynamo: new DynamoDBClient(clientConfig) };
+    closers.push(async () => {
+      clients.iot.destroy();
+      clients.dynamo.destroy();
+    });
+    await ensureTables(clients.dynamo, LOCAL_TABLES);
+
+    // The deployed handler module, configured through the deployed environment variable names.
+    const config = readProvisioningConfig(localHandlerEnvironment(region, accountId, LOCAL_TABLES));
+    const logger = new Logger({ serviceName: config.serviceName, logLevel: options.logLevel ?? "ERROR" });
+    const metrics = new Metrics({
+      namespace: config.metricsNamespace,
+      serviceName: config.serviceName,
+      logger,
+    });
+    const handler = makeProvisionHandler(buildProvisioning(config, clients, { logger, metrics }));
+    const rulePath = createRulePath({ handler, concurrency: options.concurrency ?? 4, region, accountId });
+    closers.push(() => rulePath.close());
+
+    const gateway = await startDeviceGateway({
+      host,
+      port: options.mqttPort ?? 8883,
+      registry: aws.iot,
+      region,
+      accountId,
+      serverCertificatePem: tls.certificatePem,
+      serverKeyPem: tls.keyPem,
+      onRegistered: (topic, event) => rulePath.enqueue(topic, event),
+      ...(options.onConnectionEvent ? { onConnectionEvent: options.onConnectionEvent } : {}),
+    });
+    closers.push(() => gateway.close());
+
+    const endpoints: Endpoints = {
+      awsEndpoint: aws.url,
+      adminApi: `http://${host}:${options.adminPort ?? 4581}`,
+      adminTokenFile: admin.file,
+      mqttHost: host,
+      mqttPort: gateway.port,
+      gatewayCaFile: join(dataDir, GATEWAY_FILES.ca),
+      region,
+      accountId,
+    };
+    await writeFile(join(dataDir, "endpoints.json"), `${JSON.stringify(endpoints, null, 2)}\n`);
+    return {
+      endpoints,
+      aws,
+      gateway,
+      rulePath,
+      tables: LOCAL_TABLES,
+      clients,
+      adminToken: admin.token,
+      close,
+    };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
