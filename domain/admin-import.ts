@@ -1,0 +1,455 @@
+import type { AdminDeps } from "./admin.ts";
+import { describeError, ValidationError } from "./errors.ts";
+import { type AllowlistFields, allowlistFieldsOf, validateAllowlistRecord } from "./records.ts";
+import { withRetry } from "./retry.ts";
+import type { AllowlistRecord, LedgerEntry } from "./types.ts";
+
+/*
+ * Bulk import of allowlist records, over an async iterable of lines so memory stays bounded:
+ *  1. The format is given (JSON lines or CSV) or sniffed from the first non-blank line.
+ *  2. Each line is parsed and validated into admin fields; an AWS bulk-provisioning parameter line
+ *     (`{"ThingName": ...}`) becomes a record whose other keys are attributes (a CSR is ignored, with a warning).
+ *  3. Valid records are written in batches: existing records are read in one batch, then each line is
+ *     created (conditional on absence), updated (conditional on the version read) or left unchanged.
+ *  4. Every change gets a ledger entry, written in batches.
+ * `best-effort` writes every valid line; `all-or-nothing` validates every line first and writes nothing
+ * if any is bad (there are no multi-item transactions, so a write that then loses a race is still reported).
+ */
+
+export type ImportFormat = "jsonl" | "csv";
+export type ImportMode = "best-effort" | "all-or-nothing";
+
+/** What an import did, line by line where it matters. */
+export interface ImportReport {
+  mode: ImportMode;
+  format: ImportFormat | undefined;
+  accepted: number;
+  created: number;
+  updated: number;
+  unchanged: number;
+  rejected: { line: number; reason: string }[];
+  rejectedCount: number;
+  warnings: { line: number; message: string }[];
+  /** True when `rejected` or `warnings` were cut at {@link MAX_LISTED}. */
+  truncated: boolean;
+}
+
+export interface ImportOptions {
+  format?: ImportFormat;
+  mode?: ImportMode;
+  /** Called after each written batch with the number of lines read so far. */
+  onProgress?: (linesRead: number) => void;
+}
+
+const BATCH = 100;
+const WRITE_CONCURRENCY = 25;
+const MAX_LISTED = 1000;
+
+interface Parsed {
+  line: number;
+  fields: AllowlistFields;
+}
+
+/** Imports allowlist records from lines of JSON or CSV; see the steps at the top of this module. */
+export async function importAllowlist(
+  deps: AdminDeps,
+  actor: string,
+  lines: AsyncIterable<string>,
+  options: ImportOptions = {},
+): Promise<ImportReport> {
+  const mode = options.mode ?? "best-effort";
+  const report: ImportReport = {
+    mode,
+    format: options.format,
+    accepted: 0,
+    created: 0,
+    updated: 0,
+    unchanged: 0,
+    rejected: [],
+    rejectedCount: 0,
+    warnings: [],
+    truncated: false,
+  };
+  const reject = (line: number, reason: string) => {
+    report.rejectedCount += 1;
+    if (report.rejected.length < MAX_LISTED) report.rejected.push({ line, reason });
+    else report.truncated = true;
+  };
+  const warn = (line: number, message: string) => {
+    if (report.warnings.length < MAX_LISTED) report.warnings.push({ line, message });
+    else report.truncated = true;
+  };
+  const seen = new Map<string, number>();
+  const held: Parsed[] = [];
+  let batch: Parsed[] = [];
+  let linesRead = 0;
+
+  for await (const parsed of parseLines(lines, options.format, (format) => (report.format = format))) {
+    linesRead = parsed.line;
+    if ("problem" in parsed) {
+      reject(parsed.line, parsed.problem);
+      continue;
+    }
+    for (const message of parsed.warnings) warn(parsed.line, message);
+    const validated = validateAllowlistRecord(parsed.body);
+    if (!validated.ok) {
+      reject(
+        parsed.line,
+        validated.issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join("; "),
+      );
+      continue;
+    }
+    const { deviceId } = validated.value;
+    const first = seen.get(deviceId);
+    if (first !== undefined) {
+      reject(parsed.line, `deviceId ${deviceId} appears on line ${first} already`);
+      continue;
+    }
+    seen.set(deviceId, parsed.line);
+    const item = { line: parsed.line, fields: validated.value };
+    if (mode === "all-or-nothing") {
+      held.push(item);
+      continue;
+    }
+    batch.push(item);
+    if (batch.length >= BATCH) {
+      await writeBatch(deps, actor, batch, report, reject);
+      batch = [];
+      options.onProgress?.(linesRead);
+    }
+  }
+  if (mode === "all-or-nothing") {
+    if (report.rejectedCount > 0) return report;
+    for (let start = 0; start < held.length; start += BATCH) {
+      await writeBatch(deps, actor, held.slice(start, start + BATCH), report, reject);
+      options.onProgress?.(held[Math.min(start + BATCH, held.length) - 1]?.line ?? linesRead);
+    }
+  } else if (batch.length > 0) {
+    await writeBatch(deps, actor, batch, report, reject);
+  }
+  options.onProgress?.(linesRead);
+  return report;
+}
+
+const sameFields = (a: AllowlistFields, b: AllowlistFields): boolean =>
+  JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
+
+function canonical(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (typeof value === "object" && value !== null) {
+    return Object.fromEntries(
+      Object.entries(value)
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+        .map(([k, v]) => [k, canonical(v)]),
+    );
+  }
+  return value;
+}
+
+async function writeBatch(
+  deps: AdminDeps,
+  actor: string,
+  batch: Parsed[],
+  report: ImportReport,
+  reject: (line: number, reason: string) => void,
+): Promise<void> {
+  const retry = <T>(fn: () => Promise<T>) => withRetry(fn, deps.settings.retry, deps.clock);
+  const existing = new Map(
+    (await retry(() => deps.allowlist.getMany(batch.map((p) => p.fields.deviceId)))).map((r) => [
+      r.deviceId,
+      r,
+    ]),
+  );
+  const now = deps.clock.now().toISOString();
+  const entries: LedgerEntry[] = [];
+  const write = async ({ line, fields }: Parsed): Promise<void> => {
+    const current = existing.get(fields.deviceId);
+    try {
+      if (current === undefined) {
+        const record: AllowlistRecord = {
+          ...fields,
+          version: 1,
+          createdAt: now,
+          updatedAt: now,
+          updatedBy: actor,
+        };
+        if (!(await retry(() => deps.allowlist.create(record)))) {
+          reject(line, `device ${fields.deviceId} was created by someone else meanwhile; import it again`);
+          return;
+        }
+        report.created += 1;
+        entries.push(
+          ledgerEntry(fields.deviceId, now, actor, { action: "import-create", after: fields, version: 1 }),
+        );
+      } else if (sameFields(allowlistFieldsOf(current), fields)) {
+        report.unchanged += 1;
+      } else {
+        const { certificateId, thingName, policyName, provisionedAt, createdAt } = current;
+        const record: AllowlistRecord = {
+          ...fields,
+          ...(certificateId !== undefined ? { certificateId } : {}),
+          ...(thingName !== undefined ? { thingName } : {}),
+          ...(policyName !== undefined ? { policyName } : {}),
+          ...(provisionedAt !== undefined ? { provisionedAt } : {}),
+          version: current.version + 1,
+          ...(createdAt !== undefined ? { createdAt } : {}),
+          updatedAt: now,
+          updatedBy: actor,
+        };
+        if (!(await retry(() => deps.allowlist.update(record, current.version)))) {
+          reject(line, `device ${fields.deviceId} was changed by someone else meanwhile; import it again`);
+          return;
+        }
+        report.updated += 1;
+        entries.push(
+          ledgerEntry(fields.deviceId, now, actor, {
+            action: "import-update",
+            before: allowlistFieldsOf(current),
+            after: fields,
+            version: record.version,
+          }),
+        );
+      }
+      report.accepted += 1;
+    } catch (error) {
+      reject(line, `not written: ${describeError(error)}`);
+    }
+  };
+  const queue = [...batch];
+  await Promise.all(
+    Array.from({ length: Math.min(WRITE_CONCURRENCY, queue.length) }, async () => {
+      for (let item = queue.shift(); item !== undefined; item = queue.shift()) await write(item);
+    }),
+  );
+  if (entries.length > 0) await retry(() => deps.ledger.appendMany(entries));
+}
+
+const ledgerEntry = (
+  deviceId: string,
+  at: string,
+  actor: string,
+  change: Record<string, unknown>,
+): LedgerEntry => ({
+  deviceId,
+  at,
+  kind: "admin",
+  actor,
+  change,
+});
+
+type ParsedLine =
+  | { line: number; body: Record<string, unknown>; warnings: string[] }
+  | { line: number; problem: string };
+
+/** Sniffs the format from the first non-blank line: `{` starts JSON lines, anything else is a CSV header. */
+export const sniffFormat = (firstLine: string): ImportFormat =>
+  firstLine.trimStart().startsWith("{") ? "jsonl" : "csv";
+
+/** The format a Content-Type names, or undefined (then sniffed). */
+export function formatOfContentType(contentType: string | undefined): ImportFormat | undefined {
+  const type = contentType?.split(";")[0]?.trim().toLowerCase();
+  if (type === undefined) return undefined;
+  if (type === "text/csv" || type === "application/csv") return "csv";
+  if (
+    [
+      "application/x-ndjson",
+      "application/jsonl",
+      "application/x-jsonlines",
+      "application/json-lines",
+    ].includes(type)
+  ) {
+    return "jsonl";
+  }
+  return undefined;
+}
+
+async function* parseLines(
+  lines: AsyncIterable<string>,
+  format: ImportFormat | undefined,
+  decided: (format: ImportFormat) => void,
+): AsyncGenerator<ParsedLine> {
+  let lineNumber = 0;
+  let chosen = format;
+  let csv: CsvReader | undefined;
+  let announced = false;
+  for await (const raw of lines) {
+    lineNumber += 1;
+    const text = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
+    if (csv?.pending()) {
+      const row = csv.continueRow(text);
+      if (row !== undefined) yield csv.toBody(row);
+      continue;
+    }
+    if (text.trim() === "") continue;
+    if (chosen === undefined) chosen = sniffFormat(text);
+    if (!announced) {
+      decided(chosen);
+      announced = true;
+    }
+    if (chosen === "jsonl") {
+      yield parseJsonLine(text, lineNumber);
+      continue;
+    }
+    if (csv === undefined) {
+      csv = CsvReader.fromHeader(text, lineNumber);
+      continue;
+    }
+    const row = csv.startRow(text, lineNumber);
+    if (row !== undefined) yield csv.toBody(row);
+  }
+  if (csv?.pending()) yield { line: csv.rowLine, problem: "a quoted CSV field is not closed before the end" };
+}
+
+function parseJsonLine(text: string, line: number): ParsedLine {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { line, problem: "not valid JSON" };
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return { line, problem: "a line must be a JSON object" };
+  }
+  const object = value as Record<string, unknown>;
+  if (object.ThingName !== undefined && object.deviceId === undefined)
+    return fromBulkParameters(object, line);
+  return { line, body: object, warnings: [] };
+}
+
+/** An AWS bulk-provisioning parameter line: ThingName is the device id, other keys attributes, CSR ignored. */
+function fromBulkParameters(object: Record<string, unknown>, line: number): ParsedLine {
+  const warnings: string[] = [];
+  const attributes: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(object)) {
+    if (key === "ThingName") continue;
+    if (key === "CSR") {
+      warnings.push("CSR ignored: devices present their own certificates (just-in-time registration)");
+      continue;
+    }
+    attributes[key] = typeof value === "number" || typeof value === "boolean" ? String(value) : value;
+  }
+  return {
+    line,
+    body: { deviceId: object.ThingName, ...(Object.keys(attributes).length > 0 ? { attributes } : {}) },
+    warnings,
+  };
+}
+
+/** CSV columns: the allowlist fields, `attributes.<name>`, and `thingGroups` separated by `;`. */
+const CSV_FIELDS = new Set([
+  "deviceId",
+  "status",
+  "profile",
+  "thingType",
+  "thingGroups",
+  "caCertificateId",
+  "certificateFingerprint",
+  "notBefore",
+  "notAfter",
+  "lot",
+  "rotation",
+  "note",
+]);
+
+/** Reads RFC 4180 CSV a line at a time; a quoted field may span lines. */
+class CsvReader {
+  #cells: string[] = [];
+  #field = "";
+  #inQuotes = false;
+  rowLine = 0;
+
+  private constructor(readonly columns: string[]) {}
+
+  /** The header; ValidationError (the whole import is refused) when it names an unknown column. */
+  static fromHeader(text: string, line: number): CsvReader {
+    const probe = new CsvReader([]);
+    const header = probe.startRow(text, line);
+    if (header === undefined)
+      throw new ValidationError("the CSV header has an unclosed quote", [
+        { path: "line 1", message: "unclosed quote" },
+      ]);
+    const columns = header.map((c) => c.trim());
+    const unknown = columns.filter((c) => !CSV_FIELDS.has(c) && !/^attributes\..+/.test(c));
+    if (unknown.length > 0 || !columns.includes("deviceId")) {
+      const known = `${[...CSV_FIELDS].join(", ")}, attributes.<name>`;
+      throw new ValidationError("the CSV header is invalid", [
+        ...unknown.map((c) => ({ path: `column ${c}`, message: `is not a known column (known: ${known})` })),
+        ...(columns.includes("deviceId") ? [] : [{ path: "column deviceId", message: "is required" }]),
+      ]);
+    }
+    return new CsvReader(columns);
+  }
+
+  pending(): boolean {
+    return this.#inQuotes;
+  }
+
+  startRow(text: string, line: number): string[] | undefined {
+    this.rowLine = line;
+    this.#cells = [];
+    this.#field = "";
+    return this.#consume(text);
+  }
+
+  continueRow(text: string): string[] | undefined {
+    this.#field += "\n";
+    return this.#consume(text);
+  }
+
+  #consume(text: string): string[] | undefined {
+    for (let i = 0; i < text.length; i++) {
+      const c = text[i];
+      if (this.#inQuotes) {
+        if (c === '"') {
+          if (text[i + 1] === '"') {
+            this.#field += '"';
+            i++;
+          } else this.#inQuotes = false;
+        } else this.#field += c;
+      } else if (c === '"') this.#inQuotes = true;
+      else if (c === ",") {
+        this.#cells.push(this.#field);
+        this.#field = "";
+      } else this.#field += c;
+    }
+    if (this.#inQuotes) return undefined;
+    this.#cells.push(this.#field);
+    return this.#cells;
+  }
+
+  toBody(row: string[]): ParsedLine {
+    const line = this.rowLine;
+    if (row.length !== this.columns.length) {
+      return { line, problem: `has ${row.length} fields; the header has ${this.columns.length}` };
+    }
+    const body: Record<string, unknown> = {};
+    const attributes: Record<string, string> = {};
+    this.columns.forEach((column, i) => {
+      const value = row[i] ?? "";
+      if (value === "") return;
+      if (column.startsWith("attributes.")) attributes[column.slice("attributes.".length)] = value;
+      else if (column === "thingGroups")
+        body.thingGroups = value
+          .split(";")
+          .map((g) => g.trim())
+          .filter(Boolean);
+      else body[column] = value;
+    });
+    if (Object.keys(attributes).length > 0) body.attributes = attributes;
+    return { line, body, warnings: [] };
+  }
+}
+
+/** Splits a whole body into lines (the deployed HTTP API hands the body over at once). */
+export async function* linesOf(body: string): AsyncGenerator<string> {
+  let start = 0;
+  while (start <= body.length) {
+    const end = body.indexOf("\n", start);
+    if (end < 0) {
+      if (start < body.length) yield body.slice(start);
+      return;
+    }
+    yield body.slice(start, end);
+    start = end + 1;
+  }
+}

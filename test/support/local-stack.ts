@@ -1,0 +1,61 @@
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PutCommand } from "@aws-sdk/lib-dynamodb";
+import { createDocumentClient } from "../../adapters/dynamo.ts";
+import { CA_FILES, registerCa, writeSecret } from "../../cli/commands/ca.ts";
+import type { DeviceIdentity, Endpoint } from "../../cli/device-client.ts";
+import { certificateIdOf, createCa, issueCertificate, type KeyedCertificate } from "../../cli/pki.ts";
+import type { AllowlistRecord, PolicyMapping } from "../../domain/types.ts";
+import { type LocalStackOptions, startLocalStack } from "../../local/stack.ts";
+
+/** A local stack on free ports with in-memory AWS state, a registered fleet CA, and helpers to seed it. */
+export async function startTestStack(options: Partial<LocalStackOptions> = {}) {
+  const dataDir = await mkdtemp(join(tmpdir(), "jitr-e2e-"));
+  const stack = await startLocalStack({ dataDir, inMemory: true, awsPort: 0, adminPort: 0, mqttPort: 0, ...options });
+  const caDir = join(dataDir, "fleet-ca");
+  const ca = await createCa({ commonName: "E2E Fleet CA" });
+  await mkdir(caDir, { recursive: true });
+  await writeFile(join(caDir, CA_FILES.certificate), ca.certificatePem);
+  await writeSecret(join(caDir, CA_FILES.key), ca.privateKeyPem);
+  const { certificateId: caId } = await registerCa(stack.clients.iot, caDir, { autoRegistration: true });
+  const doc = createDocumentClient(stack.clients.dynamo);
+  const endpoint: Endpoint = {
+    host: stack.endpoints.mqttHost,
+    port: stack.endpoints.mqttPort,
+    caPem: await readFile(stack.endpoints.gatewayCaFile, "utf8"),
+  };
+
+  return {
+    stack,
+    dataDir,
+    ca,
+    caId,
+    endpoint,
+    /** Writes an allowlist record straight to the table. */
+    async allow(deviceId: string, extra: Partial<AllowlistRecord> = {}) {
+      await doc.send(
+        new PutCommand({ TableName: stack.tables.allowlist, Item: { deviceId, status: "allowed", version: 1, ...extra } }),
+      );
+    },
+    /** Writes a policy mapping straight to the table. */
+    async map(mapping: Omit<PolicyMapping, "version">) {
+      await doc.send(new PutCommand({ TableName: stack.tables.mappings, Item: { version: 1, ...mapping } }));
+    },
+    /** Issues a device certificate (CN = device id) from the fleet CA or another signer. */
+    async device(cn: string, signer: KeyedCertificate = ca): Promise<DeviceIdentity & { certificateId: string }> {
+      const issued = await issueCertificate(signer, { subject: { CN: cn } });
+      return {
+        clientId: cn,
+        certificatePem: issued.certificatePem,
+        privateKeyPem: issued.privateKeyPem,
+        certificateId: certificateIdOf(issued.certificatePem),
+      };
+    },
+    status: (certificateId: string) => stack.aws.iot.describeCertificateById(certificateId)?.status,
+    async close() {
+      await stack.close();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
