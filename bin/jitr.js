@@ -6,12 +6,7 @@ import { register } from "tsx/esm/api";
 // supported runtime here, so that one notice is not shown (every other warning is).
 const emitWarning = process.emitWarning.bind(process);
 process.emitWarning = (warning, ...rest) => {
-  const type = typeof rest[0] === "string" ? rest[0] : rest[0]?.type;
-  if (
-    type === "NodeVersionSupportWarning" ||
-    (warning instanceof Error && warning.name === "NodeVersionSupportWarning")
-  )
-    return;
+  if (String(warning).startsWith("NodeVersionSupportWarning")) return;
   emitWarning(warning, ...rest);
 };
 

@@ -1,7 +1,9 @@
 import { Command, CommanderError } from "commander";
+import { registerAdminCommands } from "./commands/admin.ts";
 import { registerCaCommands } from "./commands/ca.ts";
 import { registerDeviceCommands } from "./commands/device.ts";
 import { registerLocalCommands } from "./commands/local.ts";
+import { registerSimulateCommand } from "./commands/simulate.ts";
 import { CliError } from "./output.ts";
 
 /** Builds the `jitr` command tree. */
@@ -12,7 +14,9 @@ export function buildProgram(): Command {
     .exitOverride();
   registerCaCommands(program);
   registerDeviceCommands(program);
+  registerAdminCommands(program);
   registerLocalCommands(program);
+  registerSimulateCommand(program);
   return program;
 }
 

@@ -12,6 +12,7 @@ import { Metrics } from "@aws-lambda-powertools/metrics";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { IoTClient } from "@aws-sdk/client-iot";
 import { ensureTables, type TableNames } from "../adapters/tables.ts";
+import { LOCAL_TABLES } from "../cli/demo.ts";
 import { readProvisioningConfig } from "../handlers/config.ts";
 import { makeProvisionHandler } from "../handlers/provision.ts";
 import { buildProvisioning } from "../handlers/wiring.ts";
@@ -63,14 +64,6 @@ export interface LocalStack {
   adminToken: string;
   close(): Promise<void>;
 }
-
-export const LOCAL_TABLES: TableNames = {
-  allowlist: "jitr-local-allowlist",
-  mappings: "jitr-local-mappings",
-  lots: "jitr-local-lots",
-  ledger: "jitr-local-ledger",
-  idempotency: "jitr-local-idempotency",
-};
 
 /** Local credentials: the endpoint does not check signatures, but the SDK needs something to sign with. */
 export const LOCAL_CREDENTIALS = { accessKeyId: "local", secretAccessKey: "local" };

@@ -1,7 +1,10 @@
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Command } from "commander";
+import { readCertificate } from "../../domain/certificate.ts";
 import { isValidThingName } from "../../domain/device-id.ts";
+import { connectWithRetry, publishAcknowledged } from "../device-client.ts";
+import { loadLocalEndpoints } from "../endpoints.ts";
 import { CliError, printObject } from "../output.ts";
 import { certificateIdOf, issueCertificate } from "../pki.ts";
 import { loadCa, writeSecret } from "./ca.ts";
@@ -58,5 +61,83 @@ export function registerDeviceCommands(program: Command): Command {
         );
       },
     );
+  device
+    .command("connect")
+    .description(
+      "connect as a real device would (MQTT over TLS with the certificate), retrying with backoff while the " +
+        "certificate is registered and provisioned; then publish one message. Defaults to the local gateway.",
+    )
+    .requiredOption("--cert <file>", "device certificate (PEM)")
+    .requiredOption("--key <file>", "device private key (PEM)")
+    .option("--client-id <id>", "MQTT client id (default: the certificate's subject CN)")
+    .option(
+      "--host <host>",
+      "MQTT endpoint host (default: the local gateway; on AWS, your iot:Data-ATS endpoint)",
+    )
+    .option("--port <port>", "MQTT endpoint port", "8883")
+    .option(
+      "--ca <file>",
+      "CA of the endpoint's server certificate (default: the local gateway CA; on AWS, AmazonRootCA1.pem)",
+    )
+    .option("--data <dir>", "state directory of `jitr local`", process.env.JITR_DATA ?? ".jitr")
+    .option("--topic <topic>", "publish here once connected (default devices/<client id>/telemetry)")
+    .option("--message <json>", "payload to publish", '{"hello":"world"}')
+    .option("--deadline <seconds>", "give up after this long", "60")
+    .option("--json", "print JSON")
+    .action(async (opts) => {
+      const [certificatePem, privateKeyPem] = await Promise.all([
+        readFile(opts.cert, "utf8"),
+        readFile(opts.key, "utf8"),
+      ]);
+      let clientId: string | undefined = opts.clientId;
+      if (clientId === undefined) {
+        try {
+          clientId = readCertificate(certificatePem).commonName;
+        } catch {
+          throw new CliError(`${opts.cert} is not a PEM certificate`);
+        }
+      }
+      if (!clientId) throw new CliError("the certificate has no subject CN: pass --client-id");
+      let host: string = opts.host;
+      let port = Number(opts.port);
+      let caPem: string;
+      if (host === undefined) {
+        const endpoints = await loadLocalEndpoints(opts.data);
+        host = endpoints.mqttHost;
+        port = endpoints.mqttPort;
+        caPem = await readFile(opts.ca ?? endpoints.gatewayCaFile, "utf8");
+      } else {
+        if (opts.ca === undefined) throw new CliError("--ca is required with --host");
+        caPem = await readFile(opts.ca, "utf8");
+      }
+      const started = Date.now();
+      const result = await connectWithRetry(
+        { clientId, certificatePem, privateKeyPem },
+        { host, port, caPem },
+        {
+          deadlineMs: Number(opts.deadline) * 1000,
+          onAttempt: (attempt, outcome, error) => {
+            if (!opts.json)
+              process.stderr.write(`attempt ${attempt}: ${outcome}${error ? ` (${error})` : ""}\n`);
+          },
+        },
+      );
+      if (!result.client)
+        throw new CliError(`not connected after ${result.attempts} attempts (${result.stopReason})`);
+      const topic = opts.topic ?? `devices/${clientId}/telemetry`;
+      const published = await publishAcknowledged(result.client, topic, opts.message);
+      result.client.end(true);
+      printObject(
+        {
+          clientId,
+          attempts: result.attempts,
+          connectedAfterMs: (result.connectedAt ?? Date.now()) - started,
+          topic,
+          published,
+        },
+        opts.json === true,
+      );
+      if (!published) throw new CliError(`publishing to ${topic} was not authorized`);
+    });
   return device;
 }

@@ -86,7 +86,7 @@ export function registerLocalCommands(program: Command): void {
       process.once("SIGTERM", () => void stop(0));
 
       if (devices > 0) {
-        const { prepareDemo, demoOracles } = await import("../../local/demo.ts");
+        const { prepareDemo, demoOracles } = await import("../demo.ts");
         const fleet = await prepareDemo(stack, opts.data, devices);
         const bar = progressBar(fleet.length, "devices");
         const summary = await runFleet({

@@ -1,7 +1,13 @@
+import { UpdateCertificateCommand } from "@aws-sdk/client-iot";
 import type { MqttClient } from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { UpdateCertificateCommand } from "@aws-sdk/client-iot";
-import { connectOnce, connectWithRetry, type DeviceIdentity, publishAcknowledged, subscribeGranted } from "../../cli/device-client.ts";
+import {
+  connectOnce,
+  connectWithRetry,
+  type DeviceIdentity,
+  publishAcknowledged,
+  subscribeGranted,
+} from "../../cli/device-client.ts";
 import { createCa } from "../../cli/pki.ts";
 import { startTestStack } from "../support/local-stack.ts";
 
@@ -47,7 +53,9 @@ describe("device gateway over TLS (mqtt.js)", () => {
     expect(retried.client?.connected).toBe(true);
     expect(retried.attempts).toBeGreaterThanOrEqual(1);
     expect(t.status(device.certificateId)).toBe("ACTIVE");
-    expect(await publishAcknowledged(retried.client as MqttClient, "devices/e2e-first/telemetry", '{"t":1}')).toBe(true);
+    expect(
+      await publishAcknowledged(retried.client as MqttClient, "devices/e2e-first/telemetry", '{"t":1}'),
+    ).toBe(true);
   });
 
   it("device A can neither publish to nor subscribe on device B's topics", async () => {
@@ -71,8 +79,16 @@ describe("device gateway over TLS (mqtt.js)", () => {
         document: {
           Version: "2012-10-17",
           Statement: [
-            { Effect: "Allow", Action: "iot:Connect", Resource: "arn:aws:iot:{{region}}:{{accountId}}:client/e2e-operator" },
-            { Effect: "Allow", Action: "iot:Publish", Resource: "arn:aws:iot:{{region}}:{{accountId}}:topic/devices/*/commands" },
+            {
+              Effect: "Allow",
+              Action: "iot:Connect",
+              Resource: "arn:aws:iot:{{region}}:{{accountId}}:client/e2e-operator",
+            },
+            {
+              Effect: "Allow",
+              Action: "iot:Publish",
+              Resource: "arn:aws:iot:{{region}}:{{accountId}}:topic/devices/*/commands",
+            },
           ],
         },
       },
@@ -83,9 +99,21 @@ describe("device gateway over TLS (mqtt.js)", () => {
         document: {
           Version: "2012-10-17",
           Statement: [
-            { Effect: "Allow", Action: "iot:Connect", Resource: "arn:aws:iot:{{region}}:{{accountId}}:client/e2e-snoop" },
-            { Effect: "Allow", Action: "iot:Subscribe", Resource: "arn:aws:iot:{{region}}:{{accountId}}:topicfilter/devices/*" },
-            { Effect: "Allow", Action: "iot:Receive", Resource: "arn:aws:iot:{{region}}:{{accountId}}:topic/devices/e2e-snoop/*" },
+            {
+              Effect: "Allow",
+              Action: "iot:Connect",
+              Resource: "arn:aws:iot:{{region}}:{{accountId}}:client/e2e-snoop",
+            },
+            {
+              Effect: "Allow",
+              Action: "iot:Subscribe",
+              Resource: "arn:aws:iot:{{region}}:{{accountId}}:topicfilter/devices/*",
+            },
+            {
+              Effect: "Allow",
+              Action: "iot:Receive",
+              Resource: "arn:aws:iot:{{region}}:{{accountId}}:topic/devices/e2e-snoop/*",
+            },
           ],
         },
       },
@@ -138,7 +166,9 @@ describe("device gateway over TLS (mqtt.js)", () => {
     const device = await t.device("e2e-revoke-me");
     const client = (await connect(device)).client as MqttClient;
     const gone = closed(client);
-    await t.stack.clients.iot.send(new UpdateCertificateCommand({ certificateId: device.certificateId, newStatus: "REVOKED" }));
+    await t.stack.clients.iot.send(
+      new UpdateCertificateCommand({ certificateId: device.certificateId, newStatus: "REVOKED" }),
+    );
     await gone;
     expect(client.connected).toBe(false);
     expect((await connectOnce(device, t.endpoint)).client).toBeUndefined();

@@ -41,14 +41,28 @@ describe("jitr local", () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toContain("jitr local ready");
     expect(result.stdout).toMatch(/allowlisted\s*│\s*5\s*│\s*provisioned\s*│\s*provisioned/);
-    expect(result.stdout).toMatch(/unknown\s*│\s*1\s*│\s*quarantined\s*│\s*quarantined\s*│\s*not-allowlisted/);
+    expect(result.stdout).toMatch(
+      /unknown\s*│\s*1\s*│\s*quarantined\s*│\s*quarantined\s*│\s*not-allowlisted/,
+    );
     expect(result.stdout).toMatch(/blocked\s*│\s*1\s*│\s*revoked\s*│\s*revoked\s*│\s*blocked/);
     expect(result.stdout).toMatch(/clone\s*│\s*1\s*│\s*revoked\s*│\s*revoked\s*│\s*already-provisioned/);
     expect(result.stdout).toMatch(/p50 \d+ ms, p95 \d+ ms, max \d+ ms/);
     expect(result.stdout).toContain("every device ended as expected");
-    const endpoints = JSON.parse(await readFile(join(data, "endpoints.json"), "utf8")) as Record<string, unknown>;
+    const endpoints = JSON.parse(await readFile(join(data, "endpoints.json"), "utf8")) as Record<
+      string,
+      unknown
+    >;
     expect(Object.keys(endpoints).sort()).toEqual(
-      ["accountId", "adminApi", "adminTokenFile", "awsEndpoint", "gatewayCaFile", "mqttHost", "mqttPort", "region"].sort(),
+      [
+        "accountId",
+        "adminApi",
+        "adminTokenFile",
+        "awsEndpoint",
+        "gatewayCaFile",
+        "mqttHost",
+        "mqttPort",
+        "region",
+      ].sort(),
     );
   });
 
@@ -64,7 +78,9 @@ describe("jitr local", () => {
   });
 
   it("shuts down cleanly on SIGTERM", async () => {
-    const result = await run(["local", "--data", data, ...freePorts], { untilReady: (child) => child.kill("SIGTERM") });
+    const result = await run(["local", "--data", data, ...freePorts], {
+      untilReady: (child) => child.kill("SIGTERM"),
+    });
     expect(result.code).toBe(0);
     expect(result.stdout).toContain("jitr local ready");
   });

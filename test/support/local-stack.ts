@@ -12,7 +12,14 @@ import { type LocalStackOptions, startLocalStack } from "../../local/stack.ts";
 /** A local stack on free ports with in-memory AWS state, a registered fleet CA, and helpers to seed it. */
 export async function startTestStack(options: Partial<LocalStackOptions> = {}) {
   const dataDir = await mkdtemp(join(tmpdir(), "jitr-e2e-"));
-  const stack = await startLocalStack({ dataDir, inMemory: true, awsPort: 0, adminPort: 0, mqttPort: 0, ...options });
+  const stack = await startLocalStack({
+    dataDir,
+    inMemory: true,
+    awsPort: 0,
+    adminPort: 0,
+    mqttPort: 0,
+    ...options,
+  });
   const caDir = join(dataDir, "fleet-ca");
   const ca = await createCa({ commonName: "E2E Fleet CA" });
   await mkdir(caDir, { recursive: true });
@@ -35,7 +42,10 @@ export async function startTestStack(options: Partial<LocalStackOptions> = {}) {
     /** Writes an allowlist record straight to the table. */
     async allow(deviceId: string, extra: Partial<AllowlistRecord> = {}) {
       await doc.send(
-        new PutCommand({ TableName: stack.tables.allowlist, Item: { deviceId, status: "allowed", version: 1, ...extra } }),
+        new PutCommand({
+          TableName: stack.tables.allowlist,
+          Item: { deviceId, status: "allowed", version: 1, ...extra },
+        }),
       );
     },
     /** Writes a policy mapping straight to the table. */
@@ -43,7 +53,10 @@ export async function startTestStack(options: Partial<LocalStackOptions> = {}) {
       await doc.send(new PutCommand({ TableName: stack.tables.mappings, Item: { version: 1, ...mapping } }));
     },
     /** Issues a device certificate (CN = device id) from the fleet CA or another signer. */
-    async device(cn: string, signer: KeyedCertificate = ca): Promise<DeviceIdentity & { certificateId: string }> {
+    async device(
+      cn: string,
+      signer: KeyedCertificate = ca,
+    ): Promise<DeviceIdentity & { certificateId: string }> {
       const issued = await issueCertificate(signer, { subject: { CN: cn } });
       return {
         clientId: cn,

@@ -6,16 +6,42 @@
 import { existsSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { DescribeCACertificateCommand, DescribeCertificateCommand } from "@aws-sdk/client-iot";
+import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import {
+  DescribeCACertificateCommand,
+  DescribeCertificateCommand,
+  type IoTClient,
+} from "@aws-sdk/client-iot";
 import { PutCommand } from "@aws-sdk/lib-dynamodb";
 import { createDocumentClient, DynamoLedger } from "../adapters/dynamo.ts";
-import { CA_FILES, registerCa, writeSecret } from "../cli/commands/ca.ts";
-import type { Expectation, FleetDevice, FleetOptions } from "../cli/fleet.ts";
-import { certificateIdOf, createCa, issueCertificate, loadKeyedCertificate } from "../cli/pki.ts";
+import type { TableNames } from "../adapters/tables.ts";
 import type { AllowlistRecord, Lot, PolicyMapping } from "../domain/types.ts";
-import type { LocalStack } from "./stack.ts";
+import { CA_FILES, registerCa, writeSecret } from "./commands/ca.ts";
+import type { Expectation, FleetDevice, FleetOptions } from "./fleet.ts";
+import { certificateIdOf, createCa, issueCertificate, loadKeyedCertificate } from "./pki.ts";
 
-export const DEMO_LOT = "demo-lot-1";
+/** The table names of `jitr local`. */
+export const LOCAL_TABLES: TableNames = {
+  allowlist: "jitr-local-allowlist",
+  mappings: "jitr-local-mappings",
+  lots: "jitr-local-lots",
+  ledger: "jitr-local-ledger",
+  idempotency: "jitr-local-idempotency",
+};
+
+/** Where a demo fleet is set up: SDK clients pointed at an AWS endpoint, and the service's tables. */
+export interface DemoTarget {
+  clients: { iot: IoTClient; dynamo: DynamoDBClient };
+  tables: TableNames;
+}
+
+/** Names that keep two fleets (the `jitr local` demo, a `jitr simulate` run) apart. */
+export interface FleetNaming {
+  prefix: string;
+  lot: string;
+}
+
+export const DEMO_NAMING: FleetNaming = { prefix: "demo", lot: "demo-lot-1" };
 
 /** How a fleet of N splits: most allowlisted, about a tenth unknown, one blocked and one clone (N >= 4). */
 export function demoComposition(n: number): {
@@ -31,11 +57,11 @@ export function demoComposition(n: number): {
 
 const pad = (i: number) => String(i).padStart(4, "0");
 
-async function ensureDemoCa(stack: LocalStack, dir: string): Promise<string> {
+async function ensureDemoCa(stack: DemoTarget, dir: string): Promise<string> {
   await mkdir(dir, { recursive: true });
   const certPath = join(dir, CA_FILES.certificate);
   if (!existsSync(certPath)) {
-    const ca = await createCa({ commonName: "JITR Demo Fleet CA" });
+    const ca = await createCa({ commonName: "JITR Simulated Fleet CA" });
     await writeFile(certPath, ca.certificatePem);
     await writeSecret(join(dir, CA_FILES.key), ca.privateKeyPem);
   }
@@ -69,7 +95,7 @@ async function ensureDevice(dir: string, caDir: string, fileId: string, cn: stri
 }
 
 /** Writes a record unless one exists, so a restart keeps what an admin changed. */
-async function putIfAbsent(stack: LocalStack, table: string, key: string, item: Record<string, unknown>) {
+async function putIfAbsent(stack: DemoTarget, table: string, key: string, item: Record<string, unknown>) {
   const doc = createDocumentClient(stack.clients.dynamo);
   await doc
     .send(
@@ -81,9 +107,14 @@ async function putIfAbsent(stack: LocalStack, table: string, key: string, item: 
 }
 
 /** Sets up the demo CA, records and devices; returns the fleet to run. */
-export async function prepareDemo(stack: LocalStack, dataDir: string, n: number): Promise<FleetDevice[]> {
-  const caDir = join(dataDir, "demo", "ca");
-  const deviceDir = join(dataDir, "demo", "devices");
+export async function prepareDemo(
+  stack: DemoTarget,
+  dataDir: string,
+  n: number,
+  naming: FleetNaming = DEMO_NAMING,
+): Promise<FleetDevice[]> {
+  const caDir = join(dataDir, naming.prefix, "ca");
+  const deviceDir = join(dataDir, naming.prefix, "devices");
   await mkdir(deviceDir, { recursive: true });
   const caId = await ensureDemoCa(stack, caDir);
   const mix = demoComposition(n);
@@ -95,7 +126,7 @@ export async function prepareDemo(stack: LocalStack, dataDir: string, n: number)
     { selector: "profile:gateway", policy: { template: "gateway" }, ...meta },
   ];
   const lot: Lot & Record<string, unknown> = {
-    lot: DEMO_LOT,
+    lot: naming.lot,
     maxDevices: Math.max(1, mix.allowlisted),
     provisionedCount: 0,
     version: 1,
@@ -130,19 +161,20 @@ export async function prepareDemo(stack: LocalStack, dataDir: string, n: number)
     });
   };
   for (let i = 1; i <= mix.allowlisted; i++) {
-    const id = `demo-sensor-${pad(i)}`;
+    const id = `${naming.prefix}-sensor-${pad(i)}`;
     await add(id, "allowlisted", "provisioned", {
       deviceId: id,
       status: "allowed",
-      lot: DEMO_LOT,
+      lot: naming.lot,
       caCertificateId: caId,
       attributes: { model: "ds-1" },
       ...meta,
     });
   }
-  for (let i = 1; i <= mix.unknown; i++) await add(`demo-unknown-${pad(i)}`, "unknown", "quarantined");
+  for (let i = 1; i <= mix.unknown; i++)
+    await add(`${naming.prefix}-unknown-${pad(i)}`, "unknown", "quarantined");
   if (mix.blocked > 0) {
-    const id = "demo-blocked-0001";
+    const id = `${naming.prefix}-blocked-0001`;
     await add(id, "blocked", "revoked", {
       deviceId: id,
       status: "blocked",
@@ -151,14 +183,14 @@ export async function prepareDemo(stack: LocalStack, dataDir: string, n: number)
     });
   }
   if (mix.clone > 0) {
-    const original = "demo-sensor-0001";
-    await add(original, "clone", "revoked", undefined, "demo-clone-0001", original);
+    const original = `${naming.prefix}-sensor-0001`;
+    await add(original, "clone", "revoked", undefined, `${naming.prefix}-clone-0001`, original);
   }
   return devices;
 }
 
 /** The oracles a fleet run needs, answered by the local stack's registry and ledger. */
-export function demoOracles(stack: LocalStack): Pick<FleetOptions, "certificateStatus" | "reasonFor"> {
+export function demoOracles(stack: DemoTarget): Pick<FleetOptions, "certificateStatus" | "reasonFor"> {
   const ledger = new DynamoLedger(createDocumentClient(stack.clients.dynamo), stack.tables.ledger);
   return {
     certificateStatus: async (certificateId) =>
