@@ -45,20 +45,34 @@ export interface ApiResponse {
   text: string;
 }
 
-/** A node:crypto SHA-256 in the shape the SigV4 signer expects. */
+type SourceData = string | ArrayBuffer | ArrayBufferView;
+
+const bytesOf = (data: SourceData): Buffer =>
+  typeof data === "string"
+    ? Buffer.from(data, "utf8")
+    : data instanceof ArrayBuffer
+      ? Buffer.from(data)
+      : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+
+/** A node:crypto SHA-256 (or HMAC-SHA-256 with a secret) in the shape the SigV4 signer expects. */
 class Sha256 {
-  #hash;
-  constructor(private readonly secret?: string | Uint8Array) {
-    this.#hash = secret === undefined ? createHash("sha256") : createHmac("sha256", secret);
+  readonly #secret: Buffer | undefined;
+  #hash: ReturnType<typeof createHash> | ReturnType<typeof createHmac>;
+  constructor(secret?: SourceData) {
+    this.#secret = secret === undefined ? undefined : bytesOf(secret);
+    this.#hash = this.#fresh();
   }
-  update(data: string | Uint8Array): void {
-    this.#hash.update(data);
+  #fresh() {
+    return this.#secret === undefined ? createHash("sha256") : createHmac("sha256", this.#secret);
+  }
+  update(data: SourceData): void {
+    this.#hash.update(bytesOf(data));
   }
   async digest(): Promise<Uint8Array> {
     return new Uint8Array(this.#hash.digest());
   }
   reset(): void {
-    this.#hash = this.secret === undefined ? createHash("sha256") : createHmac("sha256", this.secret);
+    this.#hash = this.#fresh();
   }
 }
 

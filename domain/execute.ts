@@ -1,5 +1,6 @@
 import { samePolicyDocument } from "../policies/index.ts";
 import { AlreadyExistsError, describeError, ProvisioningError } from "./errors.ts";
+import type { KnownPolicies } from "./known-policies.ts";
 import type { Plan, Step } from "./plan.ts";
 import type { ClockPort, IotPort } from "./ports.ts";
 import { type RetryPolicy, withRetry } from "./retry.ts";
@@ -11,6 +12,8 @@ export interface ExecuteDeps {
   iot: IotPort;
   clock: ClockPort;
   retry: RetryPolicy;
+  /** Shared policies recently seen in place, to skip re-checking them (optional). */
+  knownPolicies?: KnownPolicies;
 }
 
 export interface ExecutionReport {
@@ -48,11 +51,12 @@ export async function execute(plan: Plan, deps: ExecuteDeps): Promise<ExecutionR
 async function runStep(
   step: Step,
   plan: Plan,
-  { iot }: ExecuteDeps,
+  deps: ExecuteDeps,
   retry: <T>(fn: () => Promise<T>) => Promise<T>,
   undo: Undo[],
 ): Promise<void> {
   const arn = plan.certificateArn;
+  const { iot } = deps;
   switch (step.kind) {
     case "checkThingType": {
       const type = await retry(() => iot.describeThingType(step.thingTypeName));
@@ -88,9 +92,13 @@ async function runStep(
         throw new ProvisioningError(`policy ${step.policyName} does not exist`, step.kind);
       return;
     }
-    case "ensurePolicy":
+    case "ensurePolicy": {
+      const known = deps.knownPolicies;
+      if (!step.perDevice && known?.has(step.policyName, step.document)) return;
       await ensurePolicy(step, iot, retry, undo);
+      if (!step.perDevice) known?.remember(step.policyName, step.document);
       return;
+    }
     case "attachPolicy":
       await retry(() => iot.attachPolicy(step.policyName, arn));
       undo.push({

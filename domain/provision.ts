@@ -3,6 +3,7 @@ import { type Allow, type DecisionInput, type DecisionSettings, decide } from ".
 import { deriveDeviceId } from "./device-id.ts";
 import { describeError, JitrError, ProvisioningError, TransientError } from "./errors.ts";
 import { execute } from "./execute.ts";
+import type { KnownPolicies } from "./known-policies.ts";
 import { plan } from "./plan.ts";
 import type {
   AllowlistPort,
@@ -52,6 +53,8 @@ export interface ProvisionDeps {
   ledger: LedgerPort;
   clock: ClockPort;
   settings: ProvisionSettings;
+  /** Shared policies recently seen in place (built once per cold start; optional). */
+  knownPolicies?: KnownPolicies;
 }
 
 export type ProvisionResult =
@@ -191,7 +194,12 @@ export async function provision(
     try {
       ({ timings } = await execute(
         plan(decision, { certificateId, certificateArn: description.certificateArn }),
-        { iot, clock, retry: settings.retry },
+        {
+          iot,
+          clock,
+          retry: settings.retry,
+          ...(deps.knownPolicies ? { knownPolicies: deps.knownPolicies } : {}),
+        },
       ));
     } catch (error) {
       await releaseClaim(decision, claim, deps);

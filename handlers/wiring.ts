@@ -11,6 +11,7 @@ import {
   DynamoMappings,
 } from "../adapters/dynamo.ts";
 import { IotRegistryAdapter } from "../adapters/iot.ts";
+import { KnownPolicies } from "../domain/known-policies.ts";
 import { systemClock } from "../domain/ports.ts";
 import type { ProvisioningConfig } from "./config.ts";
 import type { ProvisionHandlerDeps } from "./provision.ts";
@@ -45,6 +46,7 @@ export function buildProvisioning(
       ledger: new DynamoLedger(doc, config.tables.ledger),
       clock: systemClock,
       settings: config.settings,
+      knownPolicies: new KnownPolicies(systemClock),
     },
     persistenceStore: new DynamoDBPersistenceLayer({
       tableName: config.tables.idempotency,

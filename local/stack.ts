@@ -136,7 +136,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       logger,
     });
     const handler = makeProvisionHandler(buildProvisioning(config, clients, { logger, metrics }));
-    const rulePath = createRulePath({ handler, concurrency: options.concurrency ?? 4, region, accountId });
+    const rulePath = createRulePath({ handler, concurrency: options.concurrency ?? 2, region, accountId });
     closers.push(() => rulePath.close());
 
     const gateway = await startDeviceGateway({

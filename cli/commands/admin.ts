@@ -27,7 +27,12 @@ function withApi(command: Command): Command {
   return command
     .option("--api <url>", "admin API URL (default: adminApi in <data>/endpoints.json)")
     .option("--data <dir>", "local state directory holding endpoints.json", ".jitr")
-    .addOption(new Option("--token <token>", "bearer token (local mode); default: the token file of endpoints.json").env("JITR_ADMIN_TOKEN"))
+    .addOption(
+      new Option(
+        "--token <token>",
+        "bearer token (local mode); default: the token file of endpoints.json",
+      ).env("JITR_ADMIN_TOKEN"),
+    )
     .option("--json", "print JSON for scripts");
 }
 
@@ -172,7 +177,13 @@ function registerAllowlist(program: Command): void {
       .option("--not-before <date>", "valid from (ISO 8601)")
       .option("--not-after <date>", "valid until (ISO 8601)")
       .option("--lot <lot>", "manufacturing lot")
-      .addOption(new Option("--rotation <rotation>", "a second certificate").choices(["reject", "replace", "allow-multiple"]))
+      .addOption(
+        new Option("--rotation <rotation>", "a second certificate").choices([
+          "reject",
+          "replace",
+          "allow-multiple",
+        ]),
+      )
       .option("--note <text>", "free text")
       .option("--file <record.json>", "fields from a JSON file (flags win)")
       .option("--unset <field>", "remove a field (repeatable)", collectList)
@@ -197,29 +208,42 @@ function registerAllowlist(program: Command): void {
       },
     ) => {
       const api = await client(opts);
-      const { value, created } = await putResource(api, `allowlist/${enc(deviceId)}`, {
-        status: opts.status,
-        profile: opts.profile,
-        thingType: opts.thingType,
-        thingGroups: opts.thingGroup,
-        attributes: parseAttributes(opts.attribute),
-        caCertificateId: opts.caCertificateId,
-        certificateFingerprint: opts.fingerprint,
-        notBefore: opts.notBefore,
-        notAfter: opts.notAfter,
-        lot: opts.lot,
-        rotation: opts.rotation,
-        note: opts.note,
-      }, opts);
-      if (!opts.json) process.stderr.write(`${created ? "created" : "updated"} ${deviceId} (version ${String(value.version)})\n`);
+      const { value, created } = await putResource(
+        api,
+        `allowlist/${enc(deviceId)}`,
+        {
+          status: opts.status,
+          profile: opts.profile,
+          thingType: opts.thingType,
+          thingGroups: opts.thingGroup,
+          attributes: parseAttributes(opts.attribute),
+          caCertificateId: opts.caCertificateId,
+          certificateFingerprint: opts.fingerprint,
+          notBefore: opts.notBefore,
+          notAfter: opts.notAfter,
+          lot: opts.lot,
+          rotation: opts.rotation,
+          note: opts.note,
+        },
+        opts,
+      );
+      if (!opts.json)
+        process.stderr.write(
+          `${created ? "created" : "updated"} ${deviceId} (version ${String(value.version)})\n`,
+        );
       printObject(value, opts.json === true);
     },
   );
 
-  withApi(allowlist.command("get <deviceId>").description("show a record")).action(async (deviceId: string, opts: Common) => {
-    const { value } = await call<Record<string, unknown>>(await client(opts), { method: "GET", path: `allowlist/${enc(deviceId)}` });
-    printObject(value, opts.json === true);
-  });
+  withApi(allowlist.command("get <deviceId>").description("show a record")).action(
+    async (deviceId: string, opts: Common) => {
+      const { value } = await call<Record<string, unknown>>(await client(opts), {
+        method: "GET",
+        path: `allowlist/${enc(deviceId)}`,
+      });
+      printObject(value, opts.json === true);
+    },
+  );
 
   withApi(
     allowlist
@@ -235,7 +259,11 @@ function registerAllowlist(program: Command): void {
       path: "allowlist",
       query: { status: opts.status, lot: opts.lot, limit: opts.limit, cursor: opts.cursor },
     });
-    printPage(value, ["deviceId", "status", "profile", "lot", "thingType", "certificateId", "version"], opts.json === true);
+    printPage(
+      value,
+      ["deviceId", "status", "profile", "lot", "thingType", "certificateId", "version"],
+      opts.json === true,
+    );
   });
 
   withApi(
@@ -261,11 +289,19 @@ function registerAllowlist(program: Command): void {
           "CSV columns: deviceId, status, profile, thingType, thingGroups (a;b), lot, ..., attributes.<name>",
       )
       .addOption(
-        new Option("--mode <mode>", "best-effort writes every valid line; all-or-nothing writes nothing if one is bad")
+        new Option(
+          "--mode <mode>",
+          "best-effort writes every valid line; all-or-nothing writes nothing if one is bad",
+        )
           .choices(["best-effort", "all-or-nothing"])
           .default("best-effort"),
       )
-      .addOption(new Option("--format <format>", "input format (default: by extension, else sniffed)").choices(["jsonl", "csv"])),
+      .addOption(
+        new Option("--format <format>", "input format (default: by extension, else sniffed)").choices([
+          "jsonl",
+          "csv",
+        ]),
+      ),
   ).action(async (file: string, opts: Common & { mode: string; format?: string }) => {
     const api = await client(opts);
     const size = await stat(file).then(
@@ -274,8 +310,14 @@ function registerAllowlist(program: Command): void {
         throw new CliError(`cannot read ${file}`);
       },
     );
-    const format = opts.format ?? (/\.csv$/i.test(file) ? "csv" : /\.(jsonl|ndjson)$/i.test(file) ? "jsonl" : undefined);
-    const bar = process.stderr.isTTY ? new SingleBar({ stream: process.stderr, format: "importing [{bar}] {percentage}% | {value}/{total} bytes" }) : undefined;
+    const format =
+      opts.format ?? (/\.csv$/i.test(file) ? "csv" : /\.(jsonl|ndjson)$/i.test(file) ? "jsonl" : undefined);
+    const bar = process.stderr.isTTY
+      ? new SingleBar({
+          stream: process.stderr,
+          format: "importing [{bar}] {percentage}% | {value}/{total} bytes",
+        })
+      : undefined;
     let sent = 0;
     const progress = new Transform({
       transform(chunk: Buffer, _encoding, done) {
@@ -323,7 +365,9 @@ function registerAllowlist(program: Command): void {
         out.on("error", reject);
         out.end(response.text, () => resolve());
       });
-      process.stderr.write(`wrote ${response.text.split("\n").filter(Boolean).length} records to ${opts.out}\n`);
+      process.stderr.write(
+        `wrote ${response.text.split("\n").filter(Boolean).length} records to ${opts.out}\n`,
+      );
     } else process.stdout.write(response.text);
   });
 }
@@ -372,7 +416,9 @@ function registerMappings(program: Command): void {
   withApi(
     mappings
       .command("put <selector>")
-      .description("create or update a mapping (merged into the current one unless --replace); --dry-run lists the devices whose policy would change")
+      .description(
+        "create or update a mapping (merged into the current one unless --replace); --dry-run lists the devices whose policy would change",
+      )
       .option("--template <name>", "a policy template from policies/")
       .option("--document <json-or-file>", "an inline policy document (JSON, or a file holding it)")
       .option("--policy-name <name>", "an existing IoT policy")
@@ -415,7 +461,9 @@ function registerMappings(program: Command): void {
         const { value } = await putDryRun(api, path, fields, opts);
         if (opts.json) process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
         else {
-          process.stdout.write(`dry run: ${value.affectedCount} of ${value.devicesExamined} provisioned device(s) would change policy; nothing saved\n`);
+          process.stdout.write(
+            `dry run: ${value.affectedCount} of ${value.devicesExamined} provisioned device(s) would change policy; nothing saved\n`,
+          );
           printRows(
             value.affected.map((a) => ({
               deviceId: a.deviceId,
@@ -431,15 +479,23 @@ function registerMappings(program: Command): void {
         return;
       }
       const { value, created } = await putResource(api, path, fields, opts);
-      if (!opts.json) process.stderr.write(`${created ? "created" : "updated"} ${selector} (version ${String(value.version)})\n`);
+      if (!opts.json)
+        process.stderr.write(
+          `${created ? "created" : "updated"} ${selector} (version ${String(value.version)})\n`,
+        );
       printObject(value, opts.json === true);
     },
   );
 
-  withApi(mappings.command("get <selector>").description("show a mapping")).action(async (selector: string, opts: Common) => {
-    const { value } = await call<Record<string, unknown>>(await client(opts), { method: "GET", path: `mappings/${enc(selector)}` });
-    printObject(value, opts.json === true);
-  });
+  withApi(mappings.command("get <selector>").description("show a mapping")).action(
+    async (selector: string, opts: Common) => {
+      const { value } = await call<Record<string, unknown>>(await client(opts), {
+        method: "GET",
+        path: `mappings/${enc(selector)}`,
+      });
+      printObject(value, opts.json === true);
+    },
+  );
 
   withApi(
     mappings
@@ -493,7 +549,8 @@ async function putDryRun(
   let base: Record<string, unknown> = {};
   if (!opts.replace) {
     const current = await api.send({ method: "GET", path });
-    if (current.status < 300) base = withoutServiceFields(JSON.parse(current.text) as Record<string, unknown>);
+    if (current.status < 300)
+      base = withoutServiceFields(JSON.parse(current.text) as Record<string, unknown>);
     else if (current.status !== 404) throw explainError(apiError(current));
   }
   const body: Record<string, unknown> = { ...base, ...withoutServiceFields(fromFile), ...defined(fields) };
@@ -503,9 +560,11 @@ async function putDryRun(
 }
 
 async function documentFrom(value: string): Promise<unknown> {
-  const text = value.trimStart().startsWith("{") ? value : await readFile(value, "utf8").catch(() => {
-    throw new CliError(`--document is neither JSON nor a readable file: ${value}`);
-  });
+  const text = value.trimStart().startsWith("{")
+    ? value
+    : await readFile(value, "utf8").catch(() => {
+        throw new CliError(`--document is neither JSON nor a readable file: ${value}`);
+      });
   try {
     return JSON.parse(text);
   } catch {
@@ -527,24 +586,36 @@ function registerLots(program: Command): void {
       .option("--unset <field>", "remove a field (repeatable)", collectList)
       .option("--replace", "replace the lot instead of merging into it")
       .option("--if-match <version>", "expected version (default: the version just read)"),
-  ).action(async (lot: string, opts: PutOptions & { maxDevices?: string; notBefore?: string; notAfter?: string }) => {
-    let maxDevices: number | undefined;
-    if (opts.maxDevices !== undefined) {
-      maxDevices = Number(opts.maxDevices);
-      if (!Number.isInteger(maxDevices) || maxDevices < 0) throw new CliError("--max-devices must be a non-negative whole number");
-    }
-    const { value, created } = await putResource(
-      await client(opts),
-      `lots/${enc(lot)}`,
-      { maxDevices, notBefore: opts.notBefore, notAfter: opts.notAfter },
-      opts,
-    );
-    if (!opts.json) process.stderr.write(`${created ? "created" : "updated"} lot ${lot} (version ${String(value.version)})\n`);
-    printObject(value, opts.json === true);
-  });
+  ).action(
+    async (
+      lot: string,
+      opts: PutOptions & { maxDevices?: string; notBefore?: string; notAfter?: string },
+    ) => {
+      let maxDevices: number | undefined;
+      if (opts.maxDevices !== undefined) {
+        maxDevices = Number(opts.maxDevices);
+        if (!Number.isInteger(maxDevices) || maxDevices < 0)
+          throw new CliError("--max-devices must be a non-negative whole number");
+      }
+      const { value, created } = await putResource(
+        await client(opts),
+        `lots/${enc(lot)}`,
+        { maxDevices, notBefore: opts.notBefore, notAfter: opts.notAfter },
+        opts,
+      );
+      if (!opts.json)
+        process.stderr.write(
+          `${created ? "created" : "updated"} lot ${lot} (version ${String(value.version)})\n`,
+        );
+      printObject(value, opts.json === true);
+    },
+  );
 
   withApi(lots.command("get <lot>").description("show a lot")).action(async (lot: string, opts: Common) => {
-    const { value } = await call<Record<string, unknown>>(await client(opts), { method: "GET", path: `lots/${enc(lot)}` });
+    const { value } = await call<Record<string, unknown>>(await client(opts), {
+      method: "GET",
+      path: `lots/${enc(lot)}`,
+    });
     printObject(value, opts.json === true);
   });
 
@@ -560,7 +631,11 @@ function registerLots(program: Command): void {
       path: "lots",
       query: { limit: opts.limit, cursor: opts.cursor },
     });
-    printPage(value, ["lot", "maxDevices", "provisionedCount", "notBefore", "notAfter", "version"], opts.json === true);
+    printPage(
+      value,
+      ["lot", "maxDevices", "provisionedCount", "notBefore", "notAfter", "version"],
+      opts.json === true,
+    );
   });
 }
 
@@ -573,9 +648,13 @@ function registerDevices(program: Command): void {
           "decision, reason, record, mapping, policy document, thing; changes nothing",
       )
       .option("--cert <file>", "explain for this certificate (PEM) instead of a device id")
-      .option("--ca <caCertificateId>", "the CA that issued it, when the registry does not know the certificate"),
+      .option(
+        "--ca <caCertificateId>",
+        "the CA that issued it, when the registry does not know the certificate",
+      ),
   ).action(async (deviceId: string | undefined, opts: Common & { cert?: string; ca?: string }) => {
-    if ((deviceId === undefined) === (opts.cert === undefined)) throw new CliError("give a device id or --cert <file>, not both");
+    if ((deviceId === undefined) === (opts.cert === undefined))
+      throw new CliError("give a device id or --cert <file>, not both");
     const body: Record<string, unknown> = {};
     if (deviceId !== undefined) body.deviceId = deviceId;
     if (opts.cert !== undefined) {
@@ -584,7 +663,11 @@ function registerDevices(program: Command): void {
       });
     }
     if (opts.ca !== undefined) body.caCertificateId = opts.ca;
-    const { value } = await call<Record<string, unknown>>(await client(opts), { method: "POST", path: "explain", body });
+    const { value } = await call<Record<string, unknown>>(await client(opts), {
+      method: "POST",
+      path: "explain",
+      body,
+    });
     if (opts.json) {
       process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
       return;
@@ -609,13 +692,16 @@ function registerDevices(program: Command): void {
       },
       false,
     );
-    if (policy?.document) process.stdout.write(`policy document:\n${JSON.stringify(JSON.parse(policy.document), null, 2)}\n`);
+    if (policy?.document)
+      process.stdout.write(`policy document:\n${JSON.stringify(JSON.parse(policy.document), null, 2)}\n`);
   });
 
   withApi(
     program
       .command("approve <deviceId>")
-      .description("re-run the decision for the device's latest quarantined (INACTIVE) certificate; provision it if now allowed"),
+      .description(
+        "re-run the decision for the device's latest quarantined (INACTIVE) certificate; provision it if now allowed",
+      ),
   ).action(async (deviceId: string, opts: Common) => {
     const { value } = await call<Record<string, unknown>>(await client(opts), {
       method: "POST",
@@ -630,7 +716,9 @@ function registerDevices(program: Command): void {
   withApi(
     program
       .command("deprovision <deviceId>")
-      .description("revoke the device's certificate, detach its policies and thing, delete the thing, unbind the record"),
+      .description(
+        "revoke the device's certificate, detach its policies and thing, delete the thing, unbind the record",
+      ),
   ).action(async (deviceId: string, opts: Common) => {
     const { value } = await call<Record<string, unknown>>(await client(opts), {
       method: "POST",

@@ -44,7 +44,11 @@ export function registerLocalCommands(program: Command): void {
       "device gateway port (env JITR_LOCAL_MQTT_PORT)",
       process.env.JITR_LOCAL_MQTT_PORT,
     )
-    .option("--concurrency <n>", "provisioning batches handled at once", "4")
+    .option(
+      "--concurrency <n>",
+      "provisioning batches handled at once (the deployed MaximumConcurrency)",
+      "2",
+    )
     .option("--quotas", "enforce AWS IoT's default API rates (env JITR_LOCAL_QUOTAS=1)")
     .option("--log-level <level>", "provisioning log level: DEBUG, INFO, WARN, ERROR", "ERROR")
     .option("--json", "print the demo summary as JSON")
@@ -60,7 +64,7 @@ export function registerLocalCommands(program: Command): void {
         awsPort: port("--aws-port", opts.awsPort, 4580),
         adminPort: port("--admin-port", opts.adminPort, 4581),
         mqttPort: port("--mqtt-port", opts.mqttPort, 8883),
-        concurrency: Number(opts.concurrency) || 4,
+        concurrency: Number(opts.concurrency) || 2,
         logLevel: String(opts.logLevel).toUpperCase() as LogLevel,
         ...(opts.quotas ? { quotas: { enabled: true } } : {}),
       });
@@ -92,7 +96,7 @@ export function registerLocalCommands(program: Command): void {
         const summary = await runFleet({
           endpoint: { host: e.mqttHost, port: e.mqttPort, caPem: await readFile(e.gatewayCaFile, "utf8") },
           devices: fleet,
-          ...demoOracles(stack),
+          ...demoOracles(stack, (id) => stack.aws.iot.describeCertificateById(id)?.status),
           onOutcome: (o, done) => bar.update(done, `${o.deviceId}: ${o.actual}`),
         });
         bar.stop();

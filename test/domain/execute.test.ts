@@ -214,3 +214,41 @@ describe("execute", () => {
     expect(iot.statusOf(CERT)).toBe("PENDING_ACTIVATION");
   });
 });
+
+describe("known shared policies", () => {
+  it("skips re-checking a shared policy seen with the same document, until the entry expires", async () => {
+    const { KnownPolicies } = await import("../../domain/known-policies.ts");
+    const shared: PolicyMapping = { selector: "default", policy: { template: "sensor" }, version: 1 };
+    const first = setup(shared);
+    const known = new KnownPolicies(first.clock, 60_000);
+    await execute(first.thePlan, { ...first.deps, knownPolicies: known });
+    expect(first.iot.methods()).toContain("getPolicy");
+
+    const second = setup(shared);
+    second.iot.policies.set(
+      "jitr-sensor",
+      structuredClone(first.iot.policies.get("jitr-sensor") ?? { versions: [], defaultId: "" }),
+    );
+    await execute(second.thePlan, { ...second.deps, clock: first.clock, knownPolicies: known });
+    expect(second.iot.methods()).not.toContain("getPolicy");
+
+    await first.clock.sleep(60_001);
+    const third = setup(shared);
+    third.iot.policies.set(
+      "jitr-sensor",
+      structuredClone(first.iot.policies.get("jitr-sensor") ?? { versions: [], defaultId: "" }),
+    );
+    await execute(third.thePlan, { ...third.deps, clock: first.clock, knownPolicies: known });
+    expect(third.iot.methods()).toContain("getPolicy");
+  });
+
+  it("never caches a per-device policy", async () => {
+    const { KnownPolicies } = await import("../../domain/known-policies.ts");
+    const a = setup();
+    const known = new KnownPolicies(a.clock);
+    await execute(a.thePlan, { ...a.deps, knownPolicies: known });
+    const b = setup();
+    await execute(b.thePlan, { ...b.deps, knownPolicies: known });
+    expect(b.iot.methods()).toContain("getPolicy");
+  });
+});
