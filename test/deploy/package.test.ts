@@ -1,0 +1,539 @@
+/**
+ * The deployable stack, checked offline: packages serverless.yml once with osls (no AWS credentials, no
+ * AWS calls; esbuild bundles the functions) and reads the generated CloudFormation and function zips.
+ */
+import { spawnSync } from "node:child_process";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmdirSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tableDefinitions } from "../../adapters/tables.ts";
+import { readAdminConfig } from "../../handlers/admin-config.ts";
+import { readProvisioningConfig } from "../../handlers/config.ts";
+import { readZip, type ZipEntry } from "../../scripts/package-zip.ts";
+import { evaluate, iamStatements, props, resourcesOfType, type Template } from "./template.ts";
+
+const root = resolve(import.meta.dirname, "..", "..");
+const osls = join(
+  dirname(createRequire(import.meta.url).resolve("osls/package.json")),
+  "bin",
+  "serverless.js",
+);
+
+const CA_1 = "a".repeat(64);
+const CA_2 = "b".repeat(64);
+const EXISTING_POLICY = "legacy-sensor-policy";
+
+/** Strings only the local stack (local/aws) contains: none may reach a deployed bundle. */
+const LOCAL_ONLY_STRINGS = [
+  "Missing SigV4 Authorization header",
+  "Auto-registration rate exceeded for the account",
+];
+
+/** An environment that lets osls package without credentials, profiles or instance metadata. */
+function offlineEnv(workFolder: string): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    AWS_ACCESS_KEY_ID: "offline-packaging",
+    AWS_SECRET_ACCESS_KEY: "offline-packaging",
+    AWS_EC2_METADATA_DISABLED: "true",
+    SLS_TELEMETRY_DISABLED: "1",
+    SLS_NOTIFICATIONS_MODE: "off",
+    JITR_ESBUILD_WORK_FOLDER: workFolder,
+  };
+  for (const name of [
+    "AWS_PROFILE",
+    "AWS_SESSION_TOKEN",
+    "AWS_ENDPOINT_URL",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+  ]) {
+    delete env[name];
+  }
+  return env;
+}
+
+function runOsls(args: string[], workFolder: string): string {
+  const run = spawnSync(process.execPath, [osls, ...args], {
+    cwd: root,
+    env: offlineEnv(workFolder),
+    encoding: "utf8",
+    timeout: 200_000,
+  });
+  if (run.status !== 0) {
+    throw new Error(
+      `osls ${args.join(" ")} failed (${run.status ?? run.signal}):\n${run.stdout}\n${run.stderr}`,
+    );
+  }
+  return run.stdout;
+}
+
+let outDir: string;
+let workFolder: string;
+let template: Template;
+let packagingSeconds: number;
+
+beforeAll(() => {
+  outDir = mkdtempSync(join(tmpdir(), "jitr-package-"));
+  // serverless-esbuild's work folder lives in the project; a private one lets this run beside `npm run package`.
+  workFolder = join(".esbuild", `test-${process.pid}-${Date.now()}`);
+  const started = Date.now();
+  runOsls(
+    [
+      "package",
+      "--stage",
+      "dev",
+      "--package",
+      outDir,
+      "--param",
+      `caCertificateIds=${CA_1},${CA_2}`,
+      "--param",
+      `existingPolicyNames=${EXISTING_POLICY}`,
+    ],
+    workFolder,
+  );
+  packagingSeconds = (Date.now() - started) / 1000;
+  template = JSON.parse(readFileSync(join(outDir, "cloudformation-template-update-stack.json"), "utf8"));
+}, 240_000);
+
+afterAll(() => {
+  if (outDir) rmSync(outDir, { recursive: true, force: true });
+  if (workFolder) {
+    rmSync(join(root, workFolder), { recursive: true, force: true });
+    rmSync(join(root, `${workFolder}-smoke`), { recursive: true, force: true });
+    // .esbuild/ itself only when nobody else is using it.
+    const shared = join(root, ".esbuild");
+    if (existsSync(shared) && readdirSync(shared).length === 0) rmdirSync(shared);
+  }
+});
+
+const functionProps = (name: "Provision" | "Admin") => props(template, `${name}LambdaFunction`);
+const environmentOf = (name: "Provision" | "Admin") =>
+  (functionProps(name).Environment as { Variables: Record<string, unknown> }).Variables;
+
+describe("packaging", () => {
+  it("packages offline within the time budget", () => {
+    // Prepare / Act: beforeAll. Assess:
+    expect(packagingSeconds).toBeLessThan(120);
+    expect(Object.keys(template.Resources).length).toBeGreaterThan(20);
+  });
+});
+
+describe("event path: topic rule -> queue -> provisioning function -> dead-letter queue", () => {
+  it("one topic rule takes the registration events of the configured CAs (SQL 2016-03-23)", () => {
+    const rules = resourcesOfType(template, "AWS::IoT::TopicRule");
+    expect(Object.keys(rules)).toEqual(["ProvisionTopicRule"]);
+
+    const payload = props(template, "ProvisionTopicRule").TopicRulePayload as Record<string, unknown>;
+
+    expect(payload.AwsIotSqlVersion).toBe("2016-03-23");
+    expect(payload.RuleDisabled).toBe(false);
+    expect(evaluate(payload.Sql)).toBe(
+      `SELECT * FROM '$aws/events/certificates/registered/+' WHERE caCertificateId = '${CA_1}' OR caCertificateId = '${CA_2}'`,
+    );
+  });
+
+  it("the rule sends to the provisioning queue with a role that may only send there, and has an error action", () => {
+    const payload = props(template, "ProvisionTopicRule").TopicRulePayload as {
+      Actions: { Sqs?: { QueueUrl: unknown; RoleArn: unknown } }[];
+      ErrorAction?: { CloudwatchLogs?: { LogGroupName: unknown; RoleArn: unknown } };
+    };
+
+    expect(payload.Actions).toHaveLength(1);
+    expect(evaluate(payload.Actions[0]?.Sqs?.QueueUrl)).toBe("Ref:ProvisionQueue");
+    expect(evaluate(payload.Actions[0]?.Sqs?.RoleArn)).toBe("GetAtt:TopicRuleRole.Arn");
+    expect(evaluate(payload.ErrorAction?.CloudwatchLogs?.LogGroupName)).toBe("Ref:TopicRuleErrorLogGroup");
+    expect(evaluate(payload.ErrorAction?.CloudwatchLogs?.RoleArn)).toBe("GetAtt:TopicRuleRole.Arn");
+
+    const ruleStatements = iamStatements(template).filter((s) => s.where.startsWith("TopicRuleRole/"));
+    const sqs = ruleStatements.filter((s) => s.Action.some((a) => a.startsWith("sqs:")));
+    expect(sqs).toEqual([
+      expect.objectContaining({ Action: ["sqs:SendMessage"], Resource: ["GetAtt:ProvisionQueue.Arn"] }),
+    ]);
+    for (const statement of ruleStatements.filter((s) => s.Action.some((a) => a.startsWith("logs:")))) {
+      expect(statement.Resource.every((r) => r.includes("TopicRuleErrorLogGroup"))).toBe(true);
+    }
+    const assumedBy = (props(template, "TopicRuleRole").AssumeRolePolicyDocument as { Statement: unknown[] })
+      .Statement[0];
+    expect(assumedBy).toMatchObject({ Principal: { Service: "iot.amazonaws.com" } });
+  });
+
+  it("the queue feeds the provisioning function in small batches with partial failures and a concurrency cap", () => {
+    const mappings = resourcesOfType(template, "AWS::Lambda::EventSourceMapping");
+    expect(Object.keys(mappings)).toHaveLength(1);
+    const mapping = Object.values(mappings)[0]?.Properties ?? {};
+
+    expect(evaluate(mapping.EventSourceArn)).toBe("GetAtt:ProvisionQueue.Arn");
+    expect(evaluate(mapping.FunctionName)).toBe("GetAtt:ProvisionLambdaFunction.Arn");
+    expect(mapping.FunctionResponseTypes).toEqual(["ReportBatchItemFailures"]);
+    const { MaximumConcurrency } = mapping.ScalingConfig as { MaximumConcurrency: number };
+    const batchSize = mapping.BatchSize as number;
+    expect(MaximumConcurrency).toBeGreaterThanOrEqual(2);
+    // DescribeCertificate / UpdateCertificate / CreatePolicy allow 10 requests/s per account; records of a
+    // batch run in parallel and one provisioning takes about a second, so at most 10 may be in flight.
+    expect(MaximumConcurrency * batchSize).toBeLessThanOrEqual(10);
+  });
+
+  it("the queue's visibility timeout is at least 6 x the function timeout, and failures dead-letter", () => {
+    const queue = props(template, "ProvisionQueue");
+    const redrive = queue.RedrivePolicy as { deadLetterTargetArn: unknown; maxReceiveCount: number };
+
+    expect(queue.VisibilityTimeout as number).toBeGreaterThanOrEqual(
+      6 * (functionProps("Provision").Timeout as number),
+    );
+    expect(evaluate(redrive.deadLetterTargetArn)).toBe("GetAtt:ProvisionDeadLetterQueue.Arn");
+    expect(redrive.maxReceiveCount).toBeGreaterThanOrEqual(3);
+    expect(redrive.maxReceiveCount).toBeLessThanOrEqual(10);
+    expect(props(template, "ProvisionDeadLetterQueue").MessageRetentionPeriod).toBe(1_209_600);
+    expect(evaluate(template.Outputs?.RedriveCommand?.Value)).toContain("aws sqs start-message-move-task");
+  });
+});
+
+describe("alarms", () => {
+  const alarms = () =>
+    Object.values(resourcesOfType(template, "AWS::CloudWatch::Alarm")).map((alarm) => {
+      const p = alarm.Properties ?? {};
+      const dimensions = ((p.Dimensions as { Name: string; Value: unknown }[] | undefined) ?? []).map((d) => [
+        d.Name,
+        evaluate(d.Value),
+      ]);
+      return { namespace: p.Namespace, metric: p.MetricName, dimensions: Object.fromEntries(dimensions) };
+    });
+
+  it("watch the dead-letter depth, the Failed metric, and the function's errors and throttles", () => {
+    const provisionEnv = environmentOf("Provision");
+    const provisionName = functionProps("Provision").FunctionName;
+
+    expect(alarms()).toEqual(
+      expect.arrayContaining([
+        {
+          namespace: "AWS/SQS",
+          metric: "ApproximateNumberOfMessagesVisible",
+          dimensions: { QueueName: "GetAtt:ProvisionDeadLetterQueue.QueueName" },
+        },
+        {
+          namespace: provisionEnv.POWERTOOLS_METRICS_NAMESPACE,
+          metric: "Failed",
+          dimensions: { service: provisionEnv.POWERTOOLS_SERVICE_NAME },
+        },
+        { namespace: "AWS/Lambda", metric: "Errors", dimensions: { FunctionName: provisionName } },
+        { namespace: "AWS/Lambda", metric: "Throttles", dimensions: { FunctionName: provisionName } },
+      ]),
+    );
+  });
+});
+
+describe("admin API", () => {
+  const DESIGN_ROUTES = [
+    "GET /allowlist",
+    "GET /allowlist/{deviceId}",
+    "PUT /allowlist/{deviceId}",
+    "DELETE /allowlist/{deviceId}",
+    "POST /allowlist/import",
+    "GET /allowlist/export",
+    "GET /mappings",
+    "GET /mappings/{selector}",
+    "PUT /mappings/{selector}",
+    "DELETE /mappings/{selector}",
+    "GET /lots",
+    "GET /lots/{lot}",
+    "PUT /lots/{lot}",
+    "POST /explain",
+    "POST /devices/{deviceId}/approve",
+    "POST /devices/{deviceId}/deprovision",
+    "GET /devices/{deviceId}/history",
+  ];
+
+  it("is an HTTP API whose every route (those of DESIGN section 8) needs SigV4 (AWS_IAM)", () => {
+    const routes = Object.values(resourcesOfType(template, "AWS::ApiGatewayV2::Route")).map(
+      (r) => r.Properties ?? {},
+    );
+
+    expect(routes.map((route) => route.RouteKey).sort()).toEqual([...DESIGN_ROUTES].sort());
+    for (const route of routes) expect(route.AuthorizationType, String(route.RouteKey)).toBe("AWS_IAM");
+    expect(Object.keys(resourcesOfType(template, "AWS::ApiGatewayV2::Api"))).toEqual(["HttpApi"]);
+    expect(functionProps("Admin").Handler).toBe("handlers/admin-entry.handler");
+  });
+});
+
+describe("tables", () => {
+  const tables = () => Object.values(resourcesOfType(template, "AWS::DynamoDB::Table"));
+
+  it("have the keys and indexes of adapters/tables.ts, on demand, with point-in-time recovery and encryption", () => {
+    const env = environmentOf("Provision");
+    const definitions = tableDefinitions({
+      allowlist: String(env.JITR_ALLOWLIST_TABLE),
+      mappings: String(env.JITR_MAPPINGS_TABLE),
+      lots: String(env.JITR_LOTS_TABLE),
+      ledger: String(env.JITR_LEDGER_TABLE),
+      idempotency: String(env.JITR_IDEMPOTENCY_TABLE),
+    });
+    const byName = new Map(tables().map((table) => [table.Properties?.TableName, table.Properties ?? {}]));
+    const sortByName = <T extends { AttributeName: string }>(list: T[] | undefined) =>
+      [...(list ?? [])].sort((a, b) => a.AttributeName.localeCompare(b.AttributeName));
+
+    expect(byName.size).toBe(5);
+    for (const definition of definitions) {
+      const table = byName.get(definition.TableName);
+      expect(table, definition.TableName).toBeDefined();
+      expect(table?.BillingMode).toBe("PAY_PER_REQUEST");
+      expect(table?.KeySchema).toEqual(definition.KeySchema);
+      expect(sortByName(table?.AttributeDefinitions as { AttributeName: string }[])).toEqual(
+        sortByName(definition.AttributeDefinitions as { AttributeName: string }[]),
+      );
+      expect(table?.GlobalSecondaryIndexes ?? []).toEqual(definition.GlobalSecondaryIndexes ?? []);
+      expect(table?.PointInTimeRecoverySpecification).toEqual({ PointInTimeRecoveryEnabled: true });
+      expect(table?.SSESpecification).toEqual({ SSEEnabled: true });
+    }
+  });
+
+  it("expire idempotency records by TTL on `expiration`", () => {
+    expect(props(template, "IdempotencyTable").TimeToLiveSpecification).toEqual({
+      AttributeName: "expiration",
+      Enabled: true,
+    });
+  });
+
+  it("can be deleted in dev; outside dev they are deletion-protected and retained", () => {
+    for (const table of tables()) {
+      expect(table.Properties?.DeletionProtectionEnabled).toBe(false);
+      expect(table.DeletionPolicy).toBe("Delete");
+    }
+
+    // Resolving (not packaging) the prod stage is enough to see its settings.
+    const prod = JSON.parse(
+      runOsls(
+        ["print", "--stage", "prod", "--param", `caCertificateIds=${CA_1}`, "--format", "json"],
+        workFolder,
+      ),
+    ) as { resources: Template };
+    const prodTables = Object.values(resourcesOfType(prod.resources, "AWS::DynamoDB::Table"));
+
+    expect(prodTables).toHaveLength(5);
+    for (const table of prodTables) {
+      expect(table.Properties?.DeletionProtectionEnabled).toBe(true);
+      expect(table.DeletionPolicy).toBe("Retain");
+    }
+  }, 60_000);
+});
+
+describe("IAM", () => {
+  /** Which resource type each IoT action authorizes on (AWS Service Authorization Reference for AWS IoT). */
+  const AUTHORIZES_ON: Record<string, string[]> = {
+    "iot:DescribeCertificate": ["cert"],
+    "iot:UpdateCertificate": ["cert"],
+    "iot:AttachPolicy": ["cert"],
+    "iot:DetachPolicy": ["cert"],
+    "iot:AttachThingPrincipal": ["cert"],
+    "iot:DetachThingPrincipal": ["cert"],
+    "iot:ListAttachedPolicies": ["cert"],
+    "iot:ListPrincipalThings": ["cert"],
+    "iot:DescribeThing": ["thing"],
+    "iot:CreateThing": ["thing"],
+    "iot:UpdateThing": ["thing"],
+    "iot:DeleteThing": ["thing"],
+    "iot:AddThingToThingGroup": ["thing", "thinggroup"],
+    "iot:RemoveThingFromThingGroup": ["thing", "thinggroup"],
+    "iot:DescribeThingType": ["thingtype"],
+    "iot:GetPolicy": ["policy"],
+    "iot:CreatePolicy": ["policy"],
+    "iot:ListPolicyVersions": ["policy"],
+    "iot:CreatePolicyVersion": ["policy"],
+    "iot:DeletePolicyVersion": ["policy"],
+    "iot:DeletePolicy": ["policy"],
+  };
+  const PROVISION_IOT_ACTIONS = [
+    "iot:DescribeCertificate",
+    "iot:UpdateCertificate",
+    "iot:DescribeThingType",
+    "iot:DescribeThing",
+    "iot:CreateThing",
+    "iot:UpdateThing",
+    "iot:DeleteThing",
+    "iot:AddThingToThingGroup",
+    "iot:GetPolicy",
+    "iot:CreatePolicy",
+    "iot:ListPolicyVersions",
+    "iot:CreatePolicyVersion",
+    "iot:DeletePolicyVersion",
+    "iot:DeletePolicy",
+    "iot:AttachPolicy",
+    "iot:DetachPolicy",
+    "iot:AttachThingPrincipal",
+    "iot:DetachThingPrincipal",
+  ];
+  const ADMIN_IOT_ACTIONS = [
+    ...PROVISION_IOT_ACTIONS,
+    "iot:ListAttachedPolicies",
+    "iot:ListPrincipalThings",
+    "iot:RemoveThingFromThingGroup",
+  ];
+  const IOT_ARN =
+    /^arn:(?:\$\{AWS::Partition\}|aws):iot:(?:\$\{AWS::Region\}|[a-z0-9-]+):(?:\$\{AWS::AccountId\}|\*):(cert|thing|thinggroup|thingtype|policy)\/(.+)$/;
+
+  const statementsOf = (roleId: string) =>
+    iamStatements(template).filter((s) => s.where.startsWith(`${roleId}/`));
+  const actionsOf = (roleId: string, prefix: string) =>
+    [...new Set(statementsOf(roleId).flatMap((s) => s.Action.filter((a) => a.startsWith(prefix))))].sort();
+
+  it("allows no wildcard action anywhere (`*` or `service:*`)", () => {
+    const allows = iamStatements(template).filter((s) => s.Effect === "Allow");
+
+    expect(allows.length).toBeGreaterThan(10);
+    for (const statement of allows) {
+      for (const action of statement.Action) expect(action, statement.where).not.toContain("*");
+    }
+    // The only Deny is the framework's deployment-bucket guard refusing s3:* over plain HTTP.
+    for (const deny of iamStatements(template).filter((s) => s.Effect !== "Allow")) {
+      expect(deny.where).toBe("ServerlessDeploymentBucketPolicy");
+    }
+  });
+
+  it("scopes every IoT statement to the resource type its actions authorize on, never to `*`", () => {
+    const iot = iamStatements(template).filter((s) => s.Action.some((a) => a.startsWith("iot:")));
+
+    expect(iot.length).toBeGreaterThan(0);
+    for (const statement of iot) {
+      expect(statement.Resource.length, statement.where).toBeGreaterThan(0);
+      for (const resource of statement.Resource) {
+        const match = IOT_ARN.exec(resource);
+        expect(match, `${statement.where}: ${resource}`).not.toBeNull();
+        const [, type, name] = match ?? [];
+        if (type === "policy")
+          expect([`${environmentOf("Provision").JITR_POLICY_PREFIX}*`, EXISTING_POLICY]).toContain(name);
+        else expect(name).toBe("*");
+        for (const action of statement.Action) {
+          expect(AUTHORIZES_ON[action], `${statement.where}: ${action}`).toContain(type);
+        }
+      }
+    }
+    for (const statement of iamStatements(template)) {
+      expect(statement.Resource, statement.where).not.toContain("*");
+    }
+  });
+
+  it("gives each function its own role with exactly the IoT actions it calls", () => {
+    expect(evaluate(functionProps("Provision").Role)).toBe("GetAtt:ProvisionRole.Arn");
+    expect(evaluate(functionProps("Admin").Role)).toBe("GetAtt:AdminRole.Arn");
+    expect(template.Resources.IamRoleLambdaExecution).toBeUndefined();
+
+    expect(actionsOf("ProvisionRole", "iot:")).toEqual([...PROVISION_IOT_ACTIONS].sort());
+    expect(actionsOf("AdminRole", "iot:")).toEqual([...ADMIN_IOT_ACTIONS].sort());
+    // Policies the service may change are only those with its prefix; existing ones may only be read.
+    for (const roleId of ["ProvisionRole", "AdminRole"]) {
+      const existing = statementsOf(roleId).filter((s) =>
+        s.Resource.some((r) => r.endsWith(`:policy/${EXISTING_POLICY}`)),
+      );
+      expect(existing.map((s) => s.Action)).toEqual([["iot:GetPolicy"]]);
+    }
+  });
+
+  it("lets each function reach only its own queue and tables", () => {
+    const resourcesFor = (roleId: string, prefix: string) =>
+      statementsOf(roleId)
+        .filter((s) => s.Action.some((a) => a.startsWith(prefix)))
+        .flatMap((s) => s.Resource);
+
+    expect(resourcesFor("ProvisionRole", "sqs:")).toEqual(["GetAtt:ProvisionQueue.Arn"]);
+    expect(resourcesFor("AdminRole", "sqs:")).toEqual([]);
+    expect(resourcesFor("ProvisionRole", "dynamodb:").some((r) => r.includes("IdempotencyTable"))).toBe(true);
+    expect(resourcesFor("AdminRole", "dynamodb:").some((r) => r.includes("IdempotencyTable"))).toBe(false);
+    for (const roleId of ["ProvisionRole", "AdminRole"]) {
+      for (const resource of resourcesFor(roleId, "dynamodb:")) {
+        expect(resource).toMatch(
+          /^(GetAtt:|\$\{)(Allowlist|Mappings|Lots|Ledger|Idempotency)Table(\.Arn|\.Arn\}\/index\/\*)$/,
+        );
+      }
+    }
+  });
+});
+
+describe("functions", () => {
+  it("run nodejs22.x on arm64 with the configuration handlers/config.ts reads", () => {
+    for (const name of ["Provision", "Admin"] as const) {
+      expect(functionProps(name).Runtime).toBe("nodejs22.x");
+      expect(functionProps(name).Architectures).toEqual(["arm64"]);
+      expect(evaluate(environmentOf(name).JITR_ACCOUNT_ID)).toBe("Ref:AWS::AccountId");
+    }
+    // What CloudFormation and the Lambda runtime fill in: the account id and the region.
+    const asDeployed = (name: "Provision" | "Admin") => ({
+      ...Object.fromEntries(Object.entries(environmentOf(name)).map(([key, value]) => [key, String(value)])),
+      JITR_ACCOUNT_ID: "123456789012",
+      AWS_REGION: "eu-west-1",
+    });
+
+    const provisioning = readProvisioningConfig(asDeployed("Provision"));
+    const admin = readAdminConfig(asDeployed("Admin"));
+
+    expect(provisioning.tables.idempotency).toBe(evaluate(props(template, "IdempotencyTable").TableName));
+    expect(provisioning.settings.policyPrefix).toBe("jitr-");
+    expect(provisioning.metricsNamespace).toBe(environmentOf("Provision").POWERTOOLS_METRICS_NAMESPACE);
+    expect(admin.tables.allowlist).toBe(evaluate(props(template, "AllowlistTable").TableName));
+  });
+
+  it("are bundled as one ESM file each, with the AWS SDK left to the runtime and nothing from local/", () => {
+    for (const name of ["provision", "admin"]) {
+      const entries = readZip(join(outDir, `${name}.zip`));
+      const bundle = entries.find((entry) => entry.name === `handlers/${name}-entry.mjs`);
+
+      expect(entries.map((entry) => entry.name).sort()).toEqual([
+        `handlers/${name}-entry.mjs`,
+        `handlers/${name}-entry.mjs.map`,
+      ]);
+      const code = bundle?.content.toString("utf8") ?? "";
+      for (const marker of LOCAL_ONLY_STRINGS) expect(code, `${name}: ${marker}`).not.toContain(marker);
+      expect(code).not.toMatch(/\bdynalite\b|\baedes\b/);
+      expect(code).toMatch(/from\s*["']@aws-sdk\/client-iot["']/);
+    }
+    // The policy templates (policies/*.json, imported with import attributes) are inside the bundle.
+    const provision = readZip(join(outDir, "provision.zip")).find((entry) => entry.name.endsWith(".mjs"));
+    expect(provision?.content.toString("utf8")).toContain(
+      "topic/devices/${iot:Connection.Thing.ThingName}/telemetry",
+    );
+  });
+
+  it("the provisioning bundle runs: it loads (JSON policies, reflect-metadata, CommonJS deps) and drops a malformed event", () => {
+    const bundle = readZip(join(outDir, "provision.zip")).find((e: ZipEntry) => e.name.endsWith(".mjs"));
+    // Placed inside the project so the runtime-provided @aws-sdk packages resolve from node_modules.
+    const file = join(root, `${workFolder}-smoke`, "handlers", "provision-entry.mjs");
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, bundle?.content ?? "");
+    const script = `
+      const { handler } = await import(${JSON.stringify(pathToFileURL(file).href)});
+      const context = { functionName: "jitr-dev-provision", functionVersion: "$LATEST", awsRequestId: "smoke",
+        invokedFunctionArn: "arn:aws:lambda:eu-west-1:123456789012:function:jitr-dev-provision",
+        memoryLimitInMB: "512", getRemainingTimeInMillis: () => 30000 };
+      const result = await handler({ hello: "world" }, context);
+      process.stdout.write("RESULT " + JSON.stringify(result) + "\\n");`;
+    const env = Object.fromEntries(
+      Object.entries(environmentOf("Provision")).map(([key, value]) => [key, String(value)]),
+    );
+
+    const run = spawnSync(process.execPath, ["--input-type=module", "-e", script], {
+      cwd: root,
+      env: { PATH: process.env.PATH, ...env, JITR_ACCOUNT_ID: "123456789012", AWS_REGION: "eu-west-1" },
+      encoding: "utf8",
+      timeout: 30_000,
+    });
+
+    expect(run.status, run.stderr).toBe(0);
+    const result = JSON.parse(
+      run.stdout
+        .split("\n")
+        .find((line) => line.startsWith("RESULT "))
+        ?.slice(7) ?? "{}",
+    );
+    expect(result).toMatchObject({ outcome: "malformed" });
+  });
+});
