@@ -13,9 +13,13 @@ import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { IoTClient } from "@aws-sdk/client-iot";
 import { ensureTables, type TableNames } from "../adapters/tables.ts";
 import { LOCAL_TABLES } from "../cli/demo.ts";
+import type { LocalEndpoints } from "../cli/endpoints.ts";
+import { readAdminConfig } from "../handlers/admin-config.ts";
+import { buildAdminDeps } from "../handlers/admin-wiring.ts";
 import { readProvisioningConfig } from "../handlers/config.ts";
 import { makeProvisionHandler } from "../handlers/provision.ts";
 import { buildProvisioning } from "../handlers/wiring.ts";
+import { startAdminServer } from "./admin-server.ts";
 import { type AwsEndpoint, startAwsEndpoint } from "./aws/index.ts";
 import { type DeviceGateway, type GatewayConnectionEvent, startDeviceGateway } from "./gateway.ts";
 import { createRulePath, type RulePath } from "./rule-path.ts";
@@ -42,16 +46,7 @@ export interface LocalStackOptions {
 }
 
 /** The contract file other tools read to find a running local stack (DESIGN section 5). */
-export interface Endpoints {
-  awsEndpoint: string;
-  adminApi: string;
-  adminTokenFile: string;
-  mqttHost: string;
-  mqttPort: number;
-  gatewayCaFile: string;
-  region: string;
-  accountId: string;
-}
+export type Endpoints = LocalEndpoints;
 
 export interface LocalStack {
   endpoints: Endpoints;
@@ -128,7 +123,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     await ensureTables(clients.dynamo, LOCAL_TABLES);
 
     // The deployed handler module, configured through the deployed environment variable names.
-    const config = readProvisioningConfig(localHandlerEnvironment(region, accountId, LOCAL_TABLES));
+    const environment = localHandlerEnvironment(region, accountId, LOCAL_TABLES);
+    const config = readProvisioningConfig(environment);
     const logger = new Logger({ serviceName: config.serviceName, logLevel: options.logLevel ?? "ERROR" });
     const metrics = new Metrics({
       namespace: config.metricsNamespace,
@@ -138,6 +134,16 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const handler = makeProvisionHandler(buildProvisioning(config, clients, { logger, metrics }));
     const rulePath = createRulePath({ handler, concurrency: options.concurrency ?? 2, region, accountId });
     closers.push(() => rulePath.close());
+
+    // The deployed admin routes, behind a bearer token instead of IAM.
+    const adminServer = await startAdminServer({
+      host,
+      port: options.adminPort ?? 4581,
+      token: admin.token,
+      deps: buildAdminDeps(readAdminConfig(environment), clients),
+      logError: (message, details) => logger.error(message, details),
+    });
+    closers.push(() => adminServer.close());
 
     const gateway = await startDeviceGateway({
       host,
@@ -154,7 +160,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
 
     const endpoints: Endpoints = {
       awsEndpoint: aws.url,
-      adminApi: `http://${host}:${options.adminPort ?? 4581}`,
+      adminApi: adminServer.url,
       adminTokenFile: admin.file,
       mqttHost: host,
       mqttPort: gateway.port,
