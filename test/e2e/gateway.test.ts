@@ -144,6 +144,31 @@ describe("device gateway over TLS (mqtt.js)", () => {
     expect(b.stopReason).toBe("REVOKED");
   });
 
+  it("lets a quarantined device in once an admin adds its record and approves it", async () => {
+    // Prepare: an unknown device is quarantined
+    const device = await t.device("e2e-late");
+    expect((await connect(device)).stopReason).toBe("INACTIVE");
+    const admin = (path: string, init: RequestInit = {}) =>
+      fetch(`${t.stack.endpoints.adminApi}${path}`, {
+        ...init,
+        headers: { authorization: `Bearer ${t.stack.adminToken}`, "content-type": "application/json", ...init.headers },
+      });
+    // Act: the admin adds the record and approves the device through the admin API
+    const put = await admin("/allowlist/e2e-late", {
+      method: "PUT",
+      headers: { "if-none-match": "*" },
+      body: JSON.stringify({ status: "allowed" }),
+    });
+    expect(put.status).toBe(201);
+    const approve = await admin("/devices/e2e-late/approve", { method: "POST" });
+    expect(approve.status).toBe(200);
+    // Assess: the device gets in on its next connection
+    expect(t.status(device.certificateId)).toBe("ACTIVE");
+    const result = await connect(device);
+    expect(result.client?.connected).toBe(true);
+    expect(result.attempts).toBe(1);
+  });
+
   it("rejects a clone of a provisioned device", async () => {
     await t.allow("e2e-original");
     const original = await connect(await t.device("e2e-original"));
