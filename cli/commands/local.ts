@@ -55,6 +55,10 @@ export function registerLocalCommands(program: Command): void {
     .action(async (opts) => {
       const devices = Number(opts.devices);
       if (!Number.isInteger(devices) || devices < 0) throw new CliError("--devices must be a whole number");
+      const logLevel = String(opts.logLevel).toUpperCase();
+      if (!["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "CRITICAL", "SILENT"].includes(logLevel)) {
+        throw new CliError(`--log-level must be one of DEBUG, INFO, WARN, ERROR, SILENT; got "${opts.logLevel}"`);
+      }
       // EMF metrics are for CloudWatch; locally they would only interleave with the output.
       process.env.POWERTOOLS_METRICS_DISABLED ??= "true";
       const { startLocalStack } = await import("../../local/stack.ts");
@@ -65,9 +69,19 @@ export function registerLocalCommands(program: Command): void {
         adminPort: port("--admin-port", opts.adminPort, 4581),
         mqttPort: port("--mqtt-port", opts.mqttPort, 8883),
         concurrency: Number(opts.concurrency) || 2,
-        logLevel: String(opts.logLevel).toUpperCase() as LogLevel,
+        logLevel: logLevel as LogLevel,
         ...(opts.quotas ? { quotas: { enabled: true } } : {}),
       });
+      // Signal handlers go in before "ready" is printed: a supervisor may signal as soon as it reads it.
+      let stopping = false;
+      const stop = async (code: number) => {
+        if (stopping) return;
+        stopping = true;
+        await stack.close();
+        process.exit(code);
+      };
+      process.once("SIGINT", () => void stop(0));
+      process.once("SIGTERM", () => void stop(0));
       const e = stack.endpoints;
       process.stdout.write(
         [
@@ -79,15 +93,6 @@ export function registerLocalCommands(program: Command): void {
           "",
         ].join("\n"),
       );
-      let stopping = false;
-      const stop = async (code: number) => {
-        if (stopping) return;
-        stopping = true;
-        await stack.close();
-        process.exit(code);
-      };
-      process.once("SIGINT", () => void stop(0));
-      process.once("SIGTERM", () => void stop(0));
 
       if (devices > 0) {
         const { prepareDemo, demoOracles } = await import("../demo.ts");
