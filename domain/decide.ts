@@ -1,4 +1,5 @@
 import { policyTemplates, renderPolicy } from "../policies/index.ts";
+import { type EvaluatedTemplate, evaluateProvisioningTemplate, type TemplatePolicy } from "./jitp/index.ts";
 import { mappingSelectors, selectMapping } from "./select-policy.ts";
 import type {
   AllowlistRecord,
@@ -55,6 +56,8 @@ export interface Allow {
     thingGroups: string[];
   };
   policy: PolicyChoice;
+  /** The mapping's provisioning template as evaluated for this device, when the mapping has one. */
+  template?: EvaluatedTemplate;
   rotation: Rotation;
   /** The certificate this one replaces (rotation `replace`), to be revoked after activation. */
   replaces: string | undefined;
@@ -176,34 +179,66 @@ export function decide(input: DecisionInput): Decision {
   // 10. a mapping that resolves to a policy
   const mapping = selectMapping(mappingSelectors(deviceId, record, event.caCertificateId), input.mappings);
   if (mapping === undefined) return quarantine("no-policy", deviceId, "no policy mapping matches the device");
-  // 11. provisioning templates (JITP format) are evaluated here once supported
-  if (mapping.policy === undefined) {
-    return quarantine(
-      mapping.provisioningTemplate ? "template-parameter-invalid" : "no-policy",
+  const attributes = { ...(mapping.attributes ?? {}), ...(record.attributes ?? {}) };
+  const thingTypeName = record.thingType ?? mapping.thingType;
+  let thing: Allow["thing"] = {
+    thingName: deviceId,
+    ...(thingTypeName !== undefined ? { thingTypeName } : {}),
+    attributes,
+    thingGroups: [...new Set([...(mapping.thingGroups ?? []), ...(record.thingGroups ?? [])])],
+  };
+  // 11. a provisioning template (JITP format) evaluated for this device
+  let template: EvaluatedTemplate | undefined;
+  if (mapping.provisioningTemplate !== undefined) {
+    const evaluated = evaluateProvisioningTemplate(mapping.provisioningTemplate, {
       deviceId,
-      mapping.provisioningTemplate
-        ? `mapping ${mapping.selector} has a provisioning template, which this version cannot evaluate`
-        : `mapping ${mapping.selector} names no policy`,
+      certificateId: event.certificateId,
+      certificate,
+      recordAttributes: record.attributes ?? {},
+      region: input.settings.region,
+      accountId: input.settings.accountId,
+    });
+    if (!evaluated.ok) {
+      return quarantine(
+        "template-parameter-invalid",
+        deviceId,
+        `mapping ${mapping.selector}: ${evaluated.error}`,
+      );
+    }
+    template = evaluated.template;
+    // A template whose certificate Status is INACTIVE asks that the device not get in: it is quarantined
+    // (as row 11 does) rather than provisioned half-way, so an admin can approve it once the template
+    // or the record changes.
+    if (template.certificateStatus !== "ACTIVE") {
+      return quarantine(
+        "template-parameter-invalid",
+        deviceId,
+        `mapping ${mapping.selector}: the template sets the certificate's Status to ${template.certificateStatus}`,
+      );
+    }
+    thing = templateThing(template, thing);
+  }
+  const policy =
+    template?.policy !== undefined
+      ? templatePolicy(template.policy, mapping, deviceId, attributes, input.settings)
+      : choosePolicy(mapping, deviceId, attributes, input.settings);
+  if ("error" in policy) {
+    return quarantine(
+      template?.policy !== undefined ? "template-parameter-invalid" : "no-policy",
+      deviceId,
+      policy.error,
     );
   }
-  const attributes = { ...(mapping.attributes ?? {}), ...(record.attributes ?? {}) };
-  const policy = choosePolicy(mapping, deviceId, attributes, input.settings);
-  if ("error" in policy) return quarantine("no-policy", deviceId, policy.error);
 
   // 12. provision
-  const thingTypeName = record.thingType ?? mapping.thingType;
   return {
     outcome: "allow",
     deviceId,
     record,
     mapping,
-    thing: {
-      thingName: deviceId,
-      ...(thingTypeName !== undefined ? { thingTypeName } : {}),
-      attributes,
-      thingGroups: [...new Set([...(mapping.thingGroups ?? []), ...(record.thingGroups ?? [])])],
-    },
+    thing,
     policy,
+    ...(template !== undefined ? { template } : {}),
     rotation,
     replaces: liveBinding && rotation === "replace" ? boundCertificate?.certificateId : undefined,
     expectedBinding: record.certificateId,
@@ -239,7 +274,13 @@ function choosePolicy(
   settings: DecisionSettings,
 ): PolicyChoice | { error: string } {
   const source = mapping.policy;
-  if (source === undefined) return { error: `mapping ${mapping.selector} names no policy` };
+  if (source === undefined) {
+    return {
+      error: mapping.provisioningTemplate
+        ? `mapping ${mapping.selector}: its provisioning template declares no AWS::IoT::Policy that applies, and the mapping names no policy`
+        : `mapping ${mapping.selector} names no policy`,
+    };
+  }
   if ("policyName" in source) return { policyName: source.policyName, document: undefined, perDevice: false };
   let base: string;
   let document: string | Record<string, unknown>;
@@ -264,5 +305,55 @@ function choosePolicy(
     policyName: policyNameFor(settings.policyPrefix, base, rendered.perDevice ? deviceId : undefined),
     document: rendered.document,
     perDevice: rendered.perDevice,
+  };
+}
+
+/**
+ * The thing a template describes, over the usual one: what the template declares wins (the thing name may
+ * differ from the device id, as JITP allows; the binding stays keyed by the device id), what it leaves out
+ * keeps the mapping's and record's values, and thing groups add up, since membership is additive.
+ */
+function templateThing(template: EvaluatedTemplate, usual: Allow["thing"]): Allow["thing"] {
+  const declared = template.thing;
+  if (declared === undefined) return usual;
+  const thingTypeName = declared.thingTypeName ?? usual.thingTypeName;
+  return {
+    thingName: declared.thingName ?? usual.thingName,
+    ...(thingTypeName !== undefined ? { thingTypeName } : {}),
+    attributes: declared.attributes ?? usual.attributes,
+    thingGroups: [...new Set([...(declared.thingGroups ?? []), ...usual.thingGroups])],
+  };
+}
+
+/**
+ * The policy a template's AWS::IoT::Policy resource names: PolicyName is an existing policy; a
+ * PolicyDocument becomes a policy the service creates, named after the mapping and the resource, and
+ * per device when the document depends on the device (its certificate, record or id).
+ */
+function templatePolicy(
+  policy: TemplatePolicy,
+  mapping: PolicyMapping,
+  deviceId: string,
+  attributes: Record<string, string>,
+  settings: DecisionSettings,
+): PolicyChoice | { error: string } {
+  if ("policyName" in policy) return { policyName: policy.policyName, document: undefined, perDevice: false };
+  const rendered = renderPolicy(policy.document, {
+    deviceId,
+    attributes,
+    region: settings.region,
+    accountId: settings.accountId,
+  });
+  const at = `mapping ${mapping.selector}: templateBody.Resources.${policy.logicalName}.Properties.PolicyDocument`;
+  if (!rendered.ok) return { error: `${at}: ${rendered.error}` };
+  const perDevice = policy.perDevice || rendered.perDevice;
+  return {
+    policyName: policyNameFor(
+      settings.policyPrefix,
+      `${mapping.selector}-${policy.logicalName}`,
+      perDevice ? deviceId : undefined,
+    ),
+    document: rendered.document,
+    perDevice,
   };
 }
