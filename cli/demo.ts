@@ -207,9 +207,15 @@ export function demoOracles(
             .send(new DescribeCertificateCommand({ certificateId }))
             .then((r) => r.certificateDescription?.status)
             .catch(() => undefined),
+    // The certificate's status is set before its ledger entry is written, so the entry may lag a moment.
     reasonFor: async (_deviceId, certificateId) => {
-      const page = await ledger.listForCertificate(certificateId, { limit: 5 });
-      return page.entries.find((e) => e.kind === "denied")?.reason;
+      for (let attempt = 0; attempt < 30; attempt++) {
+        const page = await ledger.listForCertificate(certificateId, { limit: 5 });
+        const reason = page.entries.find((e) => e.kind === "denied")?.reason;
+        if (reason !== undefined) return reason;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      return undefined;
     },
   };
 }
