@@ -1,6 +1,11 @@
 import type { AdminDeps } from "./admin.ts";
 import { describeError, ValidationError } from "./errors.ts";
-import { type AllowlistFields, allowlistFieldsOf, validateAllowlistRecord } from "./records.ts";
+import {
+  type AllowlistFields,
+  allowlistFieldsOf,
+  statusOmitted,
+  validateAllowlistRecord,
+} from "./records.ts";
 import { withRetry } from "./retry.ts";
 import type { AllowlistRecord, LedgerEntry } from "./types.ts";
 
@@ -42,12 +47,15 @@ export interface ImportOptions {
 }
 
 const BATCH = 100;
-const WRITE_CONCURRENCY = 25;
+const WRITE_CONCURRENCY = 16;
+const BATCHES_IN_FLIGHT = 3;
 const MAX_LISTED = 1000;
 
 interface Parsed {
   line: number;
   fields: AllowlistFields;
+  /** The line gave no status: an existing record keeps its own. */
+  keepStatus: boolean;
 }
 
 /** Imports allowlist records from lines of JSON or CSV; see the steps at the top of this module. */
@@ -83,6 +91,7 @@ export async function importAllowlist(
   const held: Parsed[] = [];
   let batch: Parsed[] = [];
   let linesRead = 0;
+  const writer = batchWriter(deps, actor, report, reject, options.onProgress);
 
   for await (const parsed of parseLines(lines, options.format, (format) => (report.format = format))) {
     linesRead = parsed.line;
@@ -106,29 +115,64 @@ export async function importAllowlist(
       continue;
     }
     seen.set(deviceId, parsed.line);
-    const item = { line: parsed.line, fields: validated.value };
+    const item = { line: parsed.line, fields: validated.value, keepStatus: statusOmitted(parsed.body) };
     if (mode === "all-or-nothing") {
       held.push(item);
       continue;
     }
     batch.push(item);
     if (batch.length >= BATCH) {
-      await writeBatch(deps, actor, batch, report, reject);
+      await writer.add(batch, linesRead);
       batch = [];
-      options.onProgress?.(linesRead);
     }
   }
   if (mode === "all-or-nothing") {
     if (report.rejectedCount > 0) return report;
     for (let start = 0; start < held.length; start += BATCH) {
-      await writeBatch(deps, actor, held.slice(start, start + BATCH), report, reject);
-      options.onProgress?.(held[Math.min(start + BATCH, held.length) - 1]?.line ?? linesRead);
+      const slice = held.slice(start, start + BATCH);
+      await writer.add(slice, slice[slice.length - 1]?.line ?? linesRead);
     }
   } else if (batch.length > 0) {
-    await writeBatch(deps, actor, batch, report, reject);
+    await writer.add(batch, linesRead);
   }
-  options.onProgress?.(linesRead);
+  await writer.drain();
   return report;
+}
+
+/**
+ * Writes batches with a few in flight (the next batch is read while earlier ones are written), which
+ * bounds memory to {@link BATCHES_IN_FLIGHT} batches and reports progress as each one completes.
+ */
+function batchWriter(
+  deps: AdminDeps,
+  actor: string,
+  report: ImportReport,
+  reject: (line: number, reason: string) => void,
+  onProgress: ((linesRead: number) => void) | undefined,
+) {
+  const inFlight = new Set<Promise<void>>();
+  let failure: unknown;
+  let done = 0;
+  return {
+    async add(batch: Parsed[], linesRead: number): Promise<void> {
+      const write: Promise<void> = writeBatch(deps, actor, batch, report, reject)
+        .then(() => {
+          done = Math.max(done, linesRead);
+          onProgress?.(done);
+        })
+        .catch((error: unknown) => {
+          failure ??= error;
+        })
+        .finally(() => inFlight.delete(write));
+      inFlight.add(write);
+      if (inFlight.size >= BATCHES_IN_FLIGHT) await Promise.race(inFlight);
+      if (failure !== undefined) throw failure;
+    },
+    async drain(): Promise<void> {
+      await Promise.all(inFlight);
+      if (failure !== undefined) throw failure;
+    },
+  };
 }
 
 const sameFields = (a: AllowlistFields, b: AllowlistFields): boolean =>
@@ -162,8 +206,9 @@ async function writeBatch(
   );
   const now = deps.clock.now().toISOString();
   const entries: LedgerEntry[] = [];
-  const write = async ({ line, fields }: Parsed): Promise<void> => {
-    const current = existing.get(fields.deviceId);
+  const write = async ({ line, fields: given, keepStatus }: Parsed): Promise<void> => {
+    const current = existing.get(given.deviceId);
+    const fields = current !== undefined && keepStatus ? { ...given, status: current.status } : given;
     try {
       if (current === undefined) {
         const record: AllowlistRecord = {

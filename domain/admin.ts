@@ -17,13 +17,13 @@ import type {
 } from "./ports.ts";
 import { gatherDecisionInput, type ProvisionResult, type ProvisionSettings, provision } from "./provision.ts";
 import {
-  type AllowlistFields,
   allowlistFieldsOf,
   compact,
   type Issue,
   isLotName,
   isThingName,
   selectorProblem,
+  statusOmitted,
   type Validated,
   validateAllowlistRecord,
   validateLot,
@@ -206,6 +206,7 @@ export class AllowlistAdmin {
       return { value: record, created: true };
     }
     const current = checkVersion(await allowlist.get(deviceId), condition.version, what);
+    if (statusOmitted(body)) fields.status = current.status;
     const record: AllowlistRecord = {
       ...bindingOf(current),
       ...fields,
@@ -974,5 +975,3 @@ export class Admin {
     this.devices = new DeviceAdmin(deps);
   }
 }
-
-export type { AllowlistFields };

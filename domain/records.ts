@@ -1,5 +1,6 @@
 import { POLICY_DOCUMENT_MAX_CHARS, policyTemplates, renderPolicy } from "../policies/index.ts";
 import type { DecisionSettings } from "./decide.ts";
+import { validateProvisioningTemplate } from "./jitp/index.ts";
 import type { AllowlistRecord, Lot, PolicyMapping, PolicySource } from "./types.ts";
 
 /** One problem with one field of an admin request. */
@@ -31,7 +32,7 @@ export type AllowlistFields = Pick<
 /** The mapping fields an admin writes. */
 export type MappingFields = Pick<
   PolicyMapping,
-  "selector" | "policy" | "thingType" | "thingGroups" | "attributes"
+  "selector" | "policy" | "provisioningTemplate" | "thingType" | "thingGroups" | "attributes"
 >;
 
 /** The lot fields an admin writes. */
@@ -234,7 +235,7 @@ const notAnObject = <T>(): Validated<T> => ({
 
 /**
  * Validates the admin fields of an allowlist record. `deviceId` comes from the path when given (a body
- * `deviceId` must then agree); `status` defaults to `allowed`.
+ * `deviceId` must then agree); `status` defaults to `allowed` (see {@link statusOmitted}).
  */
 export function validateAllowlistRecord(body: unknown, pathDeviceId?: string): Validated<AllowlistFields> {
   const object = asObject(body);
@@ -308,19 +309,42 @@ export function validateMapping(
   if (object.selector !== undefined && object.selector !== pathSelector) {
     r.fail("selector", `differs from the selector in the path (${pathSelector})`);
   }
-  if (object.provisioningTemplate !== undefined) {
-    r.fail("provisioningTemplate", "provisioning templates are not supported yet");
-  }
+  const provisioningTemplate = readProvisioningTemplate(r, object.provisioningTemplate);
   const attributes = r.attributes();
-  const policy = readPolicy(r, object.policy, attributes ?? {}, settings);
+  // A template may bring its own policy (AWS::IoT::Policy); without one the mapping's `policy` is used.
+  const policy =
+    object.policy === undefined && object.provisioningTemplate !== undefined
+      ? undefined
+      : readPolicy(r, object.policy, attributes ?? {}, settings);
   const fields: MappingFields = {
     selector: pathSelector,
     policy,
+    provisioningTemplate,
     thingType: r.string("thingType", THING_NAME, "a thing type name ([a-zA-Z0-9:_-]{1,128})"),
     thingGroups: r.thingGroups(),
     attributes,
   };
   return result(r, compact(fields));
+}
+
+/** A JITP-format template, as `{templateBody, parameters}` or a bare template body; refused with each problem's path. */
+function readProvisioningTemplate(
+  r: Reader,
+  value: unknown,
+): PolicyMapping["provisioningTemplate"] | undefined {
+  if (value === undefined) return undefined;
+  const validation = validateProvisioningTemplate(value);
+  if (!validation.ok) {
+    for (const problem of validation.errors) {
+      r.fail(problem.path ? `provisioningTemplate.${problem.path}` : "provisioningTemplate", problem.message);
+    }
+    return undefined;
+  }
+  const object = asObject(value);
+  if (object !== undefined && Object.hasOwn(object, "templateBody")) {
+    return value as NonNullable<PolicyMapping["provisioningTemplate"]>;
+  }
+  return { templateBody: value as string | Record<string, unknown> };
 }
 
 function readPolicy(
@@ -404,6 +428,13 @@ export function validateLot(body: unknown, pathLot: string): Validated<LotFields
   }
   return result(r, compact({ lot: pathLot, maxDevices, ...r.window() }));
 }
+
+/**
+ * True when an admin body leaves `status` out: a new record is then `allowed`, but an existing one keeps
+ * its status, so that re-importing a list without statuses never unblocks a blocked device.
+ */
+export const statusOmitted = (body: unknown): boolean =>
+  typeof body === "object" && body !== null && (body as Record<string, unknown>).status === undefined;
 
 /** The object without its undefined fields. */
 export function compact<T extends object>(value: T): T {

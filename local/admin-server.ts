@@ -121,8 +121,8 @@ async function handle(
     } catch (error) {
       const failed = errorResponse(error);
       res.setHeader("connection", "close");
+      res.once("finish", () => req.destroy()); // answer first, then stop the upload
       send(res, failed.statusCode, failed.body);
-      req.destroy();
       return;
     }
   }

@@ -57,7 +57,9 @@ export function registerLocalCommands(program: Command): void {
       if (!Number.isInteger(devices) || devices < 0) throw new CliError("--devices must be a whole number");
       const logLevel = String(opts.logLevel).toUpperCase();
       if (!["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "CRITICAL", "SILENT"].includes(logLevel)) {
-        throw new CliError(`--log-level must be one of DEBUG, INFO, WARN, ERROR, SILENT; got "${opts.logLevel}"`);
+        throw new CliError(
+          `--log-level must be one of DEBUG, INFO, WARN, ERROR, SILENT; got "${opts.logLevel}"`,
+        );
       }
       // EMF metrics are for CloudWatch; locally they would only interleave with the output.
       process.env.POWERTOOLS_METRICS_DISABLED ??= "true";

@@ -151,7 +151,11 @@ describe("device gateway over TLS (mqtt.js)", () => {
     const admin = (path: string, init: RequestInit = {}) =>
       fetch(`${t.stack.endpoints.adminApi}${path}`, {
         ...init,
-        headers: { authorization: `Bearer ${t.stack.adminToken}`, "content-type": "application/json", ...init.headers },
+        headers: {
+          authorization: `Bearer ${t.stack.adminToken}`,
+          "content-type": "application/json",
+          ...init.headers,
+        },
       });
     // Act: the admin adds the record and approves the device through the admin API
     const put = await admin("/allowlist/e2e-late", {

@@ -1,0 +1,113 @@
+/** The adapter pieces the admin added: IoT listings (paged) and the admin configuration reader. */
+import {
+  IoTClient,
+  ListAttachedPoliciesCommand,
+  ListPrincipalThingsCommand,
+  ListThingPrincipalsCommand,
+  ThrottlingException,
+} from "@aws-sdk/client-iot";
+import { mockClient } from "aws-sdk-client-mock";
+import { beforeEach, describe, expect, it } from "vitest";
+import { IotRegistryAdapter } from "../../adapters/iot.ts";
+import { ConfigurationError, TransientError } from "../../domain/errors.ts";
+import { readAdminConfig } from "../../handlers/admin-config.ts";
+
+const ARN = `arn:aws:iot:eu-west-1:123456789012:cert/${"a".repeat(64)}`;
+const iotMock = mockClient(IoTClient);
+const adapter = () => new IotRegistryAdapter(new IoTClient({ region: "eu-west-1" }));
+
+beforeEach(() => {
+  iotMock.reset();
+});
+
+describe("IoT listings", () => {
+  it("follows ListAttachedPolicies markers to the last page", async () => {
+    // Prepare
+    iotMock
+      .on(ListAttachedPoliciesCommand, { target: ARN, marker: undefined })
+      .resolves({ policies: [{ policyName: "p1" }], nextMarker: "m2" })
+      .on(ListAttachedPoliciesCommand, { target: ARN, marker: "m2" })
+      .resolves({ policies: [{ policyName: "p2" }] });
+
+    // Act
+    const names = await adapter().listAttachedPolicies(ARN);
+
+    // Assess
+    expect(names).toEqual(["p1", "p2"]);
+    expect(iotMock).toHaveReceivedCommandTimes(ListAttachedPoliciesCommand, 2);
+  });
+
+  it("follows ListPrincipalThings and ListThingPrincipals tokens", async () => {
+    // Prepare
+    iotMock
+      .on(ListPrincipalThingsCommand, { principal: ARN, nextToken: undefined })
+      .resolves({ things: ["t1"], nextToken: "n" })
+      .on(ListPrincipalThingsCommand, { principal: ARN, nextToken: "n" })
+      .resolves({ things: ["t2"] })
+      .on(ListThingPrincipalsCommand, { thingName: "t1" })
+      .resolves({ principals: [ARN] });
+
+    // Act
+    const things = await adapter().listPrincipalThings(ARN);
+    const principals = await adapter().listThingPrincipals("t1");
+
+    // Assess
+    expect(things).toEqual(["t1", "t2"]);
+    expect(principals).toEqual([ARN]);
+  });
+
+  it("maps throttling to TransientError", async () => {
+    // Prepare
+    iotMock
+      .on(ListThingPrincipalsCommand)
+      .rejects(new ThrottlingException({ message: "slow down", $metadata: {} }));
+
+    // Act
+    const listing = adapter().listThingPrincipals("t1");
+
+    // Assess
+    await expect(listing).rejects.toBeInstanceOf(TransientError);
+  });
+});
+
+describe("readAdminConfig", () => {
+  const env = {
+    JITR_ALLOWLIST_TABLE: "a",
+    JITR_MAPPINGS_TABLE: "m",
+    JITR_LOTS_TABLE: "l",
+    JITR_LEDGER_TABLE: "g",
+    JITR_ACCOUNT_ID: "123456789012",
+    AWS_REGION: "eu-west-1",
+  };
+
+  it("reads the tables and settings without an idempotency table", () => {
+    // Prepare: env has no JITR_IDEMPOTENCY_TABLE
+
+    // Act
+    const config = readAdminConfig(env);
+
+    // Assess
+    expect(config.tables).toEqual({ allowlist: "a", mappings: "m", lots: "l", ledger: "g" });
+    expect(config.settings).toMatchObject({
+      region: "eu-west-1",
+      accountId: "123456789012",
+      policyPrefix: "jitr-",
+    });
+  });
+
+  it.each(["JITR_ALLOWLIST_TABLE", "JITR_LEDGER_TABLE", "AWS_REGION", "JITR_ACCOUNT_ID"])(
+    "fails fast naming %s when it is missing",
+    (name) => {
+      // Prepare
+      const partial: Record<string, string> = { ...env };
+      delete partial[name];
+
+      // Act
+      const read = () => readAdminConfig(partial);
+
+      // Assess
+      expect(read).toThrow(ConfigurationError);
+      expect(read).toThrow(name);
+    },
+  );
+});
