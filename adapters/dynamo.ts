@@ -27,6 +27,7 @@ import {
   type PageRequest,
   systemClock,
 } from "../domain/ports.ts";
+import { ALLOWLIST_FIELDS } from "../domain/records.ts";
 import type { AllowlistRecord, LedgerEntry, Lot, PolicyMapping } from "../domain/types.ts";
 import { errorName, mapDynamoError } from "./aws-errors.ts";
 import { indexNames } from "./tables.ts";
@@ -724,33 +725,10 @@ export class DynamoLedger implements LedgerStore {
 const BATCH_WRITE_LIMIT = 25;
 const BATCH_WRITE_ATTEMPTS = 6;
 
-const ADMIN_ALLOWLIST_FIELDS = [
-  "status",
-  "profile",
-  "thingType",
-  "thingGroups",
-  "attributes",
-  "caCertificateId",
-  "certificateFingerprint",
-  "notBefore",
-  "notAfter",
-  "lot",
-  "rotation",
-  "note",
-  "version",
-  "createdAt",
-  "updatedAt",
-  "updatedBy",
-];
-const ADMIN_LOT_FIELDS = [
-  "maxDevices",
-  "notBefore",
-  "notAfter",
-  "version",
-  "createdAt",
-  "updatedAt",
-  "updatedBy",
-];
+/** Fields an admin owns on an item, besides the key: what a replacing write sets or removes. */
+const ADMIN_META_FIELDS = ["version", "createdAt", "updatedAt", "updatedBy"];
+const ADMIN_ALLOWLIST_FIELDS = [...ALLOWLIST_FIELDS.filter((f) => f !== "deviceId"), ...ADMIN_META_FIELDS];
+const ADMIN_LOT_FIELDS = ["maxDevices", "notBefore", "notAfter", ...ADMIN_META_FIELDS];
 
 /**
  * An update that sets the given fields and removes the managed ones that are absent, so the item ends

@@ -1,6 +1,7 @@
 import type { AdminDeps } from "./admin.ts";
 import { describeError, ValidationError } from "./errors.ts";
 import {
+  ALLOWLIST_FIELDS,
   type AllowlistFields,
   allowlistFieldsOf,
   statusOmitted,
@@ -381,20 +382,7 @@ function fromBulkParameters(object: Record<string, unknown>, line: number): Pars
 }
 
 /** CSV columns: the allowlist fields, `attributes.<name>`, and `thingGroups` separated by `;`. */
-const CSV_FIELDS = new Set([
-  "deviceId",
-  "status",
-  "profile",
-  "thingType",
-  "thingGroups",
-  "caCertificateId",
-  "certificateFingerprint",
-  "notBefore",
-  "notAfter",
-  "lot",
-  "rotation",
-  "note",
-]);
+const CSV_FIELDS = new Set<string>(ALLOWLIST_FIELDS.filter((field) => field !== "attributes"));
 
 /** Reads RFC 4180 CSV a line at a time; a quoted field may span lines. */
 class CsvReader {

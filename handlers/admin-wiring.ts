@@ -1,27 +1,16 @@
 import { Logger } from "@aws-lambda-powertools/logger";
-import {
-  createDocumentClient,
-  DynamoAllowlist,
-  DynamoLedger,
-  DynamoLots,
-  DynamoMappings,
-} from "../adapters/dynamo.ts";
 import { IotRegistryAdapter } from "../adapters/iot.ts";
 import type { AdminDeps } from "../domain/admin.ts";
 import { systemClock } from "../domain/ports.ts";
 import type { AdminHandlerDeps } from "./admin.ts";
 import type { AdminConfig } from "./admin-config.ts";
-import { type AwsClients, defaultClients } from "./wiring.ts";
+import { type AwsClients, buildStores, defaultClients } from "./wiring.ts";
 
 /** The admin use cases' ports over real AWS clients (or local mode's, through AWS_ENDPOINT_URL). */
 export function buildAdminDeps(config: AdminConfig, clients: AwsClients = defaultClients()): AdminDeps {
-  const doc = createDocumentClient(clients.dynamo);
   return {
     iot: new IotRegistryAdapter(clients.iot),
-    allowlist: new DynamoAllowlist(doc, config.tables.allowlist),
-    mappings: new DynamoMappings(doc, config.tables.mappings),
-    lots: new DynamoLots(doc, config.tables.lots),
-    ledger: new DynamoLedger(doc, config.tables.ledger),
+    ...buildStores(clients.dynamo, config.tables),
     clock: systemClock,
     settings: config.settings,
   };

@@ -30,20 +30,30 @@ export const defaultClients = (): AwsClients => ({
   dynamo: new DynamoDBClient({ maxAttempts: 1 }),
 });
 
+/** The service's DynamoDB stores over one document client. */
+export function buildStores(
+  dynamo: DynamoDBClient,
+  tables: { allowlist: string; mappings: string; lots: string; ledger: string },
+) {
+  const doc = createDocumentClient(dynamo);
+  return {
+    allowlist: new DynamoAllowlist(doc, tables.allowlist),
+    mappings: new DynamoMappings(doc, tables.mappings),
+    lots: new DynamoLots(doc, tables.lots),
+    ledger: new DynamoLedger(doc, tables.ledger),
+  };
+}
+
 /** Builds everything the provisioning handler needs, once per cold start. */
 export function buildProvisioning(
   config: ProvisioningConfig,
   clients: AwsClients = defaultClients(),
   observability: { logger?: Logger; metrics?: Metrics } = {},
 ): ProvisionHandlerDeps {
-  const doc = createDocumentClient(clients.dynamo);
   return {
     provision: {
       iot: new IotRegistryAdapter(clients.iot),
-      allowlist: new DynamoAllowlist(doc, config.tables.allowlist),
-      mappings: new DynamoMappings(doc, config.tables.mappings),
-      lots: new DynamoLots(doc, config.tables.lots),
-      ledger: new DynamoLedger(doc, config.tables.ledger),
+      ...buildStores(clients.dynamo, config.tables),
       clock: systemClock,
       settings: config.settings,
       knownPolicies: new KnownPolicies(systemClock),

@@ -204,7 +204,7 @@ export async function startDeviceGateway(options: GatewayOptions): Promise<Devic
     if (known === undefined) {
       // Just-in-time registration: the issuer must be a registered ACTIVE CA with auto-registration on.
       const ca = await registry.findCaForCertificate(new Uint8Array(der));
-      if (!ca || ca.status !== "ACTIVE" || ca.autoRegistrationStatus !== "ENABLE") {
+      if (ca?.status !== "ACTIVE" || ca.autoRegistrationStatus !== "ENABLE") {
         report({
           kind: "refused",
           certificateId,

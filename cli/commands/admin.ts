@@ -3,6 +3,7 @@ import { readFile, stat } from "node:fs/promises";
 import { Transform } from "node:stream";
 import { SingleBar } from "cli-progress";
 import { type Command, Option } from "commander";
+import type { ImportReport } from "../../domain/admin-import.ts";
 import { AdminApiClient, type ApiError, type ApiOptions, apiError } from "../api-client.ts";
 import { CliError, printObject, printRows } from "../output.ts";
 
@@ -370,18 +371,6 @@ function registerAllowlist(program: Command): void {
       );
     } else process.stdout.write(response.text);
   });
-}
-
-interface ImportReport {
-  mode: string;
-  format?: string;
-  accepted: number;
-  created: number;
-  updated: number;
-  unchanged: number;
-  rejected: { line: number; reason: string }[];
-  rejectedCount: number;
-  warnings: { line: number; message: string }[];
 }
 
 function printReport(report: ImportReport, json: boolean): void {
