@@ -1,0 +1,143 @@
+import { Logger } from "@aws-lambda-powertools/logger";
+import { Metrics } from "@aws-lambda-powertools/metrics";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { DescribeThingCommand, IoTClient, ResourceNotFoundException } from "@aws-sdk/client-iot";
+import { GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createDocumentClient } from "../../adapters/dynamo.ts";
+import { ensureTables } from "../../adapters/tables.ts";
+import { LOCAL_TABLES } from "../../cli/demo.ts";
+import { certificateIdOf, issueCertificate } from "../../cli/pki.ts";
+import { readProvisioningConfig } from "../../handlers/config.ts";
+import { makeProvisionHandler } from "../../handlers/provision.ts";
+import { buildProvisioning } from "../../handlers/wiring.ts";
+import { type AwsEndpoint, startAwsEndpoint } from "../../local/aws/index.ts";
+import { localHandlerEnvironment } from "../../local/stack.ts";
+import { lambdaContext } from "../support/lambda.ts";
+import { eventFor, testCa } from "../support/world.ts";
+
+/**
+ * The deployed handler module with the real SDK adapters, against the local endpoint (IoT emulator and
+ * DynamoDB wire protocol), with a third of the IoT calls throttled.
+ */
+let aws: AwsEndpoint;
+let clients: { iot: IoTClient; dynamo: DynamoDBClient };
+let caId: string;
+
+beforeAll(async () => {
+  aws = await startAwsEndpoint({ port: 0, faults: { throttleRate: 0.3 } });
+  const config = {
+    endpoint: aws.url,
+    region: "us-east-1",
+    credentials: { accessKeyId: "t", secretAccessKey: "t" },
+    maxAttempts: 1,
+  };
+  clients = { iot: new IoTClient(config), dynamo: new DynamoDBClient(config) };
+  await ensureTables(clients.dynamo, LOCAL_TABLES);
+  const ca = await testCa();
+  const code = aws.iot.getRegistrationCode();
+  const verification = await issueCertificate(ca, { subject: { CN: code } });
+  const registered = await aws.iot.registerCACertificate({
+    caCertificate: ca.certificatePem,
+    verificationCertificate: verification.certificatePem,
+    setAsActive: true,
+    allowAutoRegistration: true,
+  });
+  caId = registered.certificateId;
+  const doc = createDocumentClient(clients.dynamo);
+  await doc.send(
+    new PutCommand({
+      TableName: LOCAL_TABLES.mappings,
+      Item: { selector: "default", policy: { template: "sensor" }, version: 1 },
+    }),
+  );
+  await doc.send(
+    new PutCommand({
+      TableName: LOCAL_TABLES.mappings,
+      Item: {
+        selector: "profile:grouped",
+        policy: { template: "sensor" },
+        thingGroups: ["no-such-group"],
+        version: 1,
+      },
+    }),
+  );
+});
+afterAll(async () => {
+  clients.iot.destroy();
+  clients.dynamo.destroy();
+  await aws.close();
+});
+
+function handler(attempts = 12) {
+  const env = {
+    ...localHandlerEnvironment("us-east-1", "123456789012", LOCAL_TABLES),
+    JITR_RETRY_ATTEMPTS: String(attempts),
+    JITR_RETRY_BASE_DELAY_MS: "2",
+    JITR_RETRY_MAX_DELAY_MS: "20",
+  };
+  const config = readProvisioningConfig(env);
+  const logger = new Logger({ serviceName: "it", logLevel: "SILENT" });
+  return makeProvisionHandler(
+    buildProvisioning(config, clients, { logger, metrics: new Metrics({ namespace: "It", logger }) }),
+  );
+}
+
+async function registerDevice(deviceId: string, record?: Record<string, unknown>) {
+  const issued = await issueCertificate(await testCa(), { subject: { CN: deviceId } });
+  await aws.iot.autoRegisterCertificate(issued.certificatePem, caId);
+  if (record) {
+    await createDocumentClient(clients.dynamo).send(
+      new PutCommand({
+        TableName: LOCAL_TABLES.allowlist,
+        Item: { deviceId, status: "allowed", version: 1, ...record },
+      }),
+    );
+  }
+  return eventFor(certificateIdOf(issued.certificatePem));
+}
+
+describe("provisioning against the local AWS endpoint", () => {
+  it("provisions through throttling: every device ACTIVE with its thing and policy attached", async () => {
+    const provision = handler();
+    const events = await Promise.all(Array.from({ length: 8 }, (_, i) => registerDevice(`it-dev-${i}`, {})));
+    const results = await Promise.all(
+      events.map((e) => provision({ ...e, caCertificateId: caId }, lambdaContext())),
+    );
+    expect(results.every((r) => "outcome" in r && r.outcome === "provisioned")).toBe(true);
+    for (const [i, event] of events.entries()) {
+      const arn = aws.iot.arn("cert", event.certificateId);
+      expect(aws.iot.describeCertificateById(event.certificateId)?.status).toBe("ACTIVE");
+      expect(aws.iot.thingsForPrincipal(arn)).toEqual([`it-dev-${i}`]);
+      expect(aws.iot.policiesForPrincipal(arn)).toHaveLength(1);
+    }
+  });
+
+  it("the throttling is real: without retries, provisioning fails", async () => {
+    const provision = handler(1);
+    const events = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => registerDevice(`it-noretry-${i}`, {})),
+    );
+    const settled = await Promise.allSettled(
+      events.map((e) => provision({ ...e, caCertificateId: caId }, lambdaContext())),
+    );
+    expect(settled.some((s) => s.status === "rejected" && /Throttling/.test(String(s.reason)))).toBe(true);
+  });
+
+  it("a permanent failure undoes the run on the registry, leaves the certificate pending and the record unbound", async () => {
+    const provision = handler();
+    const event = await registerDevice("it-grouped", { profile: "grouped" });
+    await expect(provision({ ...event, caCertificateId: caId }, lambdaContext())).rejects.toThrow(
+      /no-such-group/,
+    );
+    expect(aws.iot.describeCertificateById(event.certificateId)?.status).toBe("PENDING_ACTIVATION");
+    await expect(
+      clients.iot.send(new DescribeThingCommand({ thingName: "it-grouped" })),
+    ).rejects.toBeInstanceOf(ResourceNotFoundException);
+    expect(aws.iot.thingsForPrincipal(aws.iot.arn("cert", event.certificateId))).toEqual([]);
+    const record = await createDocumentClient(clients.dynamo).send(
+      new GetCommand({ TableName: LOCAL_TABLES.allowlist, Key: { deviceId: "it-grouped" } }),
+    );
+    expect(record.Item?.certificateId).toBeUndefined();
+  });
+});
