@@ -25,6 +25,27 @@ import { type DeviceGateway, type GatewayConnectionEvent, startDeviceGateway } f
 import { createRulePath, type RulePath } from "./rule-path.ts";
 import { ensureGatewayTls, GATEWAY_FILES } from "./tls.ts";
 
+/**
+ * Metrics that are counted and dropped: EMF lines are for CloudWatch, and locally they would only mix
+ * into the output of the process (a demo's summary, a test's captured stdout).
+ */
+class LocalMetrics extends Metrics {
+  constructor(private readonly settings: { namespace: string; serviceName: string; singleMetric?: boolean }) {
+    super(settings);
+  }
+
+  override publishStoredMetrics(): this {
+    this.clearMetrics();
+    this.clearDimensions();
+    this.clearMetadata();
+    return this;
+  }
+
+  override singleMetric(): LocalMetrics {
+    return new LocalMetrics({ ...this.settings, singleMetric: true });
+  }
+}
+
 export interface LocalStackOptions {
   /** State directory (`.jitr` by default). */
   dataDir: string;
@@ -43,6 +64,8 @@ export interface LocalStackOptions {
   concurrency?: number;
   quotas?: { enabled: boolean; factor?: number };
   onConnectionEvent?: (event: GatewayConnectionEvent) => void;
+  /** Print the handler's CloudWatch EMF metric lines to stdout, as on Lambda (default off). */
+  emitMetrics?: boolean;
 }
 
 /** The contract file other tools read to find a running local stack (DESIGN section 5). */
@@ -126,11 +149,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const environment = localHandlerEnvironment(region, accountId, LOCAL_TABLES);
     const config = readProvisioningConfig(environment);
     const logger = new Logger({ serviceName: config.serviceName, logLevel: options.logLevel ?? "ERROR" });
-    const metrics = new Metrics({
-      namespace: config.metricsNamespace,
-      serviceName: config.serviceName,
-      logger,
-    });
+    const metricSettings = { namespace: config.metricsNamespace, serviceName: config.serviceName };
+    const metrics = options.emitMetrics
+      ? new Metrics({ ...metricSettings, logger })
+      : new LocalMetrics(metricSettings);
     const handler = makeProvisionHandler(buildProvisioning(config, clients, { logger, metrics }));
     const rulePath = createRulePath({ handler, concurrency: options.concurrency ?? 2, region, accountId });
     closers.push(() => rulePath.close());

@@ -61,8 +61,6 @@ export function registerLocalCommands(program: Command): void {
           `--log-level must be one of DEBUG, INFO, WARN, ERROR, SILENT; got "${opts.logLevel}"`,
         );
       }
-      // EMF metrics are for CloudWatch; locally they would only interleave with the output.
-      process.env.POWERTOOLS_METRICS_DISABLED ??= "true";
       const { startLocalStack } = await import("../../local/stack.ts");
       const stack = await startLocalStack({
         dataDir: opts.data,

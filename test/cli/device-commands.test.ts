@@ -23,14 +23,8 @@ beforeEach(() => {
 afterEach(() => vi.restoreAllMocks());
 
 const jitr = (...args: string[]) => main(["node", "jitr", ...args]);
-/** The command's JSON output; the in-process stack's EMF metric lines (`{"_aws":...}`) are set aside. */
-const json = <T>(): T =>
-  JSON.parse(
-    out
-      .split("\n")
-      .filter((line) => !line.startsWith('{"_aws"'))
-      .join("\n"),
-  ) as T;
+/** The command's JSON output. */
+const json = <T>(): T => JSON.parse(out) as T;
 
 let dir: string;
 beforeAll(async () => {
