@@ -3,7 +3,7 @@ import { Metrics } from "@aws-lambda-powertools/metrics";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { IoTClient } from "@aws-sdk/client-iot";
 import { GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { createDocumentClient } from "../../adapters/dynamo.ts";
 import { ensureTables } from "../../adapters/tables.ts";
 import { LOCAL_TABLES } from "../../cli/demo.ts";
@@ -69,6 +69,23 @@ afterAll(async () => {
   await aws.close();
 });
 
+/** EMF lines the handler prints (what CloudWatch would ingest on Lambda). */
+let emf: Record<string, unknown>[] = [];
+beforeEach(() => {
+  emf = [];
+  vi.spyOn(process.stdout, "write").mockImplementation((chunk: string | Uint8Array) => {
+    for (const line of String(chunk).split("\n")) if (line.startsWith('{"_aws"')) emf.push(JSON.parse(line));
+    return true;
+  });
+});
+afterEach(() => vi.restoreAllMocks());
+
+const counted = (name: string) =>
+  emf.reduce((sum, line) => {
+    const value = line[name];
+    return sum + (Array.isArray(value) ? value.length : typeof value === "number" ? value : 0);
+  }, 0);
+
 function handler(attempts = 12) {
   const env = {
     ...localHandlerEnvironment("us-east-1", "123456789012", LOCAL_TABLES),
@@ -111,6 +128,7 @@ describe("provisioning against the local AWS endpoint", () => {
       expect(aws.iot.thingsForPrincipal(arn)).toEqual([`it-dev-${i}`]);
       expect(aws.iot.policiesForPrincipal(arn)).toHaveLength(1);
     }
+    expect(counted("Provisioned")).toBe(8);
   });
 
   it("the throttling is real: without retries, provisioning fails", async () => {
@@ -131,6 +149,7 @@ describe("provisioning against the local AWS endpoint", () => {
       /no-such-group/,
     );
     expect(aws.iot.describeCertificateById(event.certificateId)?.status).toBe("PENDING_ACTIVATION");
+    expect(counted("Failed")).toBe(1);
     // read the registry directly: the SDK path is throttled on purpose
     expect(aws.iot.describeThingByName("it-grouped")).toBeUndefined();
     expect(aws.iot.thingsForPrincipal(aws.iot.arn("cert", event.certificateId))).toEqual([]);
