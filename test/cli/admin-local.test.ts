@@ -1,25 +1,12 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectWithRetry } from "../../cli/device-client.ts";
 import { main } from "../../cli/main.ts";
+import { captureOutput } from "../support/capture.ts";
 import { startTestStack } from "../support/local-stack.ts";
 
-let out: string;
-let err: string;
-beforeEach(() => {
-  out = "";
-  err = "";
-  vi.spyOn(process.stdout, "write").mockImplementation((chunk: string | Uint8Array) => {
-    out += String(chunk);
-    return true;
-  });
-  vi.spyOn(process.stderr, "write").mockImplementation((chunk: string | Uint8Array) => {
-    err += String(chunk);
-    return true;
-  });
-});
-afterEach(() => vi.restoreAllMocks());
+const output = captureOutput();
 
 let t: Awaited<ReturnType<typeof startTestStack>>;
 beforeAll(async () => {
@@ -30,7 +17,7 @@ afterAll(async () => t.close());
 /** Runs `jitr` in-process against the running stack (endpoints.json and the token file under --data). */
 const jitr = (...args: string[]) => main(["node", "jitr", ...args, "--data", t.dataDir]);
 /** The command's JSON output. */
-const json = <T>(): T => JSON.parse(out) as T;
+const json = <T>(): T => JSON.parse(output.stdout()) as T;
 
 describe("admin CLI against jitr local", () => {
   it("manages records, explains, approves a quarantined device and shows its history", async () => {
@@ -48,15 +35,15 @@ describe("admin CLI against jitr local", () => {
     expect(
       await jitr("allowlist", "put", "cli-late-1", "--status", "allowed", "--attribute", "site=north"),
     ).toBe(0);
-    out = "";
+    output.reset();
     expect(await jitr("explain", "cli-late-1", "--json")).toBe(0);
     expect(json()).toMatchObject({ decision: "allow", policy: { policyName: "jitr-sensor" } });
-    out = "";
+    output.reset();
     expect(await jitr("approve", "cli-late-1", "--json")).toBe(0);
 
     // Assess
     expect(t.status(device.certificateId)).toBe("ACTIVE");
-    out = "";
+    output.reset();
     expect(await jitr("history", "cli-late-1", "--json")).toBe(0);
     const history = json<{ items: { kind: string; reason?: string }[] }>();
     expect(history.items.map((e) => e.kind)).toEqual(["provisioned", "admin", "denied"]);
@@ -71,7 +58,7 @@ describe("admin CLI against jitr local", () => {
     );
     expect(await jitr("allowlist", "import", file, "--json")).toBe(0);
     expect(json()).toMatchObject({ accepted: 2, rejectedCount: 0, warnings: [{ line: 2 }] });
-    out = "";
+    output.reset();
     expect(await jitr("allowlist", "get", "bulk-a", "--json")).toBe(0);
     expect(json()).toMatchObject({
       deviceId: "bulk-a",
@@ -82,9 +69,9 @@ describe("admin CLI against jitr local", () => {
 
   it("fails with the API's message and status 1 on a bad record", async () => {
     expect(await jitr("allowlist", "put", "bad-1", "--status", "maybe")).toBe(1);
-    expect(err).toMatch(/status/);
-    out = "";
+    expect(output.stderr()).toMatch(/status/);
+    output.reset();
     expect(await jitr("allowlist", "get", "bad-1")).toBe(1);
-    expect(err).toMatch(/not found|does not exist|no allowlist record/i);
+    expect(output.stderr()).toMatch(/not found|does not exist|no allowlist record/i);
   });
 });

@@ -1,30 +1,17 @@
 import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main } from "../../cli/main.ts";
 import { readCertificate } from "../../domain/certificate.ts";
+import { captureOutput } from "../support/capture.ts";
 import { startTestStack } from "../support/local-stack.ts";
 
-let out: string;
-let err: string;
-beforeEach(() => {
-  out = "";
-  err = "";
-  vi.spyOn(process.stdout, "write").mockImplementation((chunk: string | Uint8Array) => {
-    out += String(chunk);
-    return true;
-  });
-  vi.spyOn(process.stderr, "write").mockImplementation((chunk: string | Uint8Array) => {
-    err += String(chunk);
-    return true;
-  });
-});
-afterEach(() => vi.restoreAllMocks());
+const output = captureOutput();
 
 const jitr = (...args: string[]) => main(["node", "jitr", ...args]);
 /** The command's JSON output. */
-const json = <T>(): T => JSON.parse(out) as T;
+const json = <T>(): T => JSON.parse(output.stdout()) as T;
 
 let dir: string;
 beforeAll(async () => {
@@ -35,10 +22,10 @@ afterAll(async () => rm(dir, { recursive: true, force: true }));
 describe("jitr ca and device commands", () => {
   it("creates a CA and a device certificate signed by it, keys readable by the owner only", async () => {
     expect(await jitr("ca", "create", "--out", join(dir, "ca"), "--json")).toBe(0);
-    const ca = JSON.parse(out) as { certificateId: string };
+    const ca = JSON.parse(output.stdout()) as { certificateId: string };
     expect(ca.certificateId).toMatch(/^[0-9a-f]{64}$/);
     expect((await stat(join(dir, "ca", "ca.key"))).mode & 0o777).toBe(0o600);
-    out = "";
+    output.reset();
     const code = await jitr(
       "device",
       "create",
@@ -53,7 +40,7 @@ describe("jitr ca and device commands", () => {
       "--json",
     );
     expect(code).toBe(0);
-    const created = JSON.parse(out) as { certificate: string; key: string };
+    const created = JSON.parse(output.stdout()) as { certificate: string; key: string };
     const facts = readCertificate(await readFile(created.certificate, "utf8"));
     expect(facts.commonName).toBe("dev-7");
     expect(facts.serialNumber).toBe("SN7");
@@ -72,7 +59,7 @@ describe("jitr ca and device commands", () => {
     [["simulate", "--data", "/nonexistent"], /start the local stack with `jitr local`/],
   ])("fails with a clear message and status 1: %j", async (args, message) => {
     expect(await jitr(...args)).toBe(1);
-    expect(err).toMatch(message);
+    expect(output.stderr()).toMatch(message);
   });
 });
 

@@ -3,6 +3,7 @@ import { EventEmitter } from "node:events";
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import type { X509Certificate } from "@peculiar/x509";
+import type { CertificateStatus } from "../../../domain/types.ts";
 import { type EvaluationContext, evaluateDetailed, policyDocumentProblem } from "../policy-evaluator.ts";
 import {
   alreadyExists,
@@ -27,13 +28,7 @@ import {
   toPem,
 } from "./x509.ts";
 
-export type CertificateStatus =
-  | "ACTIVE"
-  | "INACTIVE"
-  | "REVOKED"
-  | "PENDING_TRANSFER"
-  | "REGISTER_INACTIVE"
-  | "PENDING_ACTIVATION";
+export type { CertificateStatus };
 export type CaCertificateStatus = "ACTIVE" | "INACTIVE";
 export type AutoRegistrationStatus = "ENABLE" | "DISABLE";
 export type CertificateMode = "DEFAULT" | "SNI_ONLY";
