@@ -30,7 +30,10 @@ export function printFleetSummary(summary: FleetSummary, json: boolean): void {
     const key = `${o.kind}|${o.expected}|${o.actual}|${o.reason ?? ""}`;
     groups.set(key, [...(groups.get(key) ?? []), o]);
   }
-  const rows = [...groups.values()].map((list) => {
+  const order = ["allowlisted", "unknown", "blocked", "clone"];
+  const rank = (kind: string) => (order.includes(kind) ? order.indexOf(kind) : order.length);
+  const sorted = [...groups.values()].sort((a, b) => rank(a[0]?.kind ?? "") - rank(b[0]?.kind ?? ""));
+  const rows = sorted.map((list) => {
     const first = list[0] as DeviceOutcome;
     return {
       device: first.kind,
