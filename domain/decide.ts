@@ -18,6 +18,11 @@ export interface DecisionSettings {
   accountId: string;
   /** Prefix of every policy the service creates (IAM scopes policy writes to it). */
   policyPrefix: string;
+  /**
+   * What a reversible denial does to the certificate: `inactive` (default) quarantines it so an admin
+   * can approve it later; `revoke` revokes it, for fleets that want no second chance.
+   */
+  quarantine?: "inactive" | "revoke";
 }
 
 /** Everything the decision reads; gathered by the use case, so `decide` stays pure. */
@@ -96,8 +101,24 @@ const outsideWindow = (now: Date, notBefore?: string, notAfter?: string): boolea
   (notBefore !== undefined && now.getTime() < Date.parse(notBefore)) ||
   (notAfter !== undefined && now.getTime() > Date.parse(notAfter));
 
-/** The decision table of DESIGN section 2: the first row that matches wins. */
+/**
+ * The decision table (README, "Decision table"): the first row that matches wins. With
+ * `quarantine: "revoke"` the reversible denials revoke instead of quarantining.
+ */
 export function decide(input: DecisionInput): Decision {
+  const decision = decideByTable(input);
+  if (
+    decision.outcome === "deny" &&
+    decision.certificateStatus === "INACTIVE" &&
+    input.settings.quarantine === "revoke"
+  ) {
+    return { ...decision, certificateStatus: "REVOKED" };
+  }
+  return decision;
+}
+
+/** The rows of the table, in order. */
+function decideByTable(input: DecisionInput): Decision {
   const { event, certificate, deviceId, record, boundCertificate, lot, now } = input;
 
   // 1. no valid device id

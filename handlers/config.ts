@@ -31,9 +31,14 @@ export function readProvisioningConfig(env: Env = process.env): ProvisioningConf
   if (!/^[\w+=,.@-]{0,40}$/.test(policyPrefix)) {
     throw new ConfigurationError("JITR_POLICY_PREFIX may hold at most 40 characters of [A-Za-z0-9_+=,.@-]");
   }
+  const quarantine = optional(env, "JITR_QUARANTINE") ?? "inactive";
+  if (quarantine !== "inactive" && quarantine !== "revoke") {
+    throw new ConfigurationError(`JITR_QUARANTINE must be "inactive" or "revoke"; got "${quarantine}"`);
+  }
   return {
     settings: {
       region: required(env, "AWS_REGION"),
+      quarantine,
       accountId,
       policyPrefix,
       deviceIdStrategy: strategy as DeviceIdStrategy,

@@ -478,6 +478,8 @@ describe("functions", () => {
 
     expect(provisioning.tables.idempotency).toBe(evaluate(props(template, "IdempotencyTable").TableName));
     expect(provisioning.settings.policyPrefix).toBe("jitr-");
+    expect(provisioning.settings.quarantine).toBe("inactive");
+    expect(admin.settings.quarantine).toBe("inactive");
     expect(provisioning.metricsNamespace).toBe(environmentOf("Provision").POWERTOOLS_METRICS_NAMESPACE);
     expect(admin.tables.allowlist).toBe(evaluate(props(template, "AllowlistTable").TableName));
   });

@@ -265,3 +265,28 @@ describe("policyNameFor", () => {
     expect(long).toMatch(/^[\w+=,.@-]+$/);
   });
 });
+
+describe("quarantine setting", () => {
+  it("`revoke` turns every reversible denial into REVOKED, and leaves provisioning alone", () => {
+    const strict = (over: Partial<DecisionInput>) =>
+      decide(
+        input({
+          ...over,
+          settings: {
+            region: "eu-west-1",
+            accountId: "111122223333",
+            policyPrefix: "jitr-",
+            quarantine: "revoke",
+          },
+        }),
+      );
+    expect(strict({ record: undefined })).toMatchObject({
+      outcome: "deny",
+      reason: "not-allowlisted",
+      certificateStatus: "REVOKED",
+    });
+    expect(strict({ mappings: [] })).toMatchObject({ reason: "no-policy", certificateStatus: "REVOKED" });
+    expect(strict({})).toMatchObject({ outcome: "allow" });
+    expect(denial({ record: undefined })).toEqual(["not-allowlisted", "INACTIVE"]);
+  });
+});

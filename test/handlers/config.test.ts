@@ -48,3 +48,11 @@ describe("readProvisioningConfig", () => {
     expect(() => readProvisioningConfig({ ...env, [name]: value })).toThrow(name);
   });
 });
+
+describe("JITR_QUARANTINE", () => {
+  it("defaults to inactive, takes revoke, refuses anything else naming the variable", () => {
+    expect(readProvisioningConfig(env).settings.quarantine).toBe("inactive");
+    expect(readProvisioningConfig({ ...env, JITR_QUARANTINE: "revoke" }).settings.quarantine).toBe("revoke");
+    expect(() => readProvisioningConfig({ ...env, JITR_QUARANTINE: "delete" })).toThrow("JITR_QUARANTINE");
+  });
+});
