@@ -87,6 +87,17 @@ export interface LocalStack {
 export const LOCAL_CREDENTIALS = { accessKeyId: "local", secretAccessKey: "local" };
 
 /** The handler's environment, with the same variable names as the deployed function. */
+/** The provisioning function's behaviour settings, taken from the environment by `jitr local` as on Lambda. */
+const TUNABLE_VARIABLES = [
+  "JITR_DEVICE_ID_STRATEGY",
+  "JITR_POLICY_PREFIX",
+  "JITR_QUARANTINE",
+  "JITR_RETRY_ATTEMPTS",
+  "JITR_RETRY_BASE_DELAY_MS",
+  "JITR_RETRY_MAX_DELAY_MS",
+  "JITR_IDEMPOTENCY_TTL_SECONDS",
+];
+
 export function localHandlerEnvironment(
   region: string,
   accountId: string,
@@ -146,7 +157,11 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     await ensureTables(clients.dynamo, LOCAL_TABLES);
 
     // The deployed handler module, configured through the deployed environment variable names.
-    const environment = localHandlerEnvironment(region, accountId, LOCAL_TABLES);
+    // The behaviour settings a user may set for the deployed function apply locally too.
+    const passed = Object.fromEntries(
+      TUNABLE_VARIABLES.flatMap((name) => (process.env[name] ? [[name, process.env[name] as string]] : [])),
+    );
+    const environment = { ...localHandlerEnvironment(region, accountId, LOCAL_TABLES), ...passed };
     const config = readProvisioningConfig(environment);
     const logger = new Logger({ serviceName: config.serviceName, logLevel: options.logLevel ?? "ERROR" });
     const metricSettings = { namespace: config.metricsNamespace, serviceName: config.serviceName };
