@@ -169,7 +169,19 @@ export async function provision(
     };
     if (!(await retry(() => deps.allowlist.claimBinding(claim)))) {
       if (round >= MAX_CLAIM_ROUNDS) {
-        throw new TransientError(`device ${decision.deviceId}: the binding kept changing; retry later`);
+        const error = new TransientError(
+          `device ${decision.deviceId}: the binding kept changing; retry later`,
+        );
+        // Every attempt ends in a recorded outcome (I3); the event is retried by the platform.
+        await retry(() =>
+          deps.ledger.append({
+            ...base,
+            deviceId: decision.deviceId,
+            kind: "failed",
+            error: describeError(error),
+          }),
+        ).catch(() => undefined);
+        throw error;
       }
       continue;
     }

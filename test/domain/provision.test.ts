@@ -290,3 +290,15 @@ describe("provision for an approval", () => {
     expect(world.ledger.entries.at(-1)).toMatchObject({ kind: "provisioned", actor: "admin@example.com" });
   });
 });
+
+describe("a binding that keeps changing", () => {
+  it("records `failed` and throws a transient error, so the platform retries the event", async () => {
+    const world = makeWorld({ records: [allowed("dev-1")], mappings: [defaultMapping] });
+    const { event } = await world.register("dev-1");
+    world.allowlist.claimBinding = async () => false;
+    await expect(provision(event, world.deps)).rejects.toThrow(/binding kept changing/);
+    expect(world.ledger.entries).toEqual([expect.objectContaining({ kind: "failed", deviceId: "dev-1" })]);
+    expect(world.iot.statusOf(event.certificateId)).toBe("PENDING_ACTIVATION");
+    expect(world.iot.things.size).toBe(0);
+  });
+});
