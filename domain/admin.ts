@@ -456,6 +456,20 @@ const eventFor = (
   certificateRegistrationTimestamp: null,
 });
 
+/** The per-device policy the certificate was provisioned with, from its `provisioned` ledger entry. */
+async function perDevicePolicyOf(
+  deps: AdminDeps,
+  deviceId: string,
+  certificateId: string,
+): Promise<string | undefined> {
+  for await (const entry of everything((page) => deps.ledger.history(deviceId, page), 25)) {
+    if (entry.certificateId === certificateId && entry.kind === "provisioned") {
+      return entry.perDevicePolicy === true ? entry.policyName : undefined;
+    }
+  }
+  return undefined;
+}
+
 /** The CA of the certificate a device is bound to, from its ledger (pinned on the record when it is). */
 async function caOf(deps: AdminDeps, record: AllowlistRecord): Promise<string | undefined> {
   if (record.caCertificateId !== undefined) return record.caCertificateId;
@@ -652,6 +666,8 @@ export interface Deprovisioned {
   certificateId: string;
   revoked: boolean;
   detachedPolicies: string[];
+  /** The device's own (per-device) policy, deleted once detached. */
+  deletedPolicies: string[];
   detachedThings: string[];
   thingDeleted: boolean;
   lotReleased: string | undefined;
@@ -834,6 +850,7 @@ export class DeviceAdmin {
       certificateId,
       revoked: false,
       detachedPolicies: [],
+      deletedPolicies: [],
       detachedThings: [],
       thingDeleted: false,
       lotReleased: undefined,
@@ -856,6 +873,15 @@ export class DeviceAdmin {
       for (const thingName of await this.#retry(() => deps.iot.listPrincipalThings(arn))) {
         await this.#retry(() => deps.iot.detachThingPrincipal(thingName, arn));
         result.detachedThings.push(thingName);
+      }
+    }
+    const perDevice = await perDevicePolicyOf(deps, deviceId, certificateId);
+    if (perDevice !== undefined && result.detachedPolicies.includes(perDevice)) {
+      try {
+        await this.#deletePolicy(perDevice);
+        result.deletedPolicies.push(perDevice);
+      } catch (error) {
+        warnings.push(`policy ${perDevice} kept: ${describeError(error)}`);
       }
     }
     const thingName = record.thingName ?? deviceId;
@@ -890,12 +916,22 @@ export class DeviceAdmin {
           action: "deprovision",
           revoked: result.revoked,
           detachedPolicies: result.detachedPolicies,
+          deletedPolicies: result.deletedPolicies,
           thingDeleted: result.thingDeleted,
           ...(warnings.length > 0 ? { warnings } : {}),
         },
       }),
     );
     return result;
+  }
+
+  /** Deletes a policy: its non-default versions first, as AWS IoT requires. */
+  async #deletePolicy(policyName: string): Promise<void> {
+    const { iot } = this.deps;
+    for (const version of await this.#retry(() => iot.listPolicyVersions(policyName))) {
+      if (!version.isDefault) await this.#retry(() => iot.deletePolicyVersion(policyName, version.versionId));
+    }
+    await this.#retry(() => iot.deletePolicy(policyName));
   }
 
   /** The device's ledger entries, newest first. */

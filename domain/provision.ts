@@ -198,6 +198,7 @@ export async function provision(
       ...base,
       deviceId: decision.deviceId,
       policyName: decision.policy.policyName,
+      ...(decision.policy.perDevice ? { perDevicePolicy: true } : {}),
       thingName: decision.thing.thingName,
       mappingSelector: decision.mapping.selector,
       mappingVersion: decision.mapping.version,

@@ -124,6 +124,8 @@ export interface LedgerEntry {
   caCertificateId?: string;
   fingerprint?: string;
   policyName?: string;
+  /** For a provisioning: the policy was made for this device alone (deprovisioning deletes it). */
+  perDevicePolicy?: boolean;
   thingName?: string;
   recordVersion?: number;
   mappingSelector?: string;

@@ -240,6 +240,7 @@ describe("deprovision", () => {
     expect(done.json).toMatchObject({
       revoked: true,
       detachedPolicies: ["jitr-sensor"],
+      deletedPolicies: [],
       detachedThings: ["dev-d"],
       thingDeleted: true,
       lotReleased: "L1",
@@ -255,6 +256,37 @@ describe("deprovision", () => {
     expect((await deps.lots.get("L1"))?.provisionedCount).toBe(0);
     const entries = (await scan("ledger")).filter((e) => e.deviceId === "dev-d" && e.kind === "admin");
     expect(entries.map((e) => (e.change as { action: string }).action)).toContain("deprovision");
+  });
+
+  it("deletes the device's own per-device policy (all its versions), and keeps a shared one", async () => {
+    // Prepare: dev-p gets a per-device policy with two versions; dev-s the shared sensor policy
+    const { call, deps, register, iot } = await fleet();
+    await call("PUT", "/allowlist/dev-p", {
+      body: { profile: "own", attributes: { site: "north" } },
+      headers: CREATE,
+    });
+    await call("PUT", "/allowlist/dev-s", { body: {}, headers: CREATE });
+    await call("PUT", "/mappings/profile:own", {
+      body: { policy: { template: "per-device-sensor" } },
+      headers: CREATE,
+    });
+    await call("PUT", "/mappings/default", { body: { policy: { template: "sensor" } }, headers: CREATE });
+    await provision((await register("dev-p")).event, deps);
+    await provision((await register("dev-s")).event, deps);
+    const own = (await deps.allowlist.get("dev-p"))?.policyName ?? "";
+    await iot.createPolicyVersion(own, '{"Version":"2012-10-17","Statement":[]}');
+    expect(iot.policies.get(own)?.versions).toHaveLength(2);
+
+    // Act
+    const perDevice = await call("POST", "/devices/dev-p/deprovision");
+    const shared = await call("POST", "/devices/dev-s/deprovision");
+
+    // Assess
+    expect(own).toBe("jitr-per-device-sensor-dev-p");
+    expect(perDevice.json).toMatchObject({ detachedPolicies: [own], deletedPolicies: [own], warnings: [] });
+    expect(iot.policies.has(own)).toBe(false);
+    expect(shared.json).toMatchObject({ detachedPolicies: ["jitr-sensor"], deletedPolicies: [] });
+    expect(iot.policies.has("jitr-sensor")).toBe(true);
   });
 
   it("answers 409 for a device that is not provisioned and 404 for one without a record", async () => {
