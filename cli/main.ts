@@ -32,7 +32,17 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`jitr: ${error.message}\n`);
       return error.exitCode;
     }
-    process.stderr.write(`jitr: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.stderr.write(`jitr: ${describeFailure(error)}\n`);
     return 1;
   }
+}
+
+/** A one-line message for an unexpected error, with a hint where the cause is a common one. */
+function describeFailure(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const code = (error as { code?: unknown } | null)?.code;
+  if (code === "EADDRINUSE") {
+    return `${message}: another program (perhaps another \`jitr local\`) uses that port; stop it, or pick other ports with --aws-port, --admin-port, --mqtt-port (0 lets the OS choose)`;
+  }
+  return message;
 }

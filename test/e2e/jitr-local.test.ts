@@ -76,6 +76,28 @@ describe("jitr local", () => {
     expect(allowlisted.every((o) => o.actual === "provisioned" && o.attempts === 1)).toBe(true);
   });
 
+  it("explains a port that is taken, and exits 1", async () => {
+    const { createServer } = await import("node:net");
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
+    const taken = (blocker.address() as { port: number }).port;
+    const result = await run([
+      "local",
+      "--data",
+      data,
+      "--aws-port",
+      String(taken),
+      "--admin-port",
+      "0",
+      "--mqtt-port",
+      "0",
+    ]);
+    blocker.close();
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`127.0.0.1:${taken}`);
+    expect(result.stderr).toContain("--aws-port");
+  });
+
   it("shuts down cleanly on SIGTERM", async () => {
     const result = await run(["local", "--data", data, ...freePorts], {
       untilReady: (child) => child.kill("SIGTERM"),
