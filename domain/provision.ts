@@ -1,7 +1,7 @@
 import { readCertificate } from "./certificate.ts";
 import { type Allow, type DecisionInput, type DecisionSettings, decide } from "./decide.ts";
 import { deriveDeviceId } from "./device-id.ts";
-import { describeError, JitrError, ProvisioningError, TransientError } from "./errors.ts";
+import { ConflictError, describeError, JitrError, ProvisioningError, TransientError } from "./errors.ts";
 import { execute } from "./execute.ts";
 import type { KnownPolicies } from "./known-policies.ts";
 import { plan } from "./plan.ts";
@@ -161,6 +161,22 @@ export async function provision(
       return { ...decision, outcome: "denied", certificateId };
     }
 
+    // Rotation `replace` retires an ACTIVE certificate; one still being provisioned is waited for.
+    if (decision.replaces !== undefined && input.boundCertificate?.status === "PENDING_ACTIVATION") {
+      const error = new TransientError(
+        `device ${decision.deviceId}: another certificate is being provisioned for it; retry later`,
+      );
+      await retry(() =>
+        deps.ledger.append({
+          ...base,
+          deviceId: decision.deviceId,
+          kind: "failed",
+          error: describeError(error),
+        }),
+      ).catch(() => undefined);
+      throw error;
+    }
+
     // 6. claim
     const claim = {
       deviceId: decision.deviceId,
@@ -228,15 +244,31 @@ export async function provision(
 
     // 8. record
     const provisionedAt = clock.now().toISOString();
-    await retry(() =>
-      deps.allowlist.completeBinding({
-        deviceId: decision.deviceId,
-        certificateId,
-        thingName: decision.thing.thingName,
-        policyName: decision.policy.policyName,
-        provisionedAt,
-      }),
-    );
+    try {
+      await retry(() =>
+        deps.allowlist.completeBinding({
+          deviceId: decision.deviceId,
+          certificateId,
+          thingName: decision.thing.thingName,
+          policyName: decision.policy.policyName,
+          provisionedAt,
+        }),
+      );
+    } catch (error) {
+      // The binding was taken away while this run provisioned (an admin deprovisioned or re-bound the
+      // device): fail closed, so an unbound certificate is not left ACTIVE.
+      if (!(error instanceof ConflictError)) throw error;
+      await retry(() => iot.updateCertificateStatus(certificateId, "INACTIVE"));
+      const failure = new ProvisioningError(
+        `device ${decision.deviceId}: the binding changed during provisioning; certificate set INACTIVE`,
+        "record",
+        { cause: error },
+      );
+      await retry(() =>
+        deps.ledger.append({ ...ledgerBase, kind: "failed", error: describeError(failure) }),
+      ).catch(() => undefined);
+      throw failure;
+    }
     const warnings = decision.replaces ? await retireReplaced(decision, deps) : [];
     await retry(() => deps.ledger.append({ ...ledgerBase, at: provisionedAt, kind: "provisioned", timings }));
     return {

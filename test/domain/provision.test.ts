@@ -302,3 +302,45 @@ describe("a binding that keeps changing", () => {
     expect(world.iot.things.size).toBe(0);
   });
 });
+
+describe("rotation replace while another certificate is being provisioned", () => {
+  it("waits (a transient failure, recorded) instead of replacing a certificate that is not yet ACTIVE", async () => {
+    const world = makeWorld({
+      records: [allowed("dev-1", { rotation: "replace" })],
+      mappings: [defaultMapping],
+    });
+    const first = (await world.register("dev-1")).event;
+    const second = (await world.register("dev-1")).event;
+    // the first certificate has claimed the device and is mid-provisioning
+    await world.allowlist.claimBinding({
+      deviceId: "dev-1",
+      certificateId: first.certificateId,
+      expectedCertificateId: undefined,
+    });
+    await expect(provision(second, world.deps)).rejects.toThrow(/being provisioned/);
+    expect(world.iot.statusOf(second.certificateId)).toBe("PENDING_ACTIVATION");
+    expect((await world.allowlist.get("dev-1"))?.certificateId).toBe(first.certificateId);
+    expect(world.ledger.entries).toEqual([
+      expect.objectContaining({ kind: "failed", certificateId: second.certificateId }),
+    ]);
+  });
+});
+
+describe("a binding taken away during provisioning", () => {
+  it("sets the just-activated certificate INACTIVE, records `failed` and throws", async () => {
+    const world = makeWorld({ records: [allowed("dev-1")], mappings: [defaultMapping] });
+    const { event } = await world.register("dev-1");
+    // an admin deprovisions (unbinds) the device while the run is executing
+    const activate = world.iot.updateCertificateStatus.bind(world.iot);
+    world.iot.updateCertificateStatus = async (id, status) => {
+      await activate(id, status);
+      if (status === "ACTIVE") {
+        const record = world.allowlist.records.get("dev-1");
+        if (record) delete record.certificateId;
+      }
+    };
+    await expect(provision(event, world.deps)).rejects.toThrow(/binding changed during provisioning/);
+    expect(world.iot.statusOf(event.certificateId)).toBe("INACTIVE");
+    expect(world.ledger.entries).toEqual([expect.objectContaining({ kind: "failed" })]);
+  });
+});
