@@ -1,7 +1,9 @@
 /**
  * Bulk-import benchmark: streams generated allowlist lines through the local admin server into
  * DynamoDB (dynalite, run in a child process so the figures below are the admin server's own),
- * and prints records per second and the peak RSS and heap, sampled every 50 ms.
+ * and prints records per second and the peak RSS and heap, sampled every 50 ms. The baseline, measured in
+ * the same run against the same dynalite: raw conditional PutItem calls, 16 at a time, which is the least
+ * work an import of one record does.
  *
  *   npx tsx bench/import.ts [lines]        (default 100000; or BENCH_LINES)
  */
@@ -11,17 +13,13 @@ import { createRequire } from "node:module";
 import { Readable } from "node:stream";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { IoTClient } from "@aws-sdk/client-iot";
-import {
-  createDocumentClient,
-  DynamoAllowlist,
-  DynamoLedger,
-  DynamoLots,
-  DynamoMappings,
-} from "../adapters/dynamo.ts";
+import { PutCommand } from "@aws-sdk/lib-dynamodb";
+import { createDocumentClient } from "../adapters/dynamo.ts";
 import { IotRegistryAdapter } from "../adapters/iot.ts";
 import { ensureTables } from "../adapters/tables.ts";
 import type { ImportReport } from "../domain/admin-import.ts";
 import { systemClock } from "../domain/ports.ts";
+import { buildStores } from "../handlers/wiring.ts";
 import { startAdminServer } from "../local/admin-server.ts";
 
 const lines = Number(process.argv[2] ?? process.env.BENCH_LINES ?? 100_000);
@@ -97,10 +95,7 @@ const server = await startAdminServer({
   deps: {
     // The import never calls IoT; a client to nowhere keeps the deps honest.
     iot: new IotRegistryAdapter(new IoTClient({ region: "us-east-1", endpoint: "http://127.0.0.1:9" })),
-    allowlist: new DynamoAllowlist(doc, names.allowlist),
-    mappings: new DynamoMappings(doc, names.mappings),
-    lots: new DynamoLots(doc, names.lots),
-    ledger: new DynamoLedger(doc, names.ledger),
+    ...buildStores(dynamo, names),
     clock: systemClock,
     settings: {
       region: "us-east-1",
@@ -111,6 +106,30 @@ const server = await startAdminServer({
     },
   },
 });
+
+/** Raw conditional puts per second, 16 in flight, into a scratch table of the same dynalite. */
+async function baselinePutsPerSecond(count: number, offset = 0): Promise<number> {
+  const started = performance.now();
+  let next = offset;
+  count += offset;
+  await Promise.all(
+    Array.from({ length: 16 }, async () => {
+      while (next < count) {
+        const i = next++;
+        await doc.send(
+          new PutCommand({
+            TableName: names.mappings,
+            Item: { selector: `baseline-${i}`, version: 1 },
+            ConditionExpression: "attribute_not_exists(selector)",
+          }),
+        );
+      }
+    }),
+  );
+  return (count - offset) / ((performance.now() - started) / 1000);
+}
+await baselinePutsPerSecond(1_000); // warm-up (JIT, connections), not counted
+const baselineRate = await baselinePutsPerSecond(5_000, 1_000);
 
 const baseline = process.memoryUsage();
 let peakRss = baseline.rss;
@@ -131,7 +150,7 @@ const report = JSON.parse(body) as ImportReport;
 process.stdout.write(
   [
     `status ${status}: accepted ${report.accepted}, created ${report.created}, rejected ${report.rejectedCount}`,
-    `time ${seconds.toFixed(1)} s, ${Math.round(report.accepted / seconds)} records/s`,
+    `time ${seconds.toFixed(1)} s, ${Math.round(report.accepted / seconds)} records/s = ${(report.accepted / seconds / baselineRate).toFixed(2)} x the baseline of ${Math.round(baselineRate)} raw conditional puts/s`,
     `peak RSS ${mib(peakRss)} (start ${mib(baseline.rss)}), peak heap ${mib(peakHeap)} (start ${mib(baseline.heapUsed)})`,
     "",
   ].join("\n"),
