@@ -97,7 +97,11 @@ export async function startDeviceGateway(options: GatewayOptions): Promise<Devic
     // ${iot:Connection.Thing.ThingName} resolves only when the client id names a thing attached to the certificate.
     const thingName = things.includes(client.id) ? client.id : undefined;
     const thing = thingName ? registry.describeThingByName(thingName) : undefined;
-    const result = evaluate(registry.policiesForPrincipal(principal.certificateArn), {
+    const documents = [
+      ...registry.policiesForPrincipal(principal.certificateArn),
+      ...(thingName ? registry.policiesForThingGroups(thingName) : []),
+    ];
+    const result = evaluate(documents, {
       action,
       resource,
       context: {

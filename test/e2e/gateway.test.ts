@@ -133,6 +133,75 @@ describe("device gateway over TLS (mqtt.js)", () => {
     expect(received.snoop).toEqual([]);
   });
 
+  it("applies policies attached to the thing's groups, parent groups included", async () => {
+    // Prepare: the device's own policy only lets it connect; publishing comes from its group's parent
+    const { CreatePolicyCommand, CreateThingGroupCommand, AttachPolicyCommand } = await import(
+      "@aws-sdk/client-iot"
+    );
+    const iot = t.stack.clients.iot;
+    const arn = (kind: string, name: string) => `arn:aws:iot:us-east-1:123456789012:${kind}/${name}`;
+    await iot.send(new CreateThingGroupCommand({ thingGroupName: "e2e-fleet" }));
+    await iot.send(new CreateThingGroupCommand({ thingGroupName: "e2e-site", parentGroupName: "e2e-fleet" }));
+    const publishOwn = {
+      Version: "2012-10-17",
+      Statement: [
+        {
+          Effect: "Allow",
+          Action: "iot:Publish",
+          Resource: arn("topic", "devices/${iot:Connection.Thing.ThingName}/telemetry"),
+        },
+      ],
+    };
+    await iot.send(
+      new CreatePolicyCommand({
+        policyName: "e2e-fleet-publish",
+        policyDocument: JSON.stringify(publishOwn),
+      }),
+    );
+    await iot.send(
+      new AttachPolicyCommand({ policyName: "e2e-fleet-publish", target: arn("thinggroup", "e2e-fleet") }),
+    );
+    await t.map({
+      selector: "device:e2e-grouped",
+      thingGroups: ["e2e-site"],
+      policy: {
+        document: {
+          Version: "2012-10-17",
+          Statement: [
+            {
+              Effect: "Allow",
+              Action: "iot:Connect",
+              Resource: "arn:aws:iot:{{region}}:{{accountId}}:client/e2e-grouped",
+            },
+          ],
+        },
+      },
+    });
+    await t.map({
+      selector: "device:e2e-ungrouped",
+      policy: {
+        document: {
+          Version: "2012-10-17",
+          Statement: [
+            {
+              Effect: "Allow",
+              Action: "iot:Connect",
+              Resource: "arn:aws:iot:{{region}}:{{accountId}}:client/e2e-ungrouped",
+            },
+          ],
+        },
+      },
+    });
+    await t.allow("e2e-grouped");
+    await t.allow("e2e-ungrouped");
+    // Act
+    const grouped = (await connect(await t.device("e2e-grouped"))).client as MqttClient;
+    const ungrouped = (await connect(await t.device("e2e-ungrouped"))).client as MqttClient;
+    // Assess
+    expect(await publishAcknowledged(grouped, "devices/e2e-grouped/telemetry", "{}")).toBe(true);
+    expect(await publishAcknowledged(ungrouped, "devices/e2e-ungrouped/telemetry", "{}")).toBe(false);
+  });
+
   it("quarantines an unknown device (INACTIVE) and revokes a blocked one", async () => {
     await t.allow("e2e-blocked", { status: "blocked" });
     const unknown = await t.device("e2e-unknown");

@@ -390,6 +390,22 @@ export class IotRegistry extends EventEmitter<IotRegistryEvents> {
     return documents;
   }
 
+  /**
+   * Default-version documents of the policies attached to the thing groups a thing belongs to, parent
+   * groups included: AWS IoT applies them to a connection whose client id is that (attached) thing.
+   */
+  policiesForThingGroups(thingName: string): string[] {
+    const groups = new Set<string>();
+    for (const [groupName, members] of this.groupMembers) {
+      if (!members.has(thingName)) continue;
+      for (let name: string | undefined = groupName; name !== undefined && !groups.has(name); ) {
+        groups.add(name);
+        name = this.thingGroups.get(name)?.parentGroupName;
+      }
+    }
+    return [...groups].flatMap((name) => this.policiesForPrincipal(this.arn("thinggroup", name)));
+  }
+
   /** Names of the things a principal (certificate ARN) is attached to. */
   thingsForPrincipal(principal: string): string[] {
     return this.thingPrincipals.filter((tp) => tp.principal === principal).map((tp) => tp.thingName);
