@@ -1,3 +1,6 @@
+import { once } from "node:events";
+import { parse } from "csv-parse";
+import { parse as parseSync } from "csv-parse/sync";
 import type { AdminDeps } from "./admin.ts";
 import { describeError, ValidationError } from "./errors.ts";
 import {
@@ -314,36 +317,74 @@ async function* parseLines(
   format: ImportFormat | undefined,
   decided: (format: ImportFormat) => void,
 ): AsyncGenerator<ParsedLine> {
+  const iterator = lines[Symbol.asyncIterator]();
   let lineNumber = 0;
-  let chosen = format;
-  let csv: CsvReader | undefined;
-  let announced = false;
-  for await (const raw of lines) {
+  const next = async (): Promise<string | undefined> => {
+    const { value, done } = await iterator.next();
+    if (done) return undefined;
     lineNumber += 1;
-    const text = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
-    if (csv?.pending()) {
-      const row = csv.continueRow(text);
-      if (row !== undefined) yield csv.toBody(row);
-      continue;
-    }
-    if (text.trim() === "") continue;
-    if (chosen === undefined) chosen = sniffFormat(text);
-    if (!announced) {
-      decided(chosen);
-      announced = true;
-    }
-    if (chosen === "jsonl") {
-      yield parseJsonLine(text, lineNumber);
-      continue;
-    }
-    if (csv === undefined) {
-      csv = CsvReader.fromHeader(text, lineNumber);
-      continue;
-    }
-    const row = csv.startRow(text, lineNumber);
-    if (row !== undefined) yield csv.toBody(row);
+    return value.endsWith("\r") ? value.slice(0, -1) : value;
+  };
+  let first = await next();
+  while (first !== undefined && first.trim() === "") first = await next();
+  if (first === undefined) return;
+  const chosen = format ?? sniffFormat(first);
+  decided(chosen);
+  if (chosen === "csv") {
+    yield* parseCsv(first, lineNumber, next);
+    return;
   }
-  if (csv?.pending()) yield { line: csv.rowLine, problem: "a quoted CSV field is not closed before the end" };
+  for (let text: string | undefined = first; text !== undefined; text = await next()) {
+    if (text.trim() !== "") yield parseJsonLine(text, lineNumber);
+  }
+}
+
+/**
+ * CSV (RFC 4180, read by csv-parse): the header names the columns; a quoted field may span lines; a
+ * record that cannot be read is reported with its line and the rest goes on.
+ */
+async function* parseCsv(
+  header: string,
+  headerLine: number,
+  next: () => Promise<string | undefined>,
+): AsyncGenerator<ParsedLine> {
+  const columns = csvColumns(header);
+  const problems: ParsedLine[] = [];
+  const parser = parse({
+    info: true,
+    relax_column_count: true,
+    // A quote inside an unquoted field, or text after a closing quote, is kept as written: csv-parse
+    // cannot find the next record reliably after refusing it, and one bad field must not cost the rest.
+    relax_quotes: true,
+    skip_empty_lines: true,
+    skip_records_with_error: true,
+    on_skip: (error) => {
+      problems.push({ line: headerLine + Number(error?.lines ?? 0), problem: csvProblem(error?.code) });
+      return undefined;
+    },
+  });
+  const feeding = (async () => {
+    for (let text = await next(); text !== undefined; text = await next()) {
+      if (!parser.write(`${text}\n`)) await once(parser, "drain");
+    }
+    parser.end();
+  })();
+  for await (const { record, info } of parser as AsyncIterable<{
+    record: string[];
+    info: { lines: number };
+  }>) {
+    yield* problems.splice(0);
+    yield csvBody(columns, record, headerLine + info.lines);
+  }
+  await feeding;
+  yield* problems.splice(0);
+}
+
+function csvProblem(code: string | undefined): string {
+  if (code === "CSV_QUOTE_NOT_CLOSED") return "a quoted CSV field is not closed before the end";
+  if (code === "CSV_INVALID_CLOSING_QUOTE")
+    return "a quoted CSV field is followed by text before the next comma";
+  return `not readable as CSV (${code ?? "unknown error"})`;
 }
 
 function parseJsonLine(text: string, line: number): ParsedLine {
@@ -384,93 +425,49 @@ function fromBulkParameters(object: Record<string, unknown>, line: number): Pars
 /** CSV columns: the allowlist fields, `attributes.<name>`, and `thingGroups` separated by `;`. */
 const CSV_FIELDS = new Set<string>(ALLOWLIST_FIELDS.filter((field) => field !== "attributes"));
 
-/** Reads RFC 4180 CSV a line at a time; a quoted field may span lines. */
-class CsvReader {
-  #cells: string[] = [];
-  #field = "";
-  #inQuotes = false;
-  rowLine = 0;
-
-  private constructor(readonly columns: string[]) {}
-
-  /** The header; ValidationError (the whole import is refused) when it names an unknown column. */
-  static fromHeader(text: string, line: number): CsvReader {
-    const probe = new CsvReader([]);
-    const header = probe.startRow(text, line);
-    if (header === undefined)
-      throw new ValidationError("the CSV header has an unclosed quote", [
-        { path: "line 1", message: "unclosed quote" },
-      ]);
-    const columns = header.map((c) => c.trim());
-    const unknown = columns.filter((c) => !CSV_FIELDS.has(c) && !/^attributes\..+/.test(c));
-    if (unknown.length > 0 || !columns.includes("deviceId")) {
-      const known = `${[...CSV_FIELDS].join(", ")}, attributes.<name>`;
-      throw new ValidationError("the CSV header is invalid", [
-        ...unknown.map((c) => ({ path: `column ${c}`, message: `is not a known column (known: ${known})` })),
-        ...(columns.includes("deviceId") ? [] : [{ path: "column deviceId", message: "is required" }]),
-      ]);
-    }
-    return new CsvReader(columns);
+/** The CSV header's columns; ValidationError (the whole import is refused) for an unknown or missing one. */
+function csvColumns(header: string): string[] {
+  let columns: string[];
+  try {
+    columns = (parseSync(header) as string[][])[0]?.map((c) => c.trim()) ?? [];
+  } catch (cause) {
+    throw new ValidationError(
+      "the CSV header cannot be read",
+      [{ path: "line 1", message: "not valid CSV" }],
+      { cause },
+    );
   }
-
-  pending(): boolean {
-    return this.#inQuotes;
+  const unknown = columns.filter((c) => !CSV_FIELDS.has(c) && !/^attributes\..+/.test(c));
+  if (unknown.length > 0 || !columns.includes("deviceId")) {
+    const known = `${[...CSV_FIELDS].join(", ")}, attributes.<name>`;
+    throw new ValidationError("the CSV header is invalid", [
+      ...unknown.map((c) => ({ path: `column ${c}`, message: `is not a known column (known: ${known})` })),
+      ...(columns.includes("deviceId") ? [] : [{ path: "column deviceId", message: "is required" }]),
+    ]);
   }
+  return columns;
+}
 
-  startRow(text: string, line: number): string[] | undefined {
-    this.rowLine = line;
-    this.#cells = [];
-    this.#field = "";
-    return this.#consume(text);
+/** One CSV record as an allowlist body: `attributes.<name>` columns gathered, `thingGroups` split on `;`. */
+function csvBody(columns: string[], row: string[], line: number): ParsedLine {
+  if (row.length !== columns.length) {
+    return { line, problem: `has ${row.length} fields; the header has ${columns.length}` };
   }
-
-  continueRow(text: string): string[] | undefined {
-    this.#field += "\n";
-    return this.#consume(text);
-  }
-
-  #consume(text: string): string[] | undefined {
-    for (let i = 0; i < text.length; i++) {
-      const c = text[i];
-      if (this.#inQuotes) {
-        if (c === '"') {
-          if (text[i + 1] === '"') {
-            this.#field += '"';
-            i++;
-          } else this.#inQuotes = false;
-        } else this.#field += c;
-      } else if (c === '"') this.#inQuotes = true;
-      else if (c === ",") {
-        this.#cells.push(this.#field);
-        this.#field = "";
-      } else this.#field += c;
-    }
-    if (this.#inQuotes) return undefined;
-    this.#cells.push(this.#field);
-    return this.#cells;
-  }
-
-  toBody(row: string[]): ParsedLine {
-    const line = this.rowLine;
-    if (row.length !== this.columns.length) {
-      return { line, problem: `has ${row.length} fields; the header has ${this.columns.length}` };
-    }
-    const body: Record<string, unknown> = {};
-    const attributes: Record<string, string> = {};
-    this.columns.forEach((column, i) => {
-      const value = row[i] ?? "";
-      if (value === "") return;
-      if (column.startsWith("attributes.")) attributes[column.slice("attributes.".length)] = value;
-      else if (column === "thingGroups")
-        body.thingGroups = value
-          .split(";")
-          .map((g) => g.trim())
-          .filter(Boolean);
-      else body[column] = value;
-    });
-    if (Object.keys(attributes).length > 0) body.attributes = attributes;
-    return { line, body, warnings: [] };
-  }
+  const body: Record<string, unknown> = {};
+  const attributes: Record<string, string> = {};
+  columns.forEach((column, i) => {
+    const value = row[i] ?? "";
+    if (value === "") return;
+    if (column.startsWith("attributes.")) attributes[column.slice("attributes.".length)] = value;
+    else if (column === "thingGroups")
+      body.thingGroups = value
+        .split(";")
+        .map((g) => g.trim())
+        .filter(Boolean);
+    else body[column] = value;
+  });
+  if (Object.keys(attributes).length > 0) body.attributes = attributes;
+  return { line, body, warnings: [] };
 }
 
 /** Splits a whole body into lines (the deployed HTTP API hands the body over at once). */

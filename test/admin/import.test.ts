@@ -75,6 +75,34 @@ describe("import", () => {
     expect(await deps.allowlist.get("dev-2")).toMatchObject({ status: "blocked", note: "two\nlines" });
   });
 
+  it("reads stray quotes as written, reports an unclosed quote with its line, and imports the rest", async () => {
+    // Prepare
+    const { call, deps } = await worlds.world();
+    const csv = [
+      "deviceId,note",
+      "ok-a,fine",
+      'bad-b,"closed"then text',
+      "",
+      "ok-c,fine",
+      'bad-d,"never closed',
+    ].join("\n");
+
+    // Act
+    const imported = await call("POST", "/allowlist/import", {
+      body: csv,
+      headers: { "content-type": "text/csv" },
+    });
+
+    // Assess
+    expect(report(imported.json)).toMatchObject({ format: "csv", accepted: 3 });
+    expect(report(imported.json).rejected).toEqual([
+      { line: 6, reason: "a quoted CSV field is not closed before the end" },
+    ]);
+    expect(await deps.allowlist.get("ok-c")).toMatchObject({ note: "fine" });
+    expect(await deps.allowlist.get("bad-b")).toMatchObject({ note: '"closed"then text' });
+    expect(await deps.allowlist.get("bad-d")).toBeUndefined();
+  });
+
   it("refuses a CSV header with an unknown column with 400, writing nothing", async () => {
     // Prepare
     const { call, scan } = await worlds.world();
