@@ -103,6 +103,16 @@ export async function provision(
   const { iot, clock, settings } = deps;
   const retry = <T>(fn: () => Promise<T>) => withRetry(fn, settings.retry, clock);
   const certificateId = event.certificateId;
+  /**
+   * Records a `failed` outcome (I3: every attempt ends in one) and hands back the error to throw, so the
+   * platform retries or dead-letters the event; a ledger write that fails too is not allowed to hide it.
+   */
+  const recordFailure = async (entry: Omit<LedgerEntry, "kind">, error: Error): Promise<Error> => {
+    await retry(() => deps.ledger.append({ ...entry, kind: "failed", error: describeError(error) })).catch(
+      () => undefined,
+    );
+    return error;
+  };
 
   // 1. describe
   const description = await retry(() => iot.describeCertificate(certificateId));
@@ -163,18 +173,12 @@ export async function provision(
 
     // Rotation `replace` retires an ACTIVE certificate; one still being provisioned is waited for.
     if (decision.replaces !== undefined && input.boundCertificate?.status === "PENDING_ACTIVATION") {
-      const error = new TransientError(
-        `device ${decision.deviceId}: another certificate is being provisioned for it; retry later`,
+      throw await recordFailure(
+        { ...base, deviceId: decision.deviceId },
+        new TransientError(
+          `device ${decision.deviceId}: another certificate is being provisioned for it; retry later`,
+        ),
       );
-      await retry(() =>
-        deps.ledger.append({
-          ...base,
-          deviceId: decision.deviceId,
-          kind: "failed",
-          error: describeError(error),
-        }),
-      ).catch(() => undefined);
-      throw error;
     }
 
     // 6. claim
@@ -185,19 +189,10 @@ export async function provision(
     };
     if (!(await retry(() => deps.allowlist.claimBinding(claim)))) {
       if (round >= MAX_CLAIM_ROUNDS) {
-        const error = new TransientError(
-          `device ${decision.deviceId}: the binding kept changing; retry later`,
+        throw await recordFailure(
+          { ...base, deviceId: decision.deviceId },
+          new TransientError(`device ${decision.deviceId}: the binding kept changing; retry later`),
         );
-        // Every attempt ends in a recorded outcome (I3); the event is retried by the platform.
-        await retry(() =>
-          deps.ledger.append({
-            ...base,
-            deviceId: decision.deviceId,
-            kind: "failed",
-            error: describeError(error),
-          }),
-        ).catch(() => undefined);
-        throw error;
       }
       continue;
     }
@@ -232,14 +227,12 @@ export async function provision(
       ));
     } catch (error) {
       await releaseClaim(decision, claim, deps);
-      await retry(() =>
-        deps.ledger.append({ ...ledgerBase, kind: "failed", error: describeError(error) }),
-      ).catch(
-        () => undefined, // the rethrown error still reaches the logs and the dead-letter queue
+      throw await recordFailure(
+        ledgerBase,
+        error instanceof JitrError
+          ? error
+          : new ProvisioningError(describeError(error), "execute", { cause: error }),
       );
-      throw error instanceof JitrError
-        ? error
-        : new ProvisioningError(describeError(error), "execute", { cause: error });
     }
 
     // 8. record
@@ -264,10 +257,7 @@ export async function provision(
         "record",
         { cause: error },
       );
-      await retry(() =>
-        deps.ledger.append({ ...ledgerBase, kind: "failed", error: describeError(failure) }),
-      ).catch(() => undefined);
-      throw failure;
+      throw await recordFailure(ledgerBase, failure);
     }
     const warnings = decision.replaces ? await retireReplaced(decision, deps) : [];
     await retry(() => deps.ledger.append({ ...ledgerBase, at: provisionedAt, kind: "provisioned", timings }));
