@@ -7,6 +7,7 @@ import { isAbsolute, join, resolve } from "node:path";
 import type { Readable } from "node:stream";
 import { defaultProvider } from "@aws-sdk/credential-provider-node";
 import { SignatureV4 } from "@smithy/signature-v4";
+import { readLocalEndpoints } from "./endpoints.ts";
 import { CliError } from "./output.ts";
 
 /** Where the CLI finds the admin API: flags first, then `<data>/endpoints.json` written by `jitr local`. */
@@ -88,7 +89,7 @@ export class AdminApiClient {
   /** Resolves the API address and credentials from flags, the environment and `<data>/endpoints.json`. */
   static async connect(options: ApiOptions): Promise<AdminApiClient> {
     const dataDir = options.data ?? ".jitr";
-    const endpoints = await readEndpoints(dataDir);
+    const endpoints = await readLocalEndpoints(dataDir);
     const api = options.api ?? process.env.JITR_ADMIN_API ?? endpoints?.adminApi;
     if (api === undefined) {
       throw new CliError(
@@ -223,21 +224,6 @@ async function collect(stream: Readable): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk)));
   return Buffer.concat(chunks).toString("utf8");
-}
-
-interface Endpoints {
-  adminApi?: string;
-  adminTokenFile?: string;
-}
-
-async function readEndpoints(dataDir: string): Promise<Endpoints | undefined> {
-  const path = join(dataDir, "endpoints.json");
-  if (!existsSync(path)) return undefined;
-  try {
-    return JSON.parse(await readFile(path, "utf8")) as Endpoints;
-  } catch (error) {
-    throw new CliError(`cannot read ${path}: ${(error as Error).message}`);
-  }
 }
 
 async function readToken(file: string, dataDir: string): Promise<string> {

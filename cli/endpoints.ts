@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { CliError } from "./output.ts";
@@ -14,20 +15,27 @@ export interface LocalEndpoints {
   accountId: string;
 }
 
+/** Credentials for the local AWS endpoint: it checks no signature, but the SDK needs something to sign with. */
+export const LOCAL_CREDENTIALS = { accessKeyId: "local", secretAccessKey: "local" };
+
+/** The endpoints of a `jitr local` under `dataDir`, or undefined when it has written none. */
+export async function readLocalEndpoints(dataDir: string): Promise<LocalEndpoints | undefined> {
+  const file = join(dataDir, "endpoints.json");
+  if (!existsSync(file)) return undefined;
+  try {
+    return JSON.parse(await readFile(file, "utf8")) as LocalEndpoints;
+  } catch (error) {
+    throw new CliError(`cannot read ${file}: ${(error as Error).message}`);
+  }
+}
+
 /** Reads the endpoints of a running `jitr local`, or says how to start one. */
 export async function loadLocalEndpoints(dataDir: string): Promise<LocalEndpoints> {
-  const file = join(dataDir, "endpoints.json");
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch {
+  const endpoints = await readLocalEndpoints(dataDir);
+  if (endpoints === undefined) {
     throw new CliError(
-      `no ${file}: start the local stack with \`jitr local\` (or pass --data DIR / the endpoint flags)`,
+      `no ${join(dataDir, "endpoints.json")}: start the local stack with \`jitr local\` (or pass --data DIR / the endpoint flags)`,
     );
   }
-  try {
-    return JSON.parse(text) as LocalEndpoints;
-  } catch {
-    throw new CliError(`${file} is not valid JSON`);
-  }
+  return endpoints;
 }

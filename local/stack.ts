@@ -13,7 +13,7 @@ import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { IoTClient } from "@aws-sdk/client-iot";
 import { ensureTables, type TableNames } from "../adapters/tables.ts";
 import { LOCAL_TABLES } from "../cli/demo.ts";
-import type { LocalEndpoints } from "../cli/endpoints.ts";
+import { LOCAL_CREDENTIALS, type LocalEndpoints } from "../cli/endpoints.ts";
 import { readAdminConfig } from "../handlers/admin-config.ts";
 import { buildAdminDeps } from "../handlers/admin-wiring.ts";
 import { readProvisioningConfig } from "../handlers/config.ts";
@@ -82,9 +82,6 @@ export interface LocalStack {
   adminToken: string;
   close(): Promise<void>;
 }
-
-/** Local credentials: the endpoint does not check signatures, but the SDK needs something to sign with. */
-export const LOCAL_CREDENTIALS = { accessKeyId: "local", secretAccessKey: "local" };
 
 /** The handler's environment, with the same variable names as the deployed function. */
 /** The provisioning function's behaviour settings, taken from the environment by `jitr local` as on Lambda. */

@@ -3,12 +3,10 @@ import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { IoTClient } from "@aws-sdk/client-iot";
 import type { Command } from "commander";
 import { demoOracles, LOCAL_TABLES, prepareDemo } from "../demo.ts";
-import { loadLocalEndpoints } from "../endpoints.ts";
+import { LOCAL_CREDENTIALS, loadLocalEndpoints } from "../endpoints.ts";
 import { runFleet } from "../fleet.ts";
 import { CliError } from "../output.ts";
 import { printFleetSummary, progressBar } from "../report.ts";
-
-const LOCAL_CREDENTIALS = { accessKeyId: "local", secretAccessKey: "local" };
 
 export function registerSimulateCommand(program: Command): void {
   program
