@@ -68,11 +68,9 @@ export interface LocalStackOptions {
   emitMetrics?: boolean;
 }
 
-/** The contract file other tools read to find a running local stack (DESIGN section 5). */
-export type Endpoints = LocalEndpoints;
-
 export interface LocalStack {
-  endpoints: Endpoints;
+  /** What `endpoints.json` holds (DESIGN section 5). */
+  endpoints: LocalEndpoints;
   aws: AwsEndpoint;
   gateway: DeviceGateway;
   rulePath: RulePath;
@@ -192,7 +190,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     });
     closers.push(() => gateway.close());
 
-    const endpoints: Endpoints = {
+    const endpoints: LocalEndpoints = {
       awsEndpoint: aws.url,
       adminApi: adminServer.url,
       adminTokenFile: admin.file,
