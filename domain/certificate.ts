@@ -1,6 +1,6 @@
 import "reflect-metadata";
-import { createHash } from "node:crypto";
 import { SubjectAlternativeNameExtension, X509Certificate } from "@peculiar/x509";
+import { certificateIdOfDer } from "../pki/certificate-id.ts";
 import { ValidationError } from "./errors.ts";
 import type { CertificateFacts } from "./types.ts";
 
@@ -32,7 +32,7 @@ export function readCertificate(pem: string): CertificateFacts {
   const san = cert.getExtension(SubjectAlternativeNameExtension);
   const names = san?.names.items ?? [];
   return {
-    fingerprint: createHash("sha256").update(Buffer.from(cert.rawData)).digest("hex"),
+    fingerprint: certificateIdOfDer(cert.rawData),
     subject: cert.subject,
     issuer: cert.issuer,
     subjectAttributes,

@@ -1,5 +1,6 @@
 import { policyTemplates, renderPolicy } from "../policies/index.ts";
 import { type EvaluatedTemplate, evaluateProvisioningTemplate, type TemplatePolicy } from "./jitp/index.ts";
+import { POLICY_NAME_MAX } from "./naming.ts";
 import { mappingSelectors, selectMapping } from "./select-policy.ts";
 import type {
   AllowlistRecord,
@@ -266,8 +267,6 @@ function decideByTable(input: DecisionInput): Decision {
     reserveLot: countsInLot ? record.lot : undefined,
   };
 }
-
-const POLICY_NAME_MAX = 128;
 
 /** A policy name from parts, kept within AWS's pattern `[\w+=,.@-]+` and 128 characters. */
 export function policyNameFor(prefix: string, base: string, deviceId?: string): string {

@@ -1,14 +1,10 @@
+import { isThingName } from "./naming.ts";
 import type { CertificateFacts, DeviceIdStrategy } from "./types.ts";
-
-/** The AWS IoT thing-name rule, which every device id must satisfy. */
-export const THING_NAME_PATTERN = /^[a-zA-Z0-9:_-]{1,128}$/;
-
-export const isValidThingName = (value: string): boolean => THING_NAME_PATTERN.test(value);
 
 /** The device id named by the certificate under the given strategy, or undefined when none is valid. */
 export function deriveDeviceId(facts: CertificateFacts, strategy: DeviceIdStrategy): string | undefined {
   const candidate = candidateFor(facts, strategy);
-  return candidate !== undefined && isValidThingName(candidate) ? candidate : undefined;
+  return candidate !== undefined && isThingName(candidate) ? candidate : undefined;
 }
 
 function candidateFor(facts: CertificateFacts, strategy: DeviceIdStrategy): string | undefined {
@@ -33,7 +29,7 @@ function deviceIdFromUri(uris: string[]): string | undefined {
       .split(/[/:]/)
       .filter((part) => part.length > 0)
       .at(-1);
-    if (last !== undefined && isValidThingName(last)) return last;
+    if (last !== undefined && isThingName(last)) return last;
   }
   return undefined;
 }

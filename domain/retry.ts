@@ -27,3 +27,23 @@ export async function withRetry<T>(
     }
   }
 }
+
+/** Async methods of a port, each of which may be retried. */
+type Retryable<T> = {
+  [K in keyof T]: T[K] extends (...args: infer A) => Promise<infer R> ? (...args: A) => Promise<R> : T[K];
+};
+
+/**
+ * The same port with every method call run through `withRetry`: one retrying wrapper instead of a
+ * closure around each call. Only for calls that are safe to repeat (reads, and writes that are
+ * idempotent or conditional).
+ */
+export function retrying<T extends object>(port: T, policy: RetryPolicy, clock: ClockPort): Retryable<T> {
+  return new Proxy(port, {
+    get(target, property, receiver) {
+      const value = Reflect.get(target, property, receiver);
+      if (typeof value !== "function") return value;
+      return (...args: unknown[]) => withRetry(() => value.apply(target, args), policy, clock);
+    },
+  }) as Retryable<T>;
+}

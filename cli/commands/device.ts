@@ -2,7 +2,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Command } from "commander";
 import { readCertificate } from "../../domain/certificate.ts";
-import { isValidThingName } from "../../domain/device-id.ts";
+import { isThingName } from "../../domain/naming.ts";
 import { connectWithRetry, publishAcknowledged } from "../device-client.ts";
 import { loadLocalEndpoints } from "../endpoints.ts";
 import { CliError, printObject } from "../output.ts";
@@ -38,7 +38,7 @@ export function registerDeviceCommands(program: Command): Command {
         days: string;
         json?: boolean;
       }) => {
-        if (!isValidThingName(opts.id)) {
+        if (!isThingName(opts.id)) {
           throw new CliError(
             `--id "${opts.id}" is not a valid thing name ([a-zA-Z0-9:_-], 1 to 128 characters)`,
           );

@@ -1,4 +1,10 @@
 import {
+  ATTRIBUTE_NAME_PATTERN,
+  ATTRIBUTE_VALUE_PATTERN,
+  POLICY_NAME_PATTERN,
+  THING_NAME_PATTERN,
+} from "../naming.ts";
+import {
   type ParameterInputs,
   type ParameterSource,
   type ResolvedParameter,
@@ -19,13 +25,7 @@ import {
   SUB_VARIABLE,
   THING_TYPE,
 } from "./template.ts";
-import {
-  ATTRIBUTE_NAME,
-  ATTRIBUTE_VALUE,
-  checkTemplateBody,
-  POLICY_NAME,
-  REGISTRY_NAME,
-} from "./validate.ts";
+import { checkTemplateBody } from "./validate.ts";
 
 /** A mapping's `provisioningTemplate` field. */
 export interface ProvisioningTemplateField {
@@ -217,7 +217,7 @@ class Evaluator {
       const path = this.propertyPath(resource, "ThingGroups");
       if (!Array.isArray(groups.value)) this.reject(path, "must be a list of thing group names", groups);
       thing.thingGroups = groups.value.map((group, i) => {
-        if (typeof group !== "string" || !REGISTRY_NAME.test(group))
+        if (typeof group !== "string" || !THING_NAME_PATTERN.test(group))
           this.reject(
             indexPath(path, i),
             `${describe(group)} is not a thing group name ([a-zA-Z0-9:_-]{1,128})`,
@@ -234,8 +234,8 @@ class Evaluator {
       const attributes: Record<string, string> = {};
       for (const [attribute, value] of Object.entries(payload.value)) {
         const at = keyPath(path, attribute);
-        if (!ATTRIBUTE_NAME.test(attribute)) this.reject(at, "is not an attribute name", payload);
-        if (typeof value !== "string" || !ATTRIBUTE_VALUE.test(value))
+        if (!ATTRIBUTE_NAME_PATTERN.test(attribute)) this.reject(at, "is not an attribute name", payload);
+        if (typeof value !== "string" || !ATTRIBUTE_VALUE_PATTERN.test(value))
           this.reject(
             at,
             `${describe(value)} is not an attribute value ([a-zA-Z0-9_.,@/:#=[]-]{0,800})`,
@@ -255,7 +255,7 @@ class Evaluator {
     what: string,
   ): string {
     const { value } = tracked;
-    if (typeof value !== "string" || !REGISTRY_NAME.test(value))
+    if (typeof value !== "string" || !THING_NAME_PATTERN.test(value))
       this.reject(
         this.propertyPath(resource, key),
         `${describe(value)} is not ${what} ([a-zA-Z0-9:_-]{1,128})`,
@@ -281,7 +281,7 @@ class Evaluator {
     const logicalName = resource.logicalName;
     const name = this.property(resource, "PolicyName");
     if (name !== undefined) {
-      if (typeof name.value !== "string" || !POLICY_NAME.test(name.value))
+      if (typeof name.value !== "string" || !POLICY_NAME_PATTERN.test(name.value))
         this.reject(
           this.propertyPath(resource, "PolicyName"),
           `${describe(name.value)} is not a policy name`,

@@ -1,5 +1,10 @@
 import { renderPolicy } from "../../policies/index.ts";
-import { THING_NAME_PATTERN } from "../device-id.ts";
+import {
+  ATTRIBUTE_NAME_PATTERN,
+  ATTRIBUTE_VALUE_PATTERN,
+  POLICY_NAME_PATTERN,
+  THING_NAME_PATTERN,
+} from "../naming.ts";
 import { anchored, parameterProblem } from "./parameters.ts";
 import {
   CERTIFICATE_ID_PARAMETER,
@@ -44,11 +49,6 @@ export type CheckedTemplate =
   | { ok: true; template: ParsedTemplate }
   | { ok: false; errors: TemplateProblem[] };
 
-/** Names of things, thing types and thing groups. */
-export const REGISTRY_NAME = THING_NAME_PATTERN;
-export const ATTRIBUTE_NAME = /^[a-zA-Z0-9_.,@/:#-]{1,128}$/;
-export const ATTRIBUTE_VALUE = /^[a-zA-Z0-9_.,@/:#=[\]-]{0,800}$/;
-export const POLICY_NAME = /^[\w+=,.@-]{1,128}$/;
 const PARAMETER_NAME = /^[^\s${}!.]+$/;
 const NUMERIC = /^-?\d+(\.\d+)?$/;
 const MAX_CONDITION_OPERANDS = 10;
@@ -483,15 +483,15 @@ class Checker {
     };
     switch (`${type}.${key}`) {
       case `${THING_TYPE}.ThingName`:
-        return mustMatch(literal, REGISTRY_NAME, "a thing name ([a-zA-Z0-9:_-]{1,128})");
+        return mustMatch(literal, THING_NAME_PATTERN, "a thing name ([a-zA-Z0-9:_-]{1,128})");
       case `${THING_TYPE}.ThingTypeName`:
-        return mustMatch(literal, REGISTRY_NAME, "a thing type name ([a-zA-Z0-9:_-]{1,128})");
+        return mustMatch(literal, THING_NAME_PATTERN, "a thing type name ([a-zA-Z0-9:_-]{1,128})");
       case `${THING_TYPE}.ThingGroups`:
         if (Array.isArray(node)) {
           node.forEach((group, i) => {
             mustMatch(
               typeof group === "string" ? group : undefined,
-              REGISTRY_NAME,
+              THING_NAME_PATTERN,
               "a thing group name ([a-zA-Z0-9:_-]{1,128})",
               indexPath(at, i),
             );
@@ -502,11 +502,16 @@ class Checker {
         if (isObject(node) && intrinsicOf(node) === undefined) {
           for (const [name, value] of Object.entries(node)) {
             const attributeAt = keyPath(at, name);
-            mustMatch(name, ATTRIBUTE_NAME, "an attribute name ([a-zA-Z0-9_.,@/:#-]{1,128})", attributeAt);
+            mustMatch(
+              name,
+              ATTRIBUTE_NAME_PATTERN,
+              "an attribute name ([a-zA-Z0-9_.,@/:#-]{1,128})",
+              attributeAt,
+            );
             if (typeof value === "string")
               mustMatch(
                 value,
-                ATTRIBUTE_VALUE,
+                ATTRIBUTE_VALUE_PATTERN,
                 "an attribute value ([a-zA-Z0-9_.,@/:#=[]-]{0,800})",
                 attributeAt,
               );
@@ -520,7 +525,7 @@ class Checker {
           this.fail(at, "must be ACTIVE or INACTIVE");
         return;
       case `${POLICY_TYPE}.PolicyName`:
-        return mustMatch(literal, POLICY_NAME, "a policy name ([\\w+=,.@-]{1,128})");
+        return mustMatch(literal, POLICY_NAME_PATTERN, "a policy name ([\\w+=,.@-]{1,128})");
       case `${POLICY_TYPE}.PolicyDocument`:
         return this.literalPolicyDocument(node, at);
     }
