@@ -1,6 +1,6 @@
 import { policyTemplates, renderPolicy } from "../policies/index.ts";
 import { type EvaluatedTemplate, evaluateProvisioningTemplate, type TemplatePolicy } from "./jitp/index.ts";
-import { POLICY_NAME_MAX } from "./naming.ts";
+import { POLICY_NAME_MAX, THING_NAME_RULE } from "./naming.ts";
 import { mappingSelectors, selectMapping } from "./select-policy.ts";
 import type {
   AllowlistRecord,
@@ -129,7 +129,7 @@ function decideByTable(input: DecisionInput): Decision {
       undefined,
       certificate === undefined
         ? "the certificate could not be read"
-        : "the certificate names no device id matching [a-zA-Z0-9:_-]{1,128}",
+        : `the certificate names no device id matching ${THING_NAME_RULE}`,
     );
   }
   // 2. certificate validity

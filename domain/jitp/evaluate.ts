@@ -3,6 +3,7 @@ import {
   ATTRIBUTE_VALUE_PATTERN,
   POLICY_NAME_PATTERN,
   THING_NAME_PATTERN,
+  THING_NAME_RULE,
 } from "../naming.ts";
 import {
   type ParameterInputs,
@@ -220,7 +221,7 @@ class Evaluator {
         if (typeof group !== "string" || !THING_NAME_PATTERN.test(group))
           this.reject(
             indexPath(path, i),
-            `${describe(group)} is not a thing group name ([a-zA-Z0-9:_-]{1,128})`,
+            `${describe(group)} is not a thing group name (${THING_NAME_RULE})`,
             groups,
           );
         return group;
@@ -258,7 +259,7 @@ class Evaluator {
     if (typeof value !== "string" || !THING_NAME_PATTERN.test(value))
       this.reject(
         this.propertyPath(resource, key),
-        `${describe(value)} is not ${what} ([a-zA-Z0-9:_-]{1,128})`,
+        `${describe(value)} is not ${what} (${THING_NAME_RULE})`,
         tracked,
       );
     return value;

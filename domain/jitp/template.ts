@@ -164,3 +164,9 @@ export const SUB_VARIABLE = /\$\{([^}]*)\}/g;
 export const keyPath = (path: string, key: string): string => (path === "" ? key : `${path}.${key}`);
 /** A path segment for a list index. */
 export const indexPath = (path: string, index: number): string => `${path}[${index}]`;
+
+/** One reason a template is refused: where (a dotted path) and what. */
+export interface TemplateProblem {
+  path: string;
+  message: string;
+}
