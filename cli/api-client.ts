@@ -7,7 +7,7 @@ import { isAbsolute, join, resolve } from "node:path";
 import type { Readable } from "node:stream";
 import { defaultProvider } from "@aws-sdk/credential-provider-node";
 import { SignatureV4 } from "@smithy/signature-v4";
-import { readLocalEndpoints } from "./endpoints.ts";
+import { readLocalEndpoints } from "../local/contract.ts";
 import { CliError } from "./output.ts";
 
 /** Where the CLI finds the admin API: flags first, then `<data>/endpoints.json` written by `jitr local`. */

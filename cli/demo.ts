@@ -4,7 +4,7 @@
  * one clone of an allowlisted device — each behaving as real firmware does.
  */
 import { existsSync } from "node:fs";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import {
@@ -16,18 +16,10 @@ import { PutCommand } from "@aws-sdk/lib-dynamodb";
 import { createDocumentClient, DynamoLedger } from "../adapters/dynamo.ts";
 import type { TableNames } from "../adapters/tables.ts";
 import type { AllowlistRecord, Lot, PolicyMapping } from "../domain/types.ts";
-import { CA_FILES, registerCa, writeSecret } from "./commands/ca.ts";
+import { certificateIdOf, createCa, issueCertificate } from "../pki/certificates.ts";
+import { readKeyFilePems, readKeyFiles, writeKeyFiles } from "../pki/key-files.ts";
+import { caKeyFiles, deviceFiles, registerCa, writeCa } from "./ca.ts";
 import type { Expectation, FleetDevice, FleetOptions } from "./fleet.ts";
-import { certificateIdOf, createCa, issueCertificate, loadKeyedCertificate } from "./pki.ts";
-
-/** The table names of `jitr local`. */
-export const LOCAL_TABLES: TableNames = {
-  allowlist: "jitr-local-allowlist",
-  mappings: "jitr-local-mappings",
-  lots: "jitr-local-lots",
-  ledger: "jitr-local-ledger",
-  idempotency: "jitr-local-idempotency",
-};
 
 /** Where a demo fleet is set up: SDK clients pointed at an AWS endpoint, and the service's tables. */
 export interface DemoTarget {
@@ -41,6 +33,7 @@ export interface FleetNaming {
   lot: string;
 }
 
+/** The names of the `jitr local` demo fleet. */
 export const DEMO_NAMING: FleetNaming = { prefix: "demo", lot: "demo-lot-1" };
 
 /** How a fleet of N splits: most allowlisted, about a tenth unknown, one blocked and one clone (N >= 4). */
@@ -59,13 +52,10 @@ const pad = (i: number) => String(i).padStart(4, "0");
 
 async function ensureDemoCa(stack: DemoTarget, dir: string): Promise<string> {
   await mkdir(dir, { recursive: true });
-  const certPath = join(dir, CA_FILES.certificate);
-  if (!existsSync(certPath)) {
-    const ca = await createCa({ commonName: "JITR Simulated Fleet CA" });
-    await writeFile(certPath, ca.certificatePem);
-    await writeSecret(join(dir, CA_FILES.key), ca.privateKeyPem);
-  }
-  const caId = certificateIdOf(await readFile(certPath, "utf8"));
+  const files = caKeyFiles(dir);
+  if (!existsSync(files.certificate))
+    await writeCa(dir, await createCa({ commonName: "JITR Simulated Fleet CA" }));
+  const caId = certificateIdOf(await readFile(files.certificate, "utf8"));
   const registered = await stack.clients.iot
     .send(new DescribeCACertificateCommand({ certificateId: caId }))
     .then(() => true)
@@ -76,21 +66,12 @@ async function ensureDemoCa(stack: DemoTarget, dir: string): Promise<string> {
 
 /** Device material kept under the data directory, so a restart reconnects the same devices. */
 async function ensureDevice(dir: string, caDir: string, fileId: string, cn: string) {
-  const certPath = join(dir, `${fileId}.cert.pem`);
-  const keyPath = join(dir, `${fileId}.key.pem`);
-  if (!existsSync(certPath)) {
-    const ca = await loadKeyedCertificate(
-      await readFile(join(caDir, CA_FILES.certificate), "utf8"),
-      await readFile(join(caDir, CA_FILES.key), "utf8"),
-    );
-    const issued = await issueCertificate(ca, { subject: { CN: cn, O: "JITR Demo" } });
-    await writeFile(certPath, issued.certificatePem);
-    await writeSecret(keyPath, issued.privateKeyPem);
+  const files = deviceFiles(dir, fileId);
+  if (!existsSync(files.certificate)) {
+    const ca = await readKeyFiles(caKeyFiles(caDir));
+    await writeKeyFiles(files, await issueCertificate(ca, { subject: { CN: cn, O: "JITR Demo" } }));
   }
-  const [certificatePem, privateKeyPem] = await Promise.all([
-    readFile(certPath, "utf8"),
-    readFile(keyPath, "utf8"),
-  ]);
+  const { certificatePem, privateKeyPem } = await readKeyFilePems(files);
   return { certificatePem, privateKeyPem, certificateId: certificateIdOf(certificatePem) };
 }
 

@@ -4,7 +4,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { Logger } from "@aws-lambda-powertools/logger";
 import type { LogLevel } from "@aws-lambda-powertools/logger/types";
@@ -12,15 +12,21 @@ import { Metrics } from "@aws-lambda-powertools/metrics";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { IoTClient } from "@aws-sdk/client-iot";
 import { ensureTables, type TableNames } from "../adapters/tables.ts";
-import { LOCAL_TABLES } from "../cli/demo.ts";
-import { LOCAL_CREDENTIALS, type LocalEndpoints } from "../cli/endpoints.ts";
 import { readAdminConfig } from "../handlers/admin-config.ts";
 import { buildAdminDeps } from "../handlers/admin-wiring.ts";
 import { readProvisioningConfig } from "../handlers/config.ts";
 import { makeProvisionHandler } from "../handlers/provision.ts";
 import { buildProvisioning } from "../handlers/wiring.ts";
+import { writeSecret } from "../pki/key-files.ts";
 import { startAdminServer } from "./admin-server.ts";
 import { type AwsEndpoint, startAwsEndpoint } from "./aws/index.ts";
+import {
+  LOCAL_CREDENTIALS,
+  LOCAL_PORTS,
+  LOCAL_TABLES,
+  type LocalEndpoints,
+  writeLocalEndpoints,
+} from "./contract.ts";
 import { type DeviceGateway, type GatewayConnectionEvent, startDeviceGateway } from "./gateway.ts";
 import { createRulePath, type RulePath } from "./rule-path.ts";
 import { ensureGatewayTls, GATEWAY_FILES } from "./tls.ts";
@@ -81,7 +87,6 @@ export interface LocalStack {
   close(): Promise<void>;
 }
 
-/** The handler's environment, with the same variable names as the deployed function. */
 /** The provisioning function's behaviour settings, taken from the environment by `jitr local` as on Lambda. */
 const TUNABLE_VARIABLES = [
   "JITR_DEVICE_ID_STRATEGY",
@@ -93,6 +98,7 @@ const TUNABLE_VARIABLES = [
   "JITR_IDEMPOTENCY_TTL_SECONDS",
 ];
 
+/** The handler's environment, with the same variable names as the deployed function. */
 export function localHandlerEnvironment(
   region: string,
   accountId: string,
@@ -115,7 +121,7 @@ async function ensureAdminToken(dataDir: string): Promise<{ token: string; file:
   const file = join(dataDir, "admin-token");
   if (existsSync(file)) return { token: (await readFile(file, "utf8")).trim(), file };
   const token = randomBytes(24).toString("base64url");
-  await writeFile(file, `${token}\n`, { mode: 0o600 });
+  await writeSecret(file, `${token}\n`);
   return { token, file };
 }
 
@@ -136,7 +142,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
 
     const aws = await startAwsEndpoint({
       host,
-      port: options.awsPort ?? 4580,
+      port: options.awsPort ?? LOCAL_PORTS.aws,
       region,
       accountId,
       ...(options.inMemory ? {} : { dataDir }),
@@ -170,7 +176,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     // The deployed admin routes, behind a bearer token instead of IAM.
     const adminServer = await startAdminServer({
       host,
-      port: options.adminPort ?? 4581,
+      port: options.adminPort ?? LOCAL_PORTS.admin,
       token: admin.token,
       deps: buildAdminDeps(readAdminConfig(environment), clients),
       logError: (message, details) => logger.error(message, details),
@@ -179,7 +185,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
 
     const gateway = await startDeviceGateway({
       host,
-      port: options.mqttPort ?? 8883,
+      port: options.mqttPort ?? LOCAL_PORTS.mqtt,
       registry: aws.iot,
       region,
       accountId,
@@ -200,7 +206,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       region,
       accountId,
     };
-    await writeFile(join(dataDir, "endpoints.json"), `${JSON.stringify(endpoints, null, 2)}\n`);
+    await writeLocalEndpoints(dataDir, endpoints);
     return {
       endpoints,
       aws,

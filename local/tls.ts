@@ -1,7 +1,8 @@
 import { existsSync } from "node:fs";
-import { readFile, writeFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { createCa, issueCertificate, loadKeyedCertificate } from "../cli/pki.ts";
+import { createCa, issueCertificate, loadKeyedCertificate } from "../pki/certificates.ts";
+import { readKeyFilePems, writeKeyFiles } from "../pki/key-files.ts";
 
 /** Files of the gateway's own PKI inside the data directory. */
 export const GATEWAY_FILES = {
@@ -19,13 +20,14 @@ export async function ensureGatewayTls(
   dataDir: string,
 ): Promise<{ caPem: string; certificatePem: string; keyPem: string }> {
   const path = (name: string) => join(dataDir, name);
+  const caFiles = { certificate: path(GATEWAY_FILES.ca), key: path(GATEWAY_FILES.caKey) };
+  const serverFiles = { certificate: path(GATEWAY_FILES.server), key: path(GATEWAY_FILES.serverKey) };
   if (Object.values(GATEWAY_FILES).every((name) => existsSync(path(name)))) {
-    const [caPem, certificatePem, keyPem] = await Promise.all([
-      readFile(path(GATEWAY_FILES.ca), "utf8"),
-      readFile(path(GATEWAY_FILES.server), "utf8"),
-      readFile(path(GATEWAY_FILES.serverKey), "utf8"),
+    const [caPem, server] = await Promise.all([
+      readFile(caFiles.certificate, "utf8"),
+      readKeyFilePems(serverFiles),
     ]);
-    return { caPem, certificatePem, keyPem };
+    return { caPem, certificatePem: server.certificatePem, keyPem: server.privateKeyPem };
   }
   const ca = await createCa({ commonName: "JITR Local Gateway CA" });
   const server = await issueCertificate(ca, {
@@ -35,10 +37,8 @@ export async function ensureGatewayTls(
     usage: "server",
     notAfter: new Date(Date.now() + 5 * 365 * 86_400_000),
   });
-  await writeFile(path(GATEWAY_FILES.ca), ca.certificatePem);
-  await writeFile(path(GATEWAY_FILES.caKey), ca.privateKeyPem, { mode: 0o600 });
-  await writeFile(path(GATEWAY_FILES.server), server.certificatePem);
-  await writeFile(path(GATEWAY_FILES.serverKey), server.privateKeyPem, { mode: 0o600 });
+  await writeKeyFiles(caFiles, ca);
+  await writeKeyFiles(serverFiles, server);
   // Loading back proves the files are usable before anything depends on them.
   await loadKeyedCertificate(server.certificatePem, server.privateKeyPem);
   return { caPem: ca.certificatePem, certificatePem: server.certificatePem, keyPem: server.privateKeyPem };

@@ -1,20 +1,15 @@
-import { mkdir, readFile, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { mkdir, readFile } from "node:fs/promises";
 import type { Command } from "commander";
 import { readCertificate } from "../../domain/certificate.ts";
-import { isThingName } from "../../domain/naming.ts";
+import { isThingName, THING_NAME_RULE } from "../../domain/naming.ts";
+import { loadLocalEndpoints } from "../../local/contract.ts";
+import { certificateIdOf, issueCertificate } from "../../pki/certificates.ts";
+import { writeKeyFiles } from "../../pki/key-files.ts";
+import { deviceFiles, loadCa } from "../ca.ts";
 import { connectWithRetry, publishAcknowledged } from "../device-client.ts";
-import { loadLocalEndpoints } from "../endpoints.ts";
 import { CliError, printObject } from "../output.ts";
-import { certificateIdOf, issueCertificate } from "../pki.ts";
-import { loadCa, writeSecret } from "./ca.ts";
 
-/** Where `jitr device create` writes a device's certificate and key. */
-export const deviceFiles = (dir: string, id: string) => ({
-  certificate: join(dir, `${id}.cert.pem`),
-  key: join(dir, `${id}.key.pem`),
-});
-
+/** Adds `jitr device create` and `jitr device connect`. */
 export function registerDeviceCommands(program: Command): Command {
   const device = program.command("device").description("make device certificates and connect as a device");
 
@@ -39,9 +34,7 @@ export function registerDeviceCommands(program: Command): Command {
         json?: boolean;
       }) => {
         if (!isThingName(opts.id)) {
-          throw new CliError(
-            `--id "${opts.id}" is not a valid thing name ([a-zA-Z0-9:_-], 1 to 128 characters)`,
-          );
+          throw new CliError(`--id "${opts.id}" is not a valid thing name (${THING_NAME_RULE})`);
         }
         const days = Number(opts.days);
         if (!Number.isInteger(days) || days < 1) throw new CliError("--days must be a whole number of days");
@@ -53,8 +46,7 @@ export function registerDeviceCommands(program: Command): Command {
         });
         await mkdir(opts.out, { recursive: true });
         const files = deviceFiles(opts.out, opts.id);
-        await writeFile(files.certificate, issued.certificatePem);
-        await writeSecret(files.key, issued.privateKeyPem);
+        await writeKeyFiles(files, issued);
         printObject(
           { deviceId: opts.id, ...files, certificateId: certificateIdOf(issued.certificatePem) },
           opts.json === true,

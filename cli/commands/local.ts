@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { LogLevel } from "@aws-lambda-powertools/logger/types";
 import type { Command } from "commander";
+import { ENDPOINTS_FILE, LOCAL_PORTS } from "../../local/contract.ts";
 import { runFleet } from "../fleet.ts";
 import { CliError } from "../output.ts";
 import { printFleetSummary, progressBar } from "../report.ts";
@@ -14,6 +15,7 @@ const port = (name: string, value: string | undefined, fallback: number): number
   return n;
 };
 
+/** Adds `jitr local`. */
 export function registerLocalCommands(program: Command): void {
   program
     .command("local")
@@ -65,9 +67,9 @@ export function registerLocalCommands(program: Command): void {
       const stack = await startLocalStack({
         dataDir: opts.data,
         host: opts.host,
-        awsPort: port("--aws-port", opts.awsPort, 4580),
-        adminPort: port("--admin-port", opts.adminPort, 4581),
-        mqttPort: port("--mqtt-port", opts.mqttPort, 8883),
+        awsPort: port("--aws-port", opts.awsPort, LOCAL_PORTS.aws),
+        adminPort: port("--admin-port", opts.adminPort, LOCAL_PORTS.admin),
+        mqttPort: port("--mqtt-port", opts.mqttPort, LOCAL_PORTS.mqtt),
         concurrency: Number(opts.concurrency) || 2,
         logLevel: logLevel as LogLevel,
         ...(opts.quotas ? { quotas: { enabled: true } } : {}),
@@ -88,7 +90,7 @@ export function registerLocalCommands(program: Command): void {
           `AWS endpoint    ${e.awsEndpoint}   (AWS_ENDPOINT_URL=${e.awsEndpoint})`,
           `admin API       ${e.adminApi}   (token in ${e.adminTokenFile})`,
           `device gateway  mqtts://${e.mqttHost}:${e.mqttPort}   (server CA ${e.gatewayCaFile})`,
-          `state           ${join(opts.data, "endpoints.json")}`,
+          `state           ${join(opts.data, ENDPOINTS_FILE)}`,
           "jitr local ready",
           "",
         ].join("\n"),

@@ -2,12 +2,13 @@ import { readFile } from "node:fs/promises";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { IoTClient } from "@aws-sdk/client-iot";
 import type { Command } from "commander";
-import { demoOracles, LOCAL_TABLES, prepareDemo } from "../demo.ts";
-import { LOCAL_CREDENTIALS, loadLocalEndpoints } from "../endpoints.ts";
+import { LOCAL_CREDENTIALS, LOCAL_TABLES, loadLocalEndpoints } from "../../local/contract.ts";
+import { demoOracles, prepareDemo } from "../demo.ts";
 import { runFleet } from "../fleet.ts";
 import { CliError } from "../output.ts";
 import { printFleetSummary, progressBar } from "../report.ts";
 
+/** Adds `jitr simulate`. */
 export function registerSimulateCommand(program: Command): void {
   program
     .command("simulate")

@@ -6,9 +6,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { main } from "../../cli/main.ts";
-import { certificateIdOf, issueCertificate } from "../../cli/pki.ts";
 import { provision } from "../../domain/provision.ts";
 import { startAdminServer } from "../../local/admin-server.ts";
+import { certificateIdOf, issueCertificate } from "../../pki/certificates.ts";
 import { CA_ID, eventFor, testCa } from "../support/world.ts";
 import { startAdminWorlds } from "./support.ts";
 

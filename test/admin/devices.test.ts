@@ -1,7 +1,7 @@
 /** Explain, approve, deprovision, history and the mapping what-if, over dynalite tables and FakeIot. */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { certificateIdOf, issueCertificate } from "../../cli/pki.ts";
 import { provision } from "../../domain/provision.ts";
+import { certificateIdOf, issueCertificate } from "../../pki/certificates.ts";
 import { CA_ID, eventFor, testCa } from "../support/world.ts";
 import { startAdminWorlds } from "./support.ts";
 

@@ -1,10 +1,10 @@
 import { createHash } from "node:crypto";
 import { X509Certificate } from "@peculiar/x509";
 import { describe, expect, it } from "vitest";
-import { issueCertificate } from "../../cli/pki.ts";
 import { readCertificate } from "../../domain/certificate.ts";
 import { deriveDeviceId } from "../../domain/device-id.ts";
 import { ValidationError } from "../../domain/errors.ts";
+import { issueCertificate } from "../../pki/certificates.ts";
 import { testCa } from "../support/world.ts";
 
 describe("readCertificate", () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { issueCertificate } from "../../cli/pki.ts";
 import { JitrError, ProvisioningError } from "../../domain/errors.ts";
 import { provision, UNIDENTIFIED_DEVICE } from "../../domain/provision.ts";
+import { issueCertificate } from "../../pki/certificates.ts";
 import { allowed, defaultMapping, makeWorld, testCa } from "../support/world.ts";
 
 const arnOf = (id: string) => `arn:aws:iot:us-east-1:123456789012:cert/${id}`;

@@ -8,7 +8,7 @@ import {
   publishAcknowledged,
   subscribeGranted,
 } from "../../cli/device-client.ts";
-import { createCa } from "../../cli/pki.ts";
+import { createCa } from "../../pki/certificates.ts";
 import { startTestStack } from "../support/local-stack.ts";
 
 let t: Awaited<ReturnType<typeof startTestStack>>;

@@ -11,10 +11,10 @@ import {
   DynamoLots,
   DynamoMappings,
 } from "../../adapters/dynamo.ts";
-import { certificateIdOf, issueCertificate } from "../../cli/pki.ts";
 import { JitrError } from "../../domain/errors.ts";
 import type { RegisteredEvent } from "../../domain/types.ts";
 import { makeProvisionHandler } from "../../handlers/provision.ts";
+import { certificateIdOf, issueCertificate } from "../../pki/certificates.ts";
 import { startDynalite } from "../support/dynalite.ts";
 import { FakeClock, FakeIot } from "../support/fakes.ts";
 import { lambdaContext } from "../support/lambda.ts";

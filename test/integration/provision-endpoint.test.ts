@@ -6,13 +6,13 @@ import { GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { createDocumentClient } from "../../adapters/dynamo.ts";
 import { ensureTables } from "../../adapters/tables.ts";
-import { LOCAL_TABLES } from "../../cli/demo.ts";
-import { certificateIdOf, issueCertificate } from "../../cli/pki.ts";
 import { readProvisioningConfig } from "../../handlers/config.ts";
 import { makeProvisionHandler } from "../../handlers/provision.ts";
 import { buildProvisioning } from "../../handlers/wiring.ts";
 import { type AwsEndpoint, startAwsEndpoint } from "../../local/aws/index.ts";
+import { LOCAL_TABLES } from "../../local/contract.ts";
 import { localHandlerEnvironment } from "../../local/stack.ts";
+import { certificateIdOf, issueCertificate } from "../../pki/certificates.ts";
 import { lambdaContext } from "../support/lambda.ts";
 import { eventFor, testCa } from "../support/world.ts";
 

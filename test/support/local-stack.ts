@@ -1,13 +1,18 @@
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PutCommand } from "@aws-sdk/lib-dynamodb";
 import { createDocumentClient } from "../../adapters/dynamo.ts";
-import { CA_FILES, registerCa, writeSecret } from "../../cli/commands/ca.ts";
+import { registerCa, writeCa } from "../../cli/ca.ts";
 import type { DeviceIdentity, Endpoint } from "../../cli/device-client.ts";
-import { certificateIdOf, createCa, issueCertificate, type KeyedCertificate } from "../../cli/pki.ts";
 import type { AllowlistRecord, PolicyMapping } from "../../domain/types.ts";
 import { type LocalStackOptions, startLocalStack } from "../../local/stack.ts";
+import {
+  certificateIdOf,
+  createCa,
+  issueCertificate,
+  type KeyedCertificate,
+} from "../../pki/certificates.ts";
 
 /** A local stack on free ports with in-memory AWS state, a registered fleet CA, and helpers to seed it. */
 export async function startTestStack(options: Partial<LocalStackOptions> = {}) {
@@ -23,8 +28,7 @@ export async function startTestStack(options: Partial<LocalStackOptions> = {}) {
   const caDir = join(dataDir, "fleet-ca");
   const ca = await createCa({ commonName: "E2E Fleet CA" });
   await mkdir(caDir, { recursive: true });
-  await writeFile(join(caDir, CA_FILES.certificate), ca.certificatePem);
-  await writeSecret(join(caDir, CA_FILES.key), ca.privateKeyPem);
+  await writeCa(caDir, ca);
   const { certificateId: caId } = await registerCa(stack.clients.iot, caDir, { autoRegistration: true });
   const doc = createDocumentClient(stack.clients.dynamo);
   const endpoint: Endpoint = {

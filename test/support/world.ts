@@ -1,12 +1,12 @@
+import type { ProvisionDeps } from "../../domain/provision.ts";
+import type { AllowlistRecord, Lot, PolicyMapping, RegisteredEvent } from "../../domain/types.ts";
 import {
   certificateIdOf,
   createCa,
   type IssueOptions,
   issueCertificate,
   type KeyedCertificate,
-} from "../../cli/pki.ts";
-import type { ProvisionDeps } from "../../domain/provision.ts";
-import type { AllowlistRecord, Lot, PolicyMapping, RegisteredEvent } from "../../domain/types.ts";
+} from "../../pki/certificates.ts";
 import { FakeClock, FakeIot, MemoryAllowlist, MemoryLedger, MemoryLots, MemoryMappings } from "./fakes.ts";
 
 let sharedCa: Promise<KeyedCertificate> | undefined;

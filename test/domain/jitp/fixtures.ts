@@ -1,8 +1,8 @@
 import { readFileSync } from "node:fs";
-import { certificateIdOf, issueCertificate, type SubjectFields } from "../../../cli/pki.ts";
 import { readCertificate } from "../../../domain/certificate.ts";
 import type { TemplateContext } from "../../../domain/jitp/index.ts";
 import { isObject } from "../../../domain/jitp/template.ts";
+import { certificateIdOf, issueCertificate, type SubjectFields } from "../../../pki/certificates.ts";
 import { testCa } from "../../support/world.ts";
 
 /** A JSON object from test/fixtures/jitp. */

@@ -1,13 +1,13 @@
 /**
  * Certificate helpers for the emulator's tests, in the shape those tests use, made by the project's
- * own PKI (`cli/pki.ts`: ECDSA P-256 CAs and leaf certificates).
+ * own PKI (`pki/certificates.ts`: ECDSA P-256 CAs and leaf certificates).
  */
 import {
   certificateIdOf,
   createCa as createKeyedCa,
   issueCertificate as issueKeyed,
   type KeyedCertificate,
-} from "../../../cli/pki.ts";
+} from "../../../pki/certificates.ts";
 
 export interface TestCertificate extends KeyedCertificate {
   cert: KeyedCertificate["certificate"];

@@ -1,5 +1,9 @@
+/**
+ * Certificates and keys of the project's own PKI (ECDSA P-256, SHA-256): a fleet owner's CA, device
+ * and TLS server certificates issued by it, and loading a certificate with its key back for signing.
+ */
 import "reflect-metadata";
-import { createHash, webcrypto } from "node:crypto";
+import { webcrypto } from "node:crypto";
 import {
   AuthorityKeyIdentifierExtension,
   BasicConstraintsExtension,
@@ -15,6 +19,7 @@ import {
   X509Certificate,
   X509CertificateGenerator,
 } from "@peculiar/x509";
+import { certificateIdOfDer } from "./certificate-id.ts";
 
 cryptoProvider.set(webcrypto as unknown as Crypto);
 
@@ -111,6 +116,7 @@ export async function createCa(opts: {
   };
 }
 
+/** What a leaf certificate carries: its subject, subject alternative names, validity and usage. */
 export interface IssueOptions {
   subject: SubjectFields;
   sanUris?: string[];
@@ -157,8 +163,7 @@ export async function issueCertificate(ca: KeyedCertificate, opts: IssueOptions)
   };
 }
 
-/** The AWS certificate id of a certificate: lowercase hex SHA-256 of its DER bytes. */
+/** The AWS certificate id of a PEM certificate (see `certificateIdOfDer`). */
 export function certificateIdOf(pem: string): string {
-  const certificate = new X509Certificate(pem);
-  return createHash("sha256").update(Buffer.from(certificate.rawData)).digest("hex");
+  return certificateIdOfDer(new X509Certificate(pem).rawData);
 }
