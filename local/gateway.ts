@@ -1,14 +1,14 @@
 /**
  * The local device gateway: MQTT over TLS with client certificates on 127.0.0.1, with AWS IoT Core's
  * just-in-time registration semantics and IoT policy enforcement for connect, publish, subscribe and
- * receive, through the same policy evaluator as the emulator's TestAuthorization.
+ * receive, through the emulator's authorization (the same effective policies as its TestAuthorization).
  */
-import { createHash, X509Certificate as NodeX509 } from "node:crypto";
+import { X509Certificate as NodeX509 } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import { createServer, type Server, type TLSSocket } from "node:tls";
 import { Aedes, type Client } from "aedes";
-import type { IotRegistry } from "./aws/index.ts";
-import { evaluate } from "./aws/index.ts";
+import { certificateIdOfDer } from "../pki/certificate-id.ts";
+import type { CertificateVariables, IotRegistry } from "./aws/index.ts";
 
 /** The certificate-registered event, as AWS IoT publishes it on `$aws/events/certificates/registered/<caId>`. */
 export interface CertificateRegisteredEvent {
@@ -51,72 +51,24 @@ export interface DeviceGateway {
   close(): Promise<void>;
 }
 
-interface Principal {
-  certificateId: string;
-  certificateArn: string;
-  subject: Record<string, string>;
-}
-
-const SUBJECT_KEYS: Record<string, string> = {
-  CN: "CommonName",
-  O: "Organization",
-  OU: "OrganizationalUnit",
-  C: "Country",
-  ST: "State",
-  L: "Locality",
-  serialNumber: "SerialNumber",
-  "2.5.4.5": "SerialNumber",
-};
-
-function subjectFields(cert: NodeX509): Record<string, string> {
-  const fields: Record<string, string> = {};
-  for (const line of cert.subject.split("\n")) {
-    const eq = line.indexOf("=");
-    if (eq < 0) continue;
-    const key = SUBJECT_KEYS[line.slice(0, eq)];
-    if (key) fields[key] = line.slice(eq + 1);
-  }
-  return fields;
-}
-
 /** Starts the gateway; resolves once it listens. */
 export async function startDeviceGateway(options: GatewayOptions): Promise<DeviceGateway> {
   const { registry, region, accountId } = options;
   const arn = (kind: string, name: string) => `arn:aws:iot:${region}:${accountId}:${kind}/${name}`;
-  const principals = new WeakMap<object, Principal>();
+  /** The certificate each admitted socket authenticated with, as its policies see it. */
+  const certificates = new WeakMap<object, CertificateVariables>();
   const live = new Map<string, Set<Client>>();
   const report = (event: GatewayConnectionEvent) => options.onConnectionEvent?.(event);
 
-  /** Whether the connection's attached policies allow the action, evaluated as AWS IoT does. */
+  /** Whether the connection's effective policies allow the action, evaluated as AWS IoT does. */
   const allows = (client: Client, action: string, resource: string): boolean => {
-    const principal = principals.get(client.conn);
-    if (!principal) return false;
-    const current = registry.describeCertificateById(principal.certificateId);
+    const certificate = certificates.get(client.conn);
+    if (!certificate) return false;
+    const current = registry.describeCertificateById(certificate.certificateId);
     if (current?.status !== "ACTIVE") return false;
-    const things = registry.thingsForPrincipal(principal.certificateArn);
-    // ${iot:Connection.Thing.ThingName} resolves only when the client id names a thing attached to the certificate.
-    const thingName = things.includes(client.id) ? client.id : undefined;
-    const thing = thingName ? registry.describeThingByName(thingName) : undefined;
-    const documents = [
-      ...registry.policiesForPrincipal(principal.certificateArn),
-      ...(thingName ? registry.policiesForThingGroups(thingName) : []),
-    ];
-    const result = evaluate(documents, {
-      action,
-      resource,
-      context: {
-        clientId: client.id,
-        ...(thingName ? { thingName, isAttached: true } : { isAttached: false }),
-        ...(thing?.thingTypeName ? { thingTypeName: thing.thingTypeName } : {}),
-        ...(thing?.attributes ? { thingAttributes: thing.attributes } : {}),
-        certificateId: principal.certificateId,
-        ...(principal.subject.CommonName ? { subjectCommonName: principal.subject.CommonName } : {}),
-        ...(principal.subject.SerialNumber ? { subjectSerialNumber: principal.subject.SerialNumber } : {}),
-        certificateSubject: principal.subject,
-      },
-    });
+    const result = registry.authorize({ certificate, clientId: client.id }, action, resource);
     if (!result.allowed)
-      report({ kind: "not-authorized", certificateId: principal.certificateId, action, resource });
+      report({ kind: "not-authorized", certificateId: certificate.certificateId, action, resource });
     return result.allowed;
   };
 
@@ -150,15 +102,15 @@ export async function startDeviceGateway(options: GatewayOptions): Promise<Devic
   });
 
   broker.on("clientReady", (client) => {
-    const principal = principals.get(client.conn);
-    if (!principal) return;
-    const set = live.get(principal.certificateId) ?? new Set<Client>();
+    const certificate = certificates.get(client.conn);
+    if (!certificate) return;
+    const set = live.get(certificate.certificateId) ?? new Set<Client>();
     set.add(client);
-    live.set(principal.certificateId, set);
+    live.set(certificate.certificateId, set);
   });
   broker.on("clientDisconnect", (client) => {
-    const principal = principals.get(client.conn);
-    if (principal) live.get(principal.certificateId)?.delete(client);
+    const certificate = certificates.get(client.conn);
+    if (certificate) live.get(certificate.certificateId)?.delete(client);
   });
 
   // A certificate that stops being ACTIVE loses its live connections, as on AWS IoT.
@@ -196,7 +148,7 @@ export async function startDeviceGateway(options: GatewayOptions): Promise<Devic
       return;
     }
     const der = peer.raw;
-    const certificateId = createHash("sha256").update(der).digest("hex");
+    const certificateId = certificateIdOfDer(der);
     const cert = new NodeX509(der);
     const now = Date.now();
     if (now < Date.parse(cert.validFrom) || now > Date.parse(cert.validTo)) {
@@ -251,11 +203,13 @@ export async function startDeviceGateway(options: GatewayOptions): Promise<Devic
       socket.destroy();
       return;
     }
-    principals.set(socket, {
-      certificateId,
-      certificateArn: known.certificateArn,
-      subject: subjectFields(cert),
-    });
+    const variables = registry.certificateVariables(der);
+    if (!variables) {
+      report({ kind: "refused", certificateId, reason: "certificate does not parse" });
+      socket.destroy();
+      return;
+    }
+    certificates.set(socket, variables);
     report({ kind: "accepted", certificateId });
     broker.handle(socket);
   };

@@ -35,6 +35,8 @@ export type {
   CertificateMode,
   CertificateRecord,
   CertificateStatus,
+  CertificateVariables,
+  Connection,
   IotRegistryEvents,
   IotRegistryOptions,
   PolicyRecord,

@@ -1,6 +1,7 @@
 import "reflect-metadata";
-import { createHash, webcrypto } from "node:crypto";
+import { webcrypto } from "node:crypto";
 import { BasicConstraintsExtension, cryptoProvider, X509Certificate } from "@peculiar/x509";
+import { certificateIdOfDer } from "../../../pki/certificate-id.ts";
 
 cryptoProvider.set(webcrypto as unknown as Crypto);
 
@@ -28,15 +29,12 @@ export function parseCertificate(input: string | Uint8Array): X509Certificate | 
   }
 }
 
-export function derOf(cert: X509Certificate): Buffer {
-  return Buffer.from(cert.rawData);
-}
-
 /** The AWS IoT certificate id: lowercase hex SHA-256 of the DER encoding. */
 export function certificateIdOf(cert: X509Certificate): string {
-  return createHash("sha256").update(derOf(cert)).digest("hex");
+  return certificateIdOfDer(cert.rawData);
 }
 
+/** The certificate as one PEM block with a trailing newline. */
 export function toPem(cert: X509Certificate): string {
   return `${cert.toString("pem")}\n`;
 }
@@ -57,10 +55,12 @@ export function mayBeCa(cert: X509Certificate): boolean {
   return bc === null || bc.ca;
 }
 
+/** True when `now` lies within the certificate's validity window. */
 export function isWithinValidity(cert: X509Certificate, now = new Date()): boolean {
   return cert.notBefore.getTime() <= now.getTime() && now.getTime() <= cert.notAfter.getTime();
 }
 
+/** The subject's common name, if it has one. */
 export function commonNameOf(cert: X509Certificate): string | undefined {
   return cert.subjectName.getField("CN")[0];
 }

@@ -1,4 +1,5 @@
 import {
+  AddThingToThingGroupCommand,
   AttachPolicyCommand,
   AttachThingPrincipalCommand,
   CreatePolicyCommand,
@@ -292,5 +293,62 @@ describe("TestAuthorization", () => {
         }),
       ),
     ).rejects.toBeInstanceOf(ResourceNotFoundException);
+  });
+
+  it("evaluates the policies of the client's thing groups and their parents, as the device gateway does", async () => {
+    // Prepare: the certificate's own policy allows connecting only; publishing comes from the parent group
+    const certArn = await newCertificateArn("grouped-cn");
+    await h.iot.send(new CreateThingCommand({ thingName: "auth-grouped" }));
+    await h.iot.send(new AttachThingPrincipalCommand({ thingName: "auth-grouped", principal: certArn }));
+    await h.iot.send(new CreateThingGroupCommand({ thingGroupName: "auth-fleet" }));
+    await h.iot.send(
+      new CreateThingGroupCommand({ thingGroupName: "auth-fleet-eu", parentGroupName: "auth-fleet" }),
+    );
+    await h.iot.send(
+      new AddThingToThingGroupCommand({ thingGroupName: "auth-fleet-eu", thingName: "auth-grouped" }),
+    );
+    const publish = policyDocument([
+      {
+        Effect: "Allow",
+        Action: "iot:Publish",
+        Resource: "arn:aws:iot:us-east-1:123456789012:topic/fleet/${iot:Connection.Thing.ThingName}",
+      },
+    ]);
+    await h.iot.send(
+      new CreatePolicyCommand({ policyName: "auth-own-connect", policyDocument: connectOnly }),
+    );
+    await h.iot.send(new CreatePolicyCommand({ policyName: "auth-fleet-publish", policyDocument: publish }));
+    await h.iot.send(new AttachPolicyCommand({ policyName: "auth-own-connect", target: certArn }));
+    await h.iot.send(
+      new AttachPolicyCommand({ policyName: "auth-fleet-publish", target: arn("thinggroup", "auth-fleet") }),
+    );
+    const authInfos = [
+      { actionType: "PUBLISH" as const, resources: [arn("topic", "fleet/auth-grouped")] },
+      { actionType: "CONNECT" as const, resources: [arn("client", "auth-grouped")] },
+    ];
+
+    // Act
+    const asThing = await h.iot.send(
+      new TestAuthorizationCommand({ principal: certArn, clientId: "auth-grouped", authInfos }),
+    );
+    const asOther = await h.iot.send(
+      new TestAuthorizationCommand({ principal: certArn, clientId: "not-the-thing", authInfos }),
+    );
+    const skipped = await h.iot.send(
+      new TestAuthorizationCommand({
+        principal: certArn,
+        clientId: "auth-grouped",
+        policyNamesToSkip: ["auth-fleet-publish"],
+        authInfos,
+      }),
+    );
+
+    // Assess: the group policy applies only when the client id names the attached thing
+    expect(asThing.authResults?.map((r) => r.authDecision)).toEqual(["ALLOWED", "ALLOWED"]);
+    expect(asThing.authResults?.[0]?.allowed?.policies?.map((p) => p.policyName)).toEqual([
+      "auth-fleet-publish",
+    ]);
+    expect(asOther.authResults?.map((r) => r.authDecision)).toEqual(["IMPLICIT_DENY", "ALLOWED"]);
+    expect(skipped.authResults?.map((r) => r.authDecision)).toEqual(["IMPLICIT_DENY", "ALLOWED"]);
   });
 });
