@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from "node:crypto";
-import { CERTIFICATE_ID, copy, nowSeconds, pageLimit, paginate, validity } from "./common.ts";
+import { CERTIFICATE_ID, certificatePage, copy, nowSeconds, validity } from "./common.ts";
 import { alreadyExists, certificateState, certificateValidation, invalid, notFound } from "./errors.ts";
 import type {
   AutoRegistrationStatus,
@@ -222,9 +222,7 @@ export function listCACertificates(state: IotState, input: ListCaCertificatesInp
   const list = [...state.caCertificates.values()].filter(
     (c) => input.templateName === undefined || c.registrationConfig?.templateName === input.templateName,
   );
-  list.sort((a, b) => a.creationDate - b.creationDate || (a.certificateId < b.certificateId ? -1 : 1));
-  if (input.ascendingOrder !== true) list.reverse();
-  const page = paginate(list, input.marker, pageLimit(input.pageSize, 25, 250));
+  const page = certificatePage(list, input);
   return {
     certificates: page.items.map((c) => ({
       certificateArn: c.certificateArn,

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { X509Certificate } from "@peculiar/x509";
 import { findCaForCertificate, requireCaCertificate } from "./ca-certificates.ts";
-import { CERTIFICATE_ID, copy, nowSeconds, pageLimit, paginate, validity } from "./common.ts";
+import { CERTIFICATE_ID, certificatePage, copy, nowSeconds, validity } from "./common.ts";
 import {
   alreadyExists,
   certificateState,
@@ -255,9 +255,7 @@ export function listCertificates(state: IotState, input: ListCertificatesInput) 
   const list = [...state.certificates.values()].filter(
     (c) => input.caCertificateId === undefined || c.caCertificateId === input.caCertificateId,
   );
-  list.sort((a, b) => a.creationDate - b.creationDate || (a.certificateId < b.certificateId ? -1 : 1));
-  if (input.ascendingOrder !== true) list.reverse();
-  const page = paginate(list, input.marker, pageLimit(input.pageSize, 25, 250));
+  const page = certificatePage(list, input);
   return {
     certificates: page.items.map((c) => ({
       certificateArn: c.certificateArn,

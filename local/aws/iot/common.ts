@@ -90,3 +90,15 @@ export function checkAttributes(attributes: Record<string, string>, typed: boole
       throw invalid(`Invalid value for attribute ${name}`);
   }
 }
+
+/** A page of certificates (device or CA) in creation order, newest first unless ascending is asked for. */
+export function certificatePage<T extends { creationDate: number; certificateId: string }>(
+  list: T[],
+  input: { ascendingOrder?: boolean; marker?: string; pageSize?: number },
+): Page<T> {
+  const sorted = [...list].sort(
+    (a, b) => a.creationDate - b.creationDate || (a.certificateId < b.certificateId ? -1 : 1),
+  );
+  if (input.ascendingOrder !== true) sorted.reverse();
+  return paginate(sorted, input.marker, pageLimit(input.pageSize, 25, 250));
+}
