@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PutCommand } from "@aws-sdk/lib-dynamodb";
-import { createDocumentClient } from "../../adapters/dynamo.ts";
+import { createDocumentClient } from "../../adapters/dynamo/table.ts";
 import { CA_FILES, registerCa, writeSecret } from "../../cli/commands/ca.ts";
 import type { DeviceIdentity, Endpoint } from "../../cli/device-client.ts";
 import { certificateIdOf, createCa, issueCertificate, type KeyedCertificate } from "../../cli/pki.ts";
