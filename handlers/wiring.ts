@@ -28,7 +28,7 @@ export const defaultClients = (): AwsClients => ({
   dynamo: new DynamoDBClient({ maxAttempts: 1 }),
 });
 
-/** The service's DynamoDB stores over one document client. */
+/** The service's DynamoDB stores over one document client; `clock` paces their batch retries. */
 export function buildStores(
   dynamo: DynamoDBClient,
   tables: { allowlist: string; mappings: string; lots: string; ledger: string },
