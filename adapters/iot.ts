@@ -19,7 +19,6 @@ import {
   ListPolicyVersionsCommand,
   ListPrincipalThingsCommand,
   ListThingPrincipalsCommand,
-  RemoveThingFromThingGroupCommand,
   UpdateCertificateCommand,
   UpdateThingCommand,
 } from "@aws-sdk/client-iot";
@@ -177,14 +176,6 @@ export class IotRegistryAdapter implements IotPort, IotInventoryPort {
   async addThingToThingGroup(thingName: string, thingGroupName: string): Promise<void> {
     await this.#call("AddThingToThingGroup", `thing ${thingName} and thing group ${thingGroupName}`, () =>
       this.#client.send(new AddThingToThingGroupCommand({ thingName, thingGroupName })),
-    );
-  }
-
-  async removeThingFromThingGroup(thingName: string, thingGroupName: string): Promise<void> {
-    await this.#call(
-      "RemoveThingFromThingGroup",
-      `thing ${thingName} and thing group ${thingGroupName}`,
-      () => this.#client.send(new RemoveThingFromThingGroupCommand({ thingName, thingGroupName })),
     );
   }
 

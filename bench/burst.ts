@@ -52,7 +52,7 @@ try {
   const stats = stack.rulePath.stats();
   // Service-side rate: from the first registration to the last binding written (the allowlist's provisionedAt).
   const { ScanCommand } = await import("@aws-sdk/lib-dynamodb");
-  const { createDocumentClient } = await import("../adapters/dynamo.ts");
+  const { createDocumentClient } = await import("../adapters/dynamo/table.ts");
   const scan = await createDocumentClient(stack.clients.dynamo).send(
     new ScanCommand({ TableName: stack.tables.allowlist }),
   );

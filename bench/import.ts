@@ -14,7 +14,7 @@ import { Readable } from "node:stream";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { IoTClient } from "@aws-sdk/client-iot";
 import { PutCommand } from "@aws-sdk/lib-dynamodb";
-import { createDocumentClient } from "../adapters/dynamo.ts";
+import { createDocumentClient } from "../adapters/dynamo/table.ts";
 import { IotRegistryAdapter } from "../adapters/iot.ts";
 import { ensureTables } from "../adapters/tables.ts";
 import type { ImportReport } from "../domain/admin-import.ts";

@@ -13,7 +13,8 @@ import {
   type IoTClient,
 } from "@aws-sdk/client-iot";
 import { PutCommand } from "@aws-sdk/lib-dynamodb";
-import { createDocumentClient, DynamoLedger } from "../adapters/dynamo.ts";
+import { DynamoLedger } from "../adapters/dynamo/ledger.ts";
+import { createDocumentClient } from "../adapters/dynamo/table.ts";
 import type { TableNames } from "../adapters/tables.ts";
 import type { AllowlistRecord, Lot, PolicyMapping } from "../domain/types.ts";
 import { certificateIdOf, createCa, issueCertificate } from "../pki/certificates.ts";
@@ -179,7 +180,10 @@ export function demoOracles(
   stack: DemoTarget,
   statusOf?: (certificateId: string) => string | undefined,
 ): Pick<FleetOptions, "certificateStatus" | "reasonFor"> {
-  const ledger = new DynamoLedger(createDocumentClient(stack.clients.dynamo), stack.tables.ledger);
+  const ledger = new DynamoLedger({
+    doc: createDocumentClient(stack.clients.dynamo),
+    table: stack.tables.ledger,
+  });
   return {
     certificateStatus: async (certificateId) =>
       statusOf
@@ -191,8 +195,8 @@ export function demoOracles(
     // The certificate's status is set before its ledger entry is written, so the entry may lag a moment.
     reasonFor: async (_deviceId, certificateId) => {
       for (let attempt = 0; attempt < 30; attempt++) {
-        const page = await ledger.listForCertificate(certificateId, { limit: 5 });
-        const reason = page.entries.find((e) => e.kind === "denied")?.reason;
+        const page = await ledger.historyOfCertificate(certificateId, { limit: 5 });
+        const reason = page.items.find((e) => e.kind === "denied")?.reason;
         if (reason !== undefined) return reason;
         await new Promise((resolve) => setTimeout(resolve, 100));
       }

@@ -3,7 +3,7 @@ import { AlreadyExistsError, describeError, ProvisioningError } from "./errors.t
 import type { KnownPolicies } from "./known-policies.ts";
 import type { Plan, Step } from "./plan.ts";
 import type { ClockPort, IotPort } from "./ports.ts";
-import { type RetryPolicy, withRetry } from "./retry.ts";
+import { type RetryPolicy, retrying } from "./retry.ts";
 
 /** AWS IoT keeps at most five versions of a policy. */
 export const POLICY_VERSION_LIMIT = 5;
@@ -21,6 +21,7 @@ export interface ExecutionReport {
   timings: Record<string, number>;
 }
 
+/** Takes back what a step created; `run` calls the retrying port. */
 type Undo = { label: string; run: () => Promise<void> };
 
 /**
@@ -31,13 +32,13 @@ type Undo = { label: string; run: () => Promise<void> };
 export async function execute(plan: Plan, deps: ExecuteDeps): Promise<ExecutionReport> {
   const undo: Undo[] = [];
   const timings: Record<string, number> = {};
-  const retry = <T>(fn: () => Promise<T>) => withRetry(fn, deps.retry, deps.clock);
+  const iot = retrying(deps.iot, deps.retry, deps.clock);
   for (const step of plan.steps) {
     const started = deps.clock.now().getTime();
     try {
-      await runStep(step, plan, deps, retry, undo);
+      await runStep(step, plan, iot, deps.knownPolicies, undo);
     } catch (error) {
-      const undoFailures = await rollback(undo, retry);
+      const undoFailures = await rollback(undo);
       const suffix = undoFailures.length > 0 ? `; undo incomplete: ${undoFailures.join("; ")}` : "";
       throw new ProvisioningError(`step ${step.kind} failed: ${describeError(error)}${suffix}`, step.kind, {
         cause: error,
@@ -48,18 +49,18 @@ export async function execute(plan: Plan, deps: ExecuteDeps): Promise<ExecutionR
   return { timings };
 }
 
+/** Runs one step; `iot` retries its calls, and what the step created is pushed onto `undo`. */
 async function runStep(
   step: Step,
   plan: Plan,
-  deps: ExecuteDeps,
-  retry: <T>(fn: () => Promise<T>) => Promise<T>,
+  iot: IotPort,
+  known: KnownPolicies | undefined,
   undo: Undo[],
 ): Promise<void> {
   const arn = plan.certificateArn;
-  const { iot } = deps;
   switch (step.kind) {
     case "checkThingType": {
-      const type = await retry(() => iot.describeThingType(step.thingTypeName));
+      const type = await iot.describeThingType(step.thingTypeName);
       if (type === undefined)
         throw new ProvisioningError(`thing type ${step.thingTypeName} does not exist`, step.kind);
       if (type.deprecated)
@@ -73,48 +74,47 @@ async function runStep(
         attributes: step.attributes,
       };
       try {
-        await retry(() => iot.createThing(thing));
+        await iot.createThing(thing);
         undo.push({ label: `delete thing ${step.thingName}`, run: () => iot.deleteThing(step.thingName) });
       } catch (error) {
         // The thing exists with another configuration (a rotation, or an earlier device): bring it to the
         // wanted one, and leave it in place if this run fails.
         if (!(error instanceof AlreadyExistsError)) throw error;
-        await retry(() => iot.updateThing(thing));
+        await iot.updateThing(thing);
       }
       return;
     }
     case "addThingToGroup":
-      await retry(() => iot.addThingToThingGroup(step.thingName, step.thingGroupName));
+      await iot.addThingToThingGroup(step.thingName, step.thingGroupName);
       return;
     case "checkPolicy": {
-      const policy = await retry(() => iot.getPolicy(step.policyName));
+      const policy = await iot.getPolicy(step.policyName);
       if (policy === undefined)
         throw new ProvisioningError(`policy ${step.policyName} does not exist`, step.kind);
       return;
     }
     case "ensurePolicy": {
-      const known = deps.knownPolicies;
       if (!step.perDevice && known?.has(step.policyName, step.document)) return;
-      await ensurePolicy(step, iot, retry, undo);
+      await ensurePolicy(step, iot, undo);
       if (!step.perDevice) known?.remember(step.policyName, step.document);
       return;
     }
     case "attachPolicy":
-      await retry(() => iot.attachPolicy(step.policyName, arn));
+      await iot.attachPolicy(step.policyName, arn);
       undo.push({
         label: `detach policy ${step.policyName}`,
         run: () => iot.detachPolicy(step.policyName, arn),
       });
       return;
     case "attachThing":
-      await retry(() => iot.attachThingPrincipal(step.thingName, arn));
+      await iot.attachThingPrincipal(step.thingName, arn);
       undo.push({
         label: `detach thing ${step.thingName}`,
         run: () => iot.detachThingPrincipal(step.thingName, arn),
       });
       return;
     case "activateCertificate":
-      await retry(() => iot.updateCertificateStatus(plan.certificateId, "ACTIVE"));
+      await iot.updateCertificateStatus(plan.certificateId, "ACTIVE");
       return;
   }
 }
@@ -123,13 +123,12 @@ async function runStep(
 async function ensurePolicy(
   step: Extract<Step, { kind: "ensurePolicy" }>,
   iot: IotPort,
-  retry: <T>(fn: () => Promise<T>) => Promise<T>,
   undo: Undo[],
 ): Promise<void> {
-  const existing = await retry(() => iot.getPolicy(step.policyName));
+  const existing = await iot.getPolicy(step.policyName);
   if (existing === undefined) {
     try {
-      await retry(() => iot.createPolicy(step.policyName, step.document));
+      await iot.createPolicy(step.policyName, step.document);
       // A shared policy may be attached by a concurrent run as soon as it exists, so only a per-device
       // policy is removed on undo.
       if (step.perDevice) {
@@ -144,24 +143,24 @@ async function ensurePolicy(
       // Another run created it first: fall through and compare documents.
     }
   }
-  const current = existing ?? (await retry(() => iot.getPolicy(step.policyName)));
+  const current = existing ?? (await iot.getPolicy(step.policyName));
   if (current !== undefined && samePolicyDocument(current.document, step.document)) return;
-  const versions = await retry(() => iot.listPolicyVersions(step.policyName));
+  const versions = await iot.listPolicyVersions(step.policyName);
   if (versions.length >= POLICY_VERSION_LIMIT) {
     const oldest = versions
       .filter((v) => !v.isDefault)
       .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime())[0];
-    if (oldest !== undefined) await retry(() => iot.deletePolicyVersion(step.policyName, oldest.versionId));
+    if (oldest !== undefined) await iot.deletePolicyVersion(step.policyName, oldest.versionId);
   }
-  await retry(() => iot.createPolicyVersion(step.policyName, step.document));
+  await iot.createPolicyVersion(step.policyName, step.document);
 }
 
 /** Undoes in reverse order; every undo is tried, and the ones that failed are described. */
-async function rollback(undo: Undo[], retry: <T>(fn: () => Promise<T>) => Promise<T>): Promise<string[]> {
+async function rollback(undo: Undo[]): Promise<string[]> {
   const failures: string[] = [];
   for (const action of [...undo].reverse()) {
     try {
-      await retry(action.run);
+      await action.run();
     } catch (error) {
       failures.push(`${action.label}: ${describeError(error)}`);
     }

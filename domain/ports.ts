@@ -40,7 +40,6 @@ export interface IotPort {
   updateThing(thing: ThingDescription): Promise<void>;
   deleteThing(thingName: string): Promise<void>;
   addThingToThingGroup(thingName: string, thingGroupName: string): Promise<void>;
-  removeThingFromThingGroup(thingName: string, thingGroupName: string): Promise<void>;
   getPolicy(policyName: string): Promise<PolicyDescription | undefined>;
   createPolicy(policyName: string, document: string): Promise<void>;
   listPolicyVersions(policyName: string): Promise<PolicyVersion[]>;

@@ -14,8 +14,7 @@ import type {
   LotPort,
   MappingPort,
 } from "./ports.ts";
-import type { RetryPolicy } from "./retry.ts";
-import { withRetry } from "./retry.ts";
+import { type RetryPolicy, retrying } from "./retry.ts";
 import { mappingSelectors } from "./select-policy.ts";
 import type {
   CertificateFacts,
@@ -55,6 +54,22 @@ export interface ProvisionDeps {
   settings: ProvisionSettings;
   /** Shared policies recently seen in place (built once per cold start; optional). */
   knownPolicies?: KnownPolicies;
+}
+
+/** The ports a run calls, each call retried on transient errors (built once per run). */
+type RetryingPorts = Pick<ProvisionDeps, "iot" | "allowlist" | "mappings" | "lots" | "ledger">;
+
+/** Retrying views of the deps' ports, with the settings' retry policy. */
+function retryingPorts(deps: ProvisionDeps): RetryingPorts {
+  const { clock } = deps;
+  const policy = deps.settings.retry;
+  return {
+    iot: retrying(deps.iot, policy, clock),
+    allowlist: retrying(deps.allowlist, policy, clock),
+    mappings: retrying(deps.mappings, policy, clock),
+    lots: retrying(deps.lots, policy, clock),
+    ledger: retrying(deps.ledger, policy, clock),
+  };
 }
 
 export type ProvisionResult =
@@ -100,22 +115,23 @@ export async function provision(
   options: ProvisionOptions = {},
 ): Promise<ProvisionResult> {
   const from = options.from ?? "PENDING_ACTIVATION";
-  const { iot, clock, settings } = deps;
-  const retry = <T>(fn: () => Promise<T>) => withRetry(fn, settings.retry, clock);
+  const { clock, settings } = deps;
+  const ports = retryingPorts(deps);
+  const { iot } = ports;
   const certificateId = event.certificateId;
   /**
    * Records a `failed` outcome (I3: every attempt ends in one) and hands back the error to throw, so the
    * platform retries or dead-letters the event; a ledger write that fails too is not allowed to hide it.
    */
   const recordFailure = async (entry: Omit<LedgerEntry, "kind">, error: Error): Promise<Error> => {
-    await retry(() => deps.ledger.append({ ...entry, kind: "failed", error: describeError(error) })).catch(
-      () => undefined,
-    );
+    await ports.ledger
+      .append({ ...entry, kind: "failed", error: describeError(error) })
+      .catch(() => undefined);
     return error;
   };
 
   // 1. describe
-  const description = await retry(() => iot.describeCertificate(certificateId));
+  const description = await iot.describeCertificate(certificateId);
   if (description === undefined) {
     return {
       outcome: "skipped",
@@ -144,7 +160,7 @@ export async function provision(
 
   for (let round = 1; ; round++) {
     // 3-4. gather and decide
-    const input = await gatherDecisionInput(caEvent, facts, deviceId, description, deps);
+    const input = await gather(caEvent, facts, deviceId, description, deps, ports);
     const decision = decide(input);
     const base: Omit<LedgerEntry, "kind" | "deviceId"> = {
       at: clock.now().toISOString(),
@@ -157,17 +173,15 @@ export async function provision(
 
     // 5. deny
     if (decision.outcome === "deny") {
-      await retry(() => iot.updateCertificateStatus(certificateId, decision.certificateStatus));
-      await retry(() =>
-        deps.ledger.append({
-          ...base,
-          deviceId: decision.deviceId ?? UNIDENTIFIED_DEVICE,
-          kind: "denied",
-          reason: decision.reason,
-          certificateStatus: decision.certificateStatus,
-          error: decision.detail,
-        }),
-      );
+      await iot.updateCertificateStatus(certificateId, decision.certificateStatus);
+      await ports.ledger.append({
+        ...base,
+        deviceId: decision.deviceId ?? UNIDENTIFIED_DEVICE,
+        kind: "denied",
+        reason: decision.reason,
+        certificateStatus: decision.certificateStatus,
+        error: decision.detail,
+      });
       return { ...decision, outcome: "denied", certificateId };
     }
 
@@ -187,7 +201,7 @@ export async function provision(
       certificateId,
       expectedCertificateId: decision.expectedBinding,
     };
-    if (!(await retry(() => deps.allowlist.claimBinding(claim)))) {
+    if (!(await ports.allowlist.claimBinding(claim))) {
       if (round >= MAX_CLAIM_ROUNDS) {
         throw await recordFailure(
           { ...base, deviceId: decision.deviceId },
@@ -198,8 +212,8 @@ export async function provision(
     }
     if (decision.reserveLot !== undefined) {
       const lot = decision.reserveLot;
-      if (!(await retry(() => deps.lots.reserve(lot)))) {
-        await retry(() => deps.allowlist.releaseBinding(claim));
+      if (!(await ports.lots.reserve(lot))) {
+        await ports.allowlist.releaseBinding(claim);
         continue; // the next round sees the full lot and denies
       }
     }
@@ -219,14 +233,14 @@ export async function provision(
       ({ timings } = await execute(
         plan(decision, { certificateId, certificateArn: description.certificateArn }),
         {
-          iot,
+          iot: deps.iot,
           clock,
           retry: settings.retry,
           ...(deps.knownPolicies ? { knownPolicies: deps.knownPolicies } : {}),
         },
       ));
     } catch (error) {
-      await releaseClaim(decision, claim, deps);
+      await releaseClaim(decision, claim, ports);
       throw await recordFailure(
         ledgerBase,
         error instanceof JitrError
@@ -238,20 +252,18 @@ export async function provision(
     // 8. record
     const provisionedAt = clock.now().toISOString();
     try {
-      await retry(() =>
-        deps.allowlist.completeBinding({
-          deviceId: decision.deviceId,
-          certificateId,
-          thingName: decision.thing.thingName,
-          policyName: decision.policy.policyName,
-          provisionedAt,
-        }),
-      );
+      await ports.allowlist.completeBinding({
+        deviceId: decision.deviceId,
+        certificateId,
+        thingName: decision.thing.thingName,
+        policyName: decision.policy.policyName,
+        provisionedAt,
+      });
     } catch (error) {
       // The binding was taken away while this run provisioned (an admin deprovisioned or re-bound the
       // device): fail closed, so an unbound certificate is not left ACTIVE.
       if (!(error instanceof ConflictError)) throw error;
-      await retry(() => iot.updateCertificateStatus(certificateId, "INACTIVE"));
+      await iot.updateCertificateStatus(certificateId, "INACTIVE");
       const failure = new ProvisioningError(
         `device ${decision.deviceId}: the binding changed during provisioning; certificate set INACTIVE`,
         "record",
@@ -259,8 +271,8 @@ export async function provision(
       );
       throw await recordFailure(ledgerBase, failure);
     }
-    const warnings = decision.replaces ? await retireReplaced(decision, deps) : [];
-    await retry(() => deps.ledger.append({ ...ledgerBase, at: provisionedAt, kind: "provisioned", timings }));
+    const warnings = decision.replaces ? await retireReplaced(decision, ports) : [];
+    await ports.ledger.append({ ...ledgerBase, at: provisionedAt, kind: "provisioned", timings });
     return {
       outcome: "provisioned",
       certificateId,
@@ -290,20 +302,31 @@ export async function gatherDecisionInput(
   description: Pick<CertificateDescription, "certificateId">,
   deps: ProvisionDeps,
 ): Promise<DecisionInput> {
+  return gather(event, certificate, deviceId, description, deps, retryingPorts(deps));
+}
+
+/** {@link gatherDecisionInput} over ports that already retry. */
+async function gather(
+  event: RegisteredEvent,
+  certificate: CertificateFacts | undefined,
+  deviceId: string | undefined,
+  description: Pick<CertificateDescription, "certificateId">,
+  deps: Pick<ProvisionDeps, "clock" | "settings">,
+  ports: RetryingPorts,
+): Promise<DecisionInput> {
   const { clock, settings } = deps;
-  const retry = <T>(fn: () => Promise<T>) => withRetry(fn, settings.retry, clock);
   const common = { event, certificate, deviceId, now: clock.now(), settings };
   if (deviceId === undefined) {
     return { ...common, record: undefined, boundCertificate: undefined, lot: undefined, mappings: [] };
   }
-  const record = await retry(() => deps.allowlist.get(deviceId));
+  const record = await ports.allowlist.get(deviceId);
   const boundId = record?.certificateId;
   const [bound, lot, mappings] = await Promise.all([
     boundId !== undefined && boundId !== description.certificateId
-      ? retry(() => deps.iot.describeCertificate(boundId))
+      ? ports.iot.describeCertificate(boundId)
       : Promise.resolve(undefined),
-    record?.lot !== undefined ? retry(() => deps.lots.get(record.lot as string)) : Promise.resolve(undefined),
-    retry(() => deps.mappings.getMany(mappingSelectors(deviceId, record, event.caCertificateId))),
+    record?.lot !== undefined ? ports.lots.get(record.lot) : Promise.resolve(undefined),
+    ports.mappings.getMany(mappingSelectors(deviceId, record, event.caCertificateId)),
   ]);
   return {
     ...common,
@@ -317,41 +340,37 @@ export async function gatherDecisionInput(
 async function releaseClaim(
   decision: Allow,
   claim: { deviceId: string; certificateId: string; expectedCertificateId: string | undefined },
-  deps: ProvisionDeps,
+  ports: Pick<RetryingPorts, "allowlist" | "lots">,
 ): Promise<void> {
-  const retry = <T>(fn: () => Promise<T>) => withRetry(fn, deps.settings.retry, deps.clock);
-  await retry(() => deps.allowlist.releaseBinding(claim)).catch(() => undefined);
+  await ports.allowlist.releaseBinding(claim).catch(() => undefined);
   if (decision.reserveLot !== undefined) {
-    const lot = decision.reserveLot;
-    await retry(() => deps.lots.release(lot)).catch(() => undefined);
+    await ports.lots.release(decision.reserveLot).catch(() => undefined);
   }
 }
 
 /** Rotation `replace`: revoke the old certificate, then detach its thing and policy. Best effort. */
-async function retireReplaced(decision: Allow, deps: ProvisionDeps): Promise<string[]> {
+async function retireReplaced(decision: Allow, ports: Pick<RetryingPorts, "iot">): Promise<string[]> {
   const oldId = decision.replaces;
   if (oldId === undefined) return [];
-  const retry = <T>(fn: () => Promise<T>) => withRetry(fn, deps.settings.retry, deps.clock);
+  const { iot } = ports;
   const warnings: string[] = [];
   const attempt = async (label: string, fn: () => Promise<unknown>) => {
     try {
-      await retry(fn);
+      await fn();
     } catch (error) {
       warnings.push(`${label}: ${describeError(error)}`);
     }
   };
-  await attempt(`revoke ${oldId}`, () => deps.iot.updateCertificateStatus(oldId, "REVOKED"));
-  const old = await retry(() => deps.iot.describeCertificate(oldId)).catch(() => undefined);
+  await attempt(`revoke ${oldId}`, () => iot.updateCertificateStatus(oldId, "REVOKED"));
+  const old = await iot.describeCertificate(oldId).catch(() => undefined);
   if (old !== undefined) {
     const { thingName } = decision.thing;
     await attempt(`detach thing from ${oldId}`, () =>
-      deps.iot.detachThingPrincipal(thingName, old.certificateArn),
+      iot.detachThingPrincipal(thingName, old.certificateArn),
     );
     const oldPolicy = decision.record.policyName;
     if (oldPolicy !== undefined) {
-      await attempt(`detach policy from ${oldId}`, () =>
-        deps.iot.detachPolicy(oldPolicy, old.certificateArn),
-      );
+      await attempt(`detach policy from ${oldId}`, () => iot.detachPolicy(oldPolicy, old.certificateArn));
     }
   }
   return warnings;

@@ -3,16 +3,14 @@ import { Logger } from "@aws-lambda-powertools/logger";
 import { Metrics } from "@aws-lambda-powertools/metrics";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { IoTClient } from "@aws-sdk/client-iot";
-import {
-  createDocumentClient,
-  DynamoAllowlist,
-  DynamoLedger,
-  DynamoLots,
-  DynamoMappings,
-} from "../adapters/dynamo.ts";
+import { DynamoAllowlist } from "../adapters/dynamo/allowlist.ts";
+import { DynamoLedger } from "../adapters/dynamo/ledger.ts";
+import { DynamoLots } from "../adapters/dynamo/lots.ts";
+import { DynamoMappings } from "../adapters/dynamo/mappings.ts";
+import { createDocumentClient } from "../adapters/dynamo/table.ts";
 import { IotRegistryAdapter } from "../adapters/iot.ts";
 import { KnownPolicies } from "../domain/known-policies.ts";
-import { systemClock } from "../domain/ports.ts";
+import { type ClockPort, systemClock } from "../domain/ports.ts";
 import type { ProvisioningConfig } from "./config.ts";
 import type { ProvisionHandlerDeps } from "./provision.ts";
 
@@ -30,17 +28,18 @@ export const defaultClients = (): AwsClients => ({
   dynamo: new DynamoDBClient({ maxAttempts: 1 }),
 });
 
-/** The service's DynamoDB stores over one document client. */
+/** The service's DynamoDB stores over one document client; `clock` paces their batch retries. */
 export function buildStores(
   dynamo: DynamoDBClient,
   tables: { allowlist: string; mappings: string; lots: string; ledger: string },
+  clock: ClockPort = systemClock,
 ) {
   const doc = createDocumentClient(dynamo);
   return {
-    allowlist: new DynamoAllowlist(doc, tables.allowlist),
-    mappings: new DynamoMappings(doc, tables.mappings),
-    lots: new DynamoLots(doc, tables.lots),
-    ledger: new DynamoLedger(doc, tables.ledger),
+    allowlist: new DynamoAllowlist({ doc, table: tables.allowlist, clock }),
+    mappings: new DynamoMappings({ doc, table: tables.mappings, clock }),
+    lots: new DynamoLots({ doc, table: tables.lots, clock }),
+    ledger: new DynamoLedger({ doc, table: tables.ledger, clock }),
   };
 }
 
@@ -53,7 +52,7 @@ export function buildProvisioning(
   return {
     provision: {
       iot: new IotRegistryAdapter(clients.iot),
-      ...buildStores(clients.dynamo, config.tables),
+      ...buildStores(clients.dynamo, config.tables, systemClock),
       clock: systemClock,
       settings: config.settings,
       knownPolicies: new KnownPolicies(systemClock),

@@ -1,12 +1,10 @@
 import { ScanCommand } from "@aws-sdk/lib-dynamodb";
 import type { APIGatewayProxyEventV2WithIAMAuthorizer } from "aws-lambda";
-import {
-  createDocumentClient,
-  DynamoAllowlist,
-  DynamoLedger,
-  DynamoLots,
-  DynamoMappings,
-} from "../../adapters/dynamo.ts";
+import { DynamoAllowlist } from "../../adapters/dynamo/allowlist.ts";
+import { DynamoLedger } from "../../adapters/dynamo/ledger.ts";
+import { DynamoLots } from "../../adapters/dynamo/lots.ts";
+import { DynamoMappings } from "../../adapters/dynamo/mappings.ts";
+import { createDocumentClient } from "../../adapters/dynamo/table.ts";
 import { ensureTables, type TableNames } from "../../adapters/tables.ts";
 import type { AdminDeps } from "../../domain/admin.ts";
 import { type AdminRequestExtras, type AdminResponse, makeAdminRouter } from "../../handlers/admin.ts";
@@ -36,10 +34,10 @@ export async function startAdminWorlds() {
     const clock = new FakeClock(new Date());
     const deps: AdminDeps = {
       iot,
-      allowlist: new DynamoAllowlist(doc, names.allowlist),
-      mappings: new DynamoMappings(doc, names.mappings),
-      lots: new DynamoLots(doc, names.lots),
-      ledger: new DynamoLedger(doc, names.ledger),
+      allowlist: new DynamoAllowlist({ doc, table: names.allowlist }),
+      mappings: new DynamoMappings({ doc, table: names.mappings }),
+      lots: new DynamoLots({ doc, table: names.lots }),
+      ledger: new DynamoLedger({ doc, table: names.ledger }),
       clock,
       settings: {
         region: "us-east-1",

@@ -126,7 +126,7 @@ describe("module boundaries", () => {
 
   it("the check sees imports (it would catch one)", () => {
     expect(resolvesInto("domain/x.ts", "../local/aws/index.ts", "local")).toBe(true);
-    expect(importsOf("handlers/wiring.ts")).toContain("../adapters/dynamo.ts");
+    expect(importsOf("handlers/wiring.ts")).toContain("../adapters/dynamo/table.ts");
   });
 
   it("the boundary rules would catch an offender", () => {

@@ -154,6 +154,24 @@ describe("execute", () => {
     expect(iot.things.size).toBe(0);
   });
 
+  it("an undo that fails transiently is retried like any call, and reported once the retries run out", async () => {
+    // Prepare
+    const { iot, thePlan, deps } = setup();
+    iot.failOn("updateCertificateStatus", () => new JitrError("AccessDenied"));
+    iot.failOn("detachThingPrincipal", () => new TransientError("ThrottlingException"), 1);
+    iot.failOn("detachPolicy", () => new TransientError("ThrottlingException"));
+
+    // Act
+    const error = await execute(thePlan, deps).catch((e: unknown) => e);
+
+    // Assess
+    expect(error).toBeInstanceOf(ProvisioningError);
+    expect(error).toMatchObject({ message: expect.stringMatching(/undo incomplete: detach policy /) });
+    expect(iot.methods().filter((m) => m === "detachThingPrincipal")).toHaveLength(2);
+    expect(iot.methods().filter((m) => m === "detachPolicy")).toHaveLength(3);
+    expect(iot.thingPrincipals.get("dev-1")?.size ?? 0).toBe(0);
+  });
+
   it("brings an existing thing to the wanted configuration and keeps it on undo", async () => {
     const { iot, thePlan, deps } = setup();
     iot.things.set("dev-1", { thingName: "dev-1", attributes: { old: "yes" } });

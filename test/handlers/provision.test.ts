@@ -4,13 +4,11 @@ import { Metrics } from "@aws-lambda-powertools/metrics";
 import { PutCommand } from "@aws-sdk/lib-dynamodb";
 import type { SQSEvent } from "aws-lambda";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
-import {
-  createDocumentClient,
-  DynamoAllowlist,
-  DynamoLedger,
-  DynamoLots,
-  DynamoMappings,
-} from "../../adapters/dynamo.ts";
+import { DynamoAllowlist } from "../../adapters/dynamo/allowlist.ts";
+import { DynamoLedger } from "../../adapters/dynamo/ledger.ts";
+import { DynamoLots } from "../../adapters/dynamo/lots.ts";
+import { DynamoMappings } from "../../adapters/dynamo/mappings.ts";
+import { createDocumentClient } from "../../adapters/dynamo/table.ts";
 import { JitrError } from "../../domain/errors.ts";
 import type { RegisteredEvent } from "../../domain/types.ts";
 import { makeProvisionHandler } from "../../handlers/provision.ts";
@@ -54,10 +52,10 @@ async function setup() {
   const handler = makeProvisionHandler({
     provision: {
       iot,
-      allowlist: new DynamoAllowlist(doc, db.names.allowlist),
-      mappings: new DynamoMappings(doc, db.names.mappings),
-      lots: new DynamoLots(doc, db.names.lots),
-      ledger: new DynamoLedger(doc, db.names.ledger),
+      allowlist: new DynamoAllowlist({ doc, table: db.names.allowlist }),
+      mappings: new DynamoMappings({ doc, table: db.names.mappings }),
+      lots: new DynamoLots({ doc, table: db.names.lots }),
+      ledger: new DynamoLedger({ doc, table: db.names.ledger }),
       clock: new FakeClock(new Date()),
       settings: {
         region: "us-east-1",

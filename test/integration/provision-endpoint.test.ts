@@ -4,7 +4,7 @@ import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { IoTClient } from "@aws-sdk/client-iot";
 import { GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
-import { createDocumentClient } from "../../adapters/dynamo.ts";
+import { createDocumentClient } from "../../adapters/dynamo/table.ts";
 import { ensureTables } from "../../adapters/tables.ts";
 import { readProvisioningConfig } from "../../handlers/config.ts";
 import { makeProvisionHandler } from "../../handlers/provision.ts";

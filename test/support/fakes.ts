@@ -129,10 +129,6 @@ export class FakeIot implements IotPort, IotInventoryPort {
     if (!this.things.has(thingName)) throw new NotFoundError(`thing ${thingName}`);
     members.add(thingName);
   }
-  async removeThingFromThingGroup(thingName: string, group: string) {
-    this.enter("removeThingFromThingGroup", [thingName, group]);
-    this.thingGroups.get(group)?.delete(thingName);
-  }
   async getPolicy(name: string): Promise<PolicyDescription | undefined> {
     this.enter("getPolicy", [name]);
     const policy = this.policies.get(name);

@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PutCommand } from "@aws-sdk/lib-dynamodb";
-import { createDocumentClient } from "../../adapters/dynamo.ts";
+import { createDocumentClient } from "../../adapters/dynamo/table.ts";
 import { registerCa, writeCa } from "../../cli/ca.ts";
 import type { DeviceIdentity, Endpoint } from "../../cli/device-client.ts";
 import type { AllowlistRecord, PolicyMapping } from "../../domain/types.ts";

@@ -8,15 +8,13 @@ import { createRequire } from "node:module";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { PutCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  createDocumentClient,
-  DynamoAllowlist,
-  DynamoLedger,
-  DynamoLots,
-  DynamoMappings,
-} from "../../adapters/dynamo.ts";
-import { ensureTables, type TableNames } from "../../adapters/tables.ts";
-import { ConflictError } from "../../domain/errors.ts";
+import { DynamoAllowlist } from "../../../adapters/dynamo/allowlist.ts";
+import { DynamoLedger } from "../../../adapters/dynamo/ledger.ts";
+import { DynamoLots } from "../../../adapters/dynamo/lots.ts";
+import { DynamoMappings } from "../../../adapters/dynamo/mappings.ts";
+import { createDocumentClient } from "../../../adapters/dynamo/table.ts";
+import { ensureTables, type TableNames } from "../../../adapters/tables.ts";
+import { ConflictError } from "../../../domain/errors.ts";
 
 const require = createRequire(import.meta.url);
 const dynalite: (options: { createTableMs?: number }) => Server = require("dynalite");
@@ -67,7 +65,7 @@ describe("against dynalite", () => {
   it("binds, completes and releases a device", async () => {
     // Prepare
     const doc = docClient();
-    const allowlist = new DynamoAllowlist(doc, names.allowlist);
+    const allowlist = new DynamoAllowlist({ doc, table: names.allowlist });
     await doc.send(
       new PutCommand({
         TableName: names.allowlist,
@@ -136,7 +134,7 @@ describe("against dynalite", () => {
   it("removes a binding that did not exist before the claim", async () => {
     // Prepare
     const doc = docClient();
-    const allowlist = new DynamoAllowlist(doc, names.allowlist);
+    const allowlist = new DynamoAllowlist({ doc, table: names.allowlist });
     await doc.send(
       new PutCommand({
         TableName: names.allowlist,
@@ -163,7 +161,7 @@ describe("against dynalite", () => {
   it("reserves up to the lot's quota and releases", async () => {
     // Prepare
     const doc = docClient();
-    const lots = new DynamoLots(doc, names.lots);
+    const lots = new DynamoLots({ doc, table: names.lots });
     await doc.send(new PutCommand({ TableName: names.lots, Item: { lot: "L1", maxDevices: 2 } }));
     await doc.send(new PutCommand({ TableName: names.lots, Item: { lot: "L0", maxDevices: 0 } }));
     await doc.send(new PutCommand({ TableName: names.lots, Item: { lot: "Lx" } }));
@@ -187,7 +185,7 @@ describe("against dynalite", () => {
   it("reads several mappings at once", async () => {
     // Prepare
     const doc = docClient();
-    const mappings = new DynamoMappings(doc, names.mappings);
+    const mappings = new DynamoMappings({ doc, table: names.mappings });
     await doc.send(
       new PutCommand({ TableName: names.mappings, Item: { selector: "profile:a", version: 1 } }),
     );
@@ -203,7 +201,7 @@ describe("against dynalite", () => {
   it("appends ledger entries and pages through them newest first", async () => {
     // Prepare
     const doc = docClient();
-    const ledger = new DynamoLedger(doc, names.ledger);
+    const ledger = new DynamoLedger({ doc, table: names.ledger });
     const at = (second: number) => `2024-05-01T00:00:0${second}.000Z`;
     await ledger.append({
       deviceId: "dev-9",
@@ -223,16 +221,16 @@ describe("against dynalite", () => {
     await ledger.append({ deviceId: "dev-9", at: at(3), kind: "admin", actor: "ops" });
 
     // Act
-    const first = await ledger.listForDevice("dev-9", { limit: 2 });
-    const second = await ledger.listForDevice("dev-9", { limit: 2, cursor: first.cursor });
-    const byCertificate = await ledger.listForCertificate("c9");
+    const first = await ledger.history("dev-9", { limit: 2 });
+    const second = await ledger.history("dev-9", { limit: 2, cursor: first.cursor });
+    const byCertificate = await ledger.historyOfCertificate("c9", {});
 
     // Assess
-    const firstAts = first.entries.map((entry) => entry.at);
-    const secondAts = second.entries.map((entry) => entry.at);
+    const firstAts = first.items.map((entry) => entry.at);
+    const secondAts = second.items.map((entry) => entry.at);
     expect(firstAts).toStrictEqual([at(3), at(2)]);
     expect(secondAts).toStrictEqual([at(2), at(1)]);
-    expect(byCertificate.entries).toHaveLength(3);
-    expect(byCertificate.entries.every((entry) => entry.certificateId === "c9")).toBe(true);
+    expect(byCertificate.items).toHaveLength(3);
+    expect(byCertificate.items.every((entry) => entry.certificateId === "c9")).toBe(true);
   });
 });
