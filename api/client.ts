@@ -193,7 +193,7 @@ export class AdminClient<Upload = never> {
   }
 }
 
-/** Reads `record`, or answers undefined when the API says there is none (404). */
+/** Awaits a read; undefined when the API answers 404 (there is no such record). */
 export async function orNone<T>(read: Promise<T>): Promise<T | undefined> {
   try {
     return await read;
