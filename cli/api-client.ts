@@ -7,7 +7,9 @@ import { isAbsolute, join, resolve } from "node:path";
 import type { Readable } from "node:stream";
 import { defaultProvider } from "@aws-sdk/credential-provider-node";
 import { SignatureV4 } from "@smithy/signature-v4";
-import { readLocalEndpoints } from "../local/contract.ts";
+import { AdminClient, type ApiRequest, type ApiResponse, type Signer } from "../api/client.ts";
+import { HEADERS } from "../api/contract.ts";
+import { defaultDataDir, ENDPOINTS_FILE, readLocalEndpoints } from "../local/contract.ts";
 import { CliError } from "./output.ts";
 
 /** Where the CLI finds the admin API: flags first, then `<data>/endpoints.json` written by `jitr local`. */
@@ -17,33 +19,116 @@ export interface ApiOptions {
   token?: string;
 }
 
-/** An error answer of the admin API, with its status and details. */
-export class ApiError extends CliError {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly details: unknown,
-  ) {
-    super(message);
-    this.name = "ApiError";
+/** The admin API client as the CLI runs it: over node:http, an import streamed from a Node stream. */
+export type NodeAdminClient = AdminClient<Readable>;
+
+/**
+ * Connects to the admin API found from flags, the environment and `<data>/endpoints.json`: a bearer token
+ * locally, SigV4 (`execute-api`) against a deployed API.
+ */
+export async function connectAdminApi(options: ApiOptions): Promise<NodeAdminClient> {
+  const dataDir = options.data ?? defaultDataDir();
+  const endpoints = await readLocalEndpoints(dataDir);
+  const api = options.api ?? process.env.JITR_ADMIN_API ?? endpoints?.adminApi;
+  if (api === undefined) {
+    throw new CliError(
+      `no admin API: pass --api URL, or start \`jitr local\` (it writes ${join(dataDir, ENDPOINTS_FILE)})`,
+    );
   }
+  let baseUrl: URL;
+  try {
+    baseUrl = new URL(api);
+  } catch {
+    throw new CliError(`--api is not a URL: ${api}`);
+  }
+  let token = options.token ?? process.env.JITR_ADMIN_TOKEN;
+  const local = endpoints?.adminApi !== undefined && sameOrigin(endpoints.adminApi, baseUrl);
+  if (token === undefined && local && endpoints?.adminTokenFile !== undefined) {
+    token = await readToken(endpoints.adminTokenFile, dataDir);
+  }
+  if (token !== undefined) return new AdminClient({ baseUrl, transport: nodeTransport, sign: bearer(token) });
+  const region = process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? regionOfHost(baseUrl.hostname);
+  if (region === undefined) {
+    throw new CliError("cannot tell the API's region for SigV4: set AWS_REGION");
+  }
+  const signer = new SignatureV4({
+    service: "execute-api",
+    region,
+    credentials: defaultProvider(),
+    sha256: Sha256,
+  });
+  return new AdminClient({ baseUrl, transport: nodeTransport, sign: sigV4(signer) });
 }
 
-export interface ApiRequest {
-  method: string;
-  path: string;
-  query?: Record<string, string | undefined>;
-  headers?: Record<string, string>;
-  /** A JSON value, a string, or a stream (only with a bearer token: SigV4 signs the whole body). */
-  body?: unknown;
-  stream?: Readable;
+/** Adds `Authorization: Bearer <token>` (the local admin server's scheme). */
+export function bearer(token: string): Signer<Readable> {
+  return async (request) => ({
+    ...request,
+    headers: { ...request.headers, [HEADERS.authorization]: `Bearer ${token}` },
+  });
 }
 
-export interface ApiResponse {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  text: string;
+/** Signs with SigV4; a streamed body is read whole first, since the signature covers it. */
+export function sigV4(signer: SignatureV4): Signer<Readable> {
+  return async (request) => {
+    const { url } = request;
+    const body =
+      request.body === undefined || typeof request.body === "string"
+        ? request.body
+        : await collect(request.body);
+    const signed = await signer.sign({
+      method: request.method,
+      protocol: url.protocol,
+      hostname: url.hostname,
+      ...(url.port ? { port: Number(url.port) } : {}),
+      path: url.pathname,
+      query: Object.fromEntries(url.searchParams),
+      headers: { ...request.headers, host: url.host },
+      ...(body !== undefined ? { body } : {}),
+    });
+    const headers = { ...request.headers, ...signed.headers };
+    return { ...request, headers, ...(body !== undefined ? { body } : {}) };
+  };
+}
+
+/** Sends a request over node:http(s); a stream body is piped as it is read. */
+export function nodeTransport(request: ApiRequest<Readable>): Promise<ApiResponse> {
+  const { url, method, headers, body } = request;
+  const send = url.protocol === "https:" ? httpsRequest : httpRequest;
+  return new Promise((resolvePromise, reject) => {
+    const req = send(url, { method, headers }, (res: IncomingMessage) => {
+      res.setEncoding("utf8");
+      resolvePromise(responseOf(res));
+    });
+    req.on("error", (error) =>
+      reject(new CliError(`cannot reach the admin API at ${url.origin}: ${error.message}`)),
+    );
+    if (body !== undefined && typeof body !== "string") {
+      body.on("error", (error) => req.destroy(error));
+      body.pipe(req);
+    } else req.end(body);
+  });
+}
+
+/** An answer over node:http: its body read once, whole or chunk by chunk. */
+function responseOf(res: IncomingMessage): ApiResponse {
+  const headers: Record<string, string | undefined> = {};
+  for (const [name, value] of Object.entries(res.headers)) {
+    headers[name] = Array.isArray(value) ? value.join(", ") : value;
+  }
+  const chunks = async function* (): AsyncGenerator<string> {
+    for await (const chunk of res) yield String(chunk);
+  };
+  return {
+    status: res.statusCode ?? 0,
+    headers,
+    chunks,
+    text: async () => {
+      let text = "";
+      for await (const chunk of chunks()) text += chunk;
+      return text;
+    },
+  };
 }
 
 type SourceData = string | ArrayBuffer | ArrayBufferView;
@@ -75,149 +160,6 @@ class Sha256 {
   reset(): void {
     this.#hash = this.#fresh();
   }
-}
-
-type Auth = { kind: "bearer"; token: string } | { kind: "sigv4"; signer: SignatureV4 };
-
-/** A client of the admin API: a bearer token locally, SigV4 (`execute-api`) against a deployed API. */
-export class AdminApiClient {
-  private constructor(
-    readonly baseUrl: URL,
-    private readonly auth: Auth,
-  ) {}
-
-  /** Resolves the API address and credentials from flags, the environment and `<data>/endpoints.json`. */
-  static async connect(options: ApiOptions): Promise<AdminApiClient> {
-    const dataDir = options.data ?? ".jitr";
-    const endpoints = await readLocalEndpoints(dataDir);
-    const api = options.api ?? process.env.JITR_ADMIN_API ?? endpoints?.adminApi;
-    if (api === undefined) {
-      throw new CliError(
-        `no admin API: pass --api URL, or start \`jitr local\` (it writes ${join(dataDir, "endpoints.json")})`,
-      );
-    }
-    let baseUrl: URL;
-    try {
-      baseUrl = new URL(api);
-    } catch {
-      throw new CliError(`--api is not a URL: ${api}`);
-    }
-    let token = options.token ?? process.env.JITR_ADMIN_TOKEN;
-    const local = endpoints?.adminApi !== undefined && sameOrigin(endpoints.adminApi, baseUrl);
-    if (token === undefined && local && endpoints?.adminTokenFile !== undefined) {
-      token = await readToken(endpoints.adminTokenFile, dataDir);
-    }
-    if (token !== undefined) return new AdminApiClient(baseUrl, { kind: "bearer", token });
-    const region = process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? regionOfHost(baseUrl.hostname);
-    if (region === undefined) {
-      throw new CliError("cannot tell the API's region for SigV4: set AWS_REGION");
-    }
-    const signer = new SignatureV4({
-      service: "execute-api",
-      region,
-      credentials: defaultProvider(),
-      sha256: Sha256,
-    });
-    return new AdminApiClient(baseUrl, { kind: "sigv4", signer });
-  }
-
-  /** Sends one request; resolves with any status (see {@link call} for one that throws on errors). */
-  async send(request: ApiRequest): Promise<ApiResponse> {
-    const url = new URL(
-      request.path.replace(/^\//, ""),
-      this.baseUrl.href.endsWith("/") ? this.baseUrl : `${this.baseUrl.href}/`,
-    );
-    for (const [name, value] of Object.entries(request.query ?? {})) {
-      if (value !== undefined) url.searchParams.set(name, value);
-    }
-    let body: string | undefined;
-    const headers: Record<string, string> = { accept: "application/json", ...request.headers };
-    if (request.body !== undefined) {
-      body = typeof request.body === "string" ? request.body : JSON.stringify(request.body);
-      headers["content-type"] ??= "application/json";
-    }
-    if (this.auth.kind === "bearer") headers.authorization = `Bearer ${this.auth.token}`;
-    else {
-      if (request.stream !== undefined) body = await collect(request.stream);
-      const signed = await this.auth.signer.sign({
-        method: request.method,
-        protocol: url.protocol,
-        hostname: url.hostname,
-        ...(url.port ? { port: Number(url.port) } : {}),
-        path: url.pathname,
-        query: Object.fromEntries(url.searchParams),
-        headers: { ...headers, host: url.host },
-        ...(body !== undefined ? { body } : {}),
-      });
-      Object.assign(headers, signed.headers);
-    }
-    const stream = this.auth.kind === "bearer" ? request.stream : undefined;
-    return transmit(url, request.method, headers, body, stream);
-  }
-
-  /** Sends a request and parses its JSON answer; an error status throws ApiError with the API's message. */
-  async call<T = unknown>(request: ApiRequest): Promise<{ value: T; response: ApiResponse }> {
-    const response = await this.send(request);
-    if (response.status >= 400) throw apiError(response);
-    const value = (response.text === "" ? undefined : JSON.parse(response.text)) as T;
-    return { value, response };
-  }
-}
-
-/** The API's error JSON as an ApiError (or a plain description when the body is not one). */
-export function apiError(response: ApiResponse): ApiError {
-  try {
-    const parsed = JSON.parse(response.text) as {
-      error?: { code?: string; message?: string; details?: unknown };
-    };
-    if (parsed.error?.message !== undefined) {
-      return new ApiError(
-        response.status,
-        parsed.error.code ?? "Error",
-        parsed.error.message,
-        parsed.error.details,
-      );
-    }
-  } catch {
-    // not JSON: fall through
-  }
-  return new ApiError(
-    response.status,
-    "Error",
-    `HTTP ${response.status}: ${response.text.slice(0, 200)}`,
-    undefined,
-  );
-}
-
-function transmit(
-  url: URL,
-  method: string,
-  headers: Record<string, string>,
-  body: string | undefined,
-  stream: Readable | undefined,
-): Promise<ApiResponse> {
-  const send = url.protocol === "https:" ? httpsRequest : httpRequest;
-  return new Promise((resolvePromise, reject) => {
-    const req = send(url, { method, headers }, (res: IncomingMessage) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (chunk: Buffer) => chunks.push(chunk));
-      res.on("end", () =>
-        resolvePromise({
-          status: res.statusCode ?? 0,
-          headers: res.headers,
-          text: Buffer.concat(chunks).toString("utf8"),
-        }),
-      );
-      res.on("error", reject);
-    });
-    req.on("error", (error) =>
-      reject(new CliError(`cannot reach the admin API at ${url.origin}: ${error.message}`)),
-    );
-    if (stream !== undefined) {
-      stream.on("error", (error) => req.destroy(error));
-      stream.pipe(req);
-    } else req.end(body);
-  });
 }
 
 async function collect(stream: Readable): Promise<string> {

@@ -1,5 +1,5 @@
 import { Command, CommanderError } from "commander";
-import { registerAdminCommands } from "./commands/admin.ts";
+import { registerAdminCommands } from "./commands/admin/index.ts";
 import { registerCaCommands } from "./commands/ca.ts";
 import { registerDeviceCommands } from "./commands/device.ts";
 import { registerLocalCommands } from "./commands/local.ts";

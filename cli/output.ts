@@ -1,7 +1,11 @@
 import Table from "cli-table3";
 
 /** Prints rows as a table for people, or as JSON with `--json`. */
-export function printRows(rows: Record<string, unknown>[], columns: string[], json: boolean): void {
+export function printRows<T extends object>(
+  rows: readonly T[],
+  columns: readonly (keyof T & string)[],
+  json: boolean,
+): void {
   if (json) {
     process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
     return;
@@ -10,13 +14,13 @@ export function printRows(rows: Record<string, unknown>[], columns: string[], js
     process.stdout.write("(none)\n");
     return;
   }
-  const table = new Table({ head: columns, style: { head: [], border: [] } });
+  const table = new Table({ head: [...columns], style: { head: [], border: [] } });
   for (const row of rows) table.push(columns.map((c) => formatCell(row[c])));
   process.stdout.write(`${table.toString()}\n`);
 }
 
 /** Prints one object as a two-column table, or as JSON. */
-export function printObject(value: Record<string, unknown>, json: boolean): void {
+export function printObject(value: object, json: boolean): void {
   if (json) {
     process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
     return;
@@ -24,6 +28,20 @@ export function printObject(value: Record<string, unknown>, json: boolean): void
   const table = new Table({ style: { head: [], border: [] } });
   for (const [key, v] of Object.entries(value)) table.push({ [key]: formatCell(v) });
   process.stdout.write(`${table.toString()}\n`);
+}
+
+/** Prints one page of a listing: its rows (and the cursor of the next page on stderr), or the page as JSON. */
+export function printPage<T extends object>(
+  page: { items: readonly T[]; cursor?: string },
+  columns: readonly (keyof T & string)[],
+  json: boolean,
+): void {
+  if (json) {
+    process.stdout.write(`${JSON.stringify(page, null, 2)}\n`);
+    return;
+  }
+  printRows(page.items, columns, false);
+  if (page.cursor !== undefined) process.stderr.write(`more: --cursor ${page.cursor}\n`);
 }
 
 function formatCell(value: unknown): string {

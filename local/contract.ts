@@ -23,6 +23,9 @@ export interface LocalEndpoints {
 /** The name of the endpoints file inside the data directory. */
 export const ENDPOINTS_FILE = "endpoints.json";
 
+/** The state directory when none is named: `JITR_DATA`, else `.jitr`. */
+export const defaultDataDir = (env: NodeJS.ProcessEnv = process.env): string => env.JITR_DATA ?? ".jitr";
+
 /** Credentials for the local AWS endpoint: it checks no signature, but the SDK needs something to sign with. */
 export const LOCAL_CREDENTIALS = { accessKeyId: "local", secretAccessKey: "local" };
 

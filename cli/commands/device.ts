@@ -2,7 +2,7 @@ import { mkdir, readFile } from "node:fs/promises";
 import type { Command } from "commander";
 import { readCertificate } from "../../domain/certificate.ts";
 import { isThingName, THING_NAME_RULE } from "../../domain/naming.ts";
-import { loadLocalEndpoints } from "../../local/contract.ts";
+import { defaultDataDir, loadLocalEndpoints } from "../../local/contract.ts";
 import { certificateIdOf, issueCertificate } from "../../pki/certificates.ts";
 import { writeKeyFiles } from "../../pki/key-files.ts";
 import { deviceFiles, loadCa } from "../ca.ts";
@@ -71,7 +71,7 @@ export function registerDeviceCommands(program: Command): Command {
       "--ca <file>",
       "CA of the endpoint's server certificate (default: the local gateway CA; on AWS, AmazonRootCA1.pem)",
     )
-    .option("--data <dir>", "state directory of `jitr local`", process.env.JITR_DATA ?? ".jitr")
+    .option("--data <dir>", "state directory of `jitr local`", defaultDataDir())
     .option("--topic <topic>", "publish here once connected (default devices/<client id>/telemetry)")
     .option("--message <json>", "payload to publish", '{"hello":"world"}')
     .option("--deadline <seconds>", "give up after this long", "60")

@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { LogLevel } from "@aws-lambda-powertools/logger/types";
 import type { Command } from "commander";
-import { ENDPOINTS_FILE, LOCAL_PORTS } from "../../local/contract.ts";
+import { defaultDataDir, ENDPOINTS_FILE, LOCAL_PORTS } from "../../local/contract.ts";
 import { runFleet } from "../fleet.ts";
 import { CliError } from "../output.ts";
 import { printFleetSummary, progressBar } from "../report.ts";
@@ -23,7 +23,7 @@ export function registerLocalCommands(program: Command): void {
       "run the whole service locally in one process: AWS endpoint (IoT emulator + DynamoDB), admin API, " +
         "device gateway (MQTT over TLS) and the provisioning handler behind the rule path",
     )
-    .option("--data <dir>", "state directory (env JITR_DATA)", process.env.JITR_DATA ?? ".jitr")
+    .option("--data <dir>", "state directory (env JITR_DATA)", defaultDataDir())
     .option("--devices <n>", "run a demo fleet of N devices after start", "0")
     .option("--exit", "exit after the demo; status 0 only if every device ended as expected")
     .option(

@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { IoTClient } from "@aws-sdk/client-iot";
 import type { Command } from "commander";
-import { LOCAL_CREDENTIALS, LOCAL_TABLES, loadLocalEndpoints } from "../../local/contract.ts";
+import { defaultDataDir, LOCAL_CREDENTIALS, LOCAL_TABLES, loadLocalEndpoints } from "../../local/contract.ts";
 import { demoOracles, prepareDemo } from "../demo.ts";
 import { runFleet } from "../fleet.ts";
 import { CliError } from "../output.ts";
@@ -16,7 +16,7 @@ export function registerSimulateCommand(program: Command): void {
       "run a simulated fleet against a running `jitr local`: a simulation CA, allowlist records and N devices " +
         "(most allowlisted, some unknown, one blocked, one clone), with a progress bar and a summary",
     )
-    .option("--data <dir>", "state directory of the running `jitr local`", process.env.JITR_DATA ?? ".jitr")
+    .option("--data <dir>", "state directory of the running `jitr local`", defaultDataDir())
     .option("--devices <n>", "number of devices", "50")
     .option("--concurrency <n>", "devices connecting at once", "16")
     .option("--prefix <name>", "device id prefix, so runs do not collide", "sim")

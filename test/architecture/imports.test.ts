@@ -57,9 +57,17 @@ const offendersIn = (dirs: string[], offends: (file: string, spec: string) => bo
 const reachesIntoLocal = (file: string, spec: string): boolean =>
   file !== LOCAL_COMMAND && resolvesInto(file, spec, "local") && target(file, spec) !== LOCAL_CONTRACT;
 
-/** True when the import names a CLI command file from outside `cli/main.ts`. */
-const importsCommandFile = (file: string, spec: string): boolean =>
-  file !== "cli/main.ts" && (target(file, spec)?.startsWith("cli/commands/") ?? false);
+/**
+ * True when the import names a CLI command file from outside `cli/main.ts`; the files of one command
+ * group (a folder such as `cli/commands/admin/`) may import each other.
+ */
+const importsCommandFile = (file: string, spec: string): boolean => {
+  const imported = target(file, spec);
+  if (file === "cli/main.ts" || imported === undefined || !imported.startsWith("cli/commands/")) return false;
+  const folderOf = (path: string) => path.slice(0, path.lastIndexOf("/"));
+  const group = folderOf(file);
+  return !(group.startsWith("cli/commands/") && folderOf(imported) === group);
+};
 
 describe("module boundaries", () => {
   it("domain/ imports nothing from handlers/, adapters/, local/, cli/, the AWS SDK or Lambda types", () => {
@@ -137,11 +145,13 @@ describe("module boundaries", () => {
       commandIntoLocal: reachesIntoLocal("cli/commands/simulate.ts", "../../local/aws/index.ts"),
       pkiIntoCli: resolvesInto("pki/certificates.ts", "../cli/output.ts", "cli"),
       libraryIntoCommand: importsCommandFile("cli/demo.ts", "./commands/ca.ts"),
+      commandIntoOtherCommand: importsCommandFile("cli/commands/admin/lots.ts", "../ca.ts"),
     };
     const keeping = {
       cliIntoContract: reachesIntoLocal("cli/commands/simulate.ts", "../../local/contract.ts"),
       localCommandIntoStack: reachesIntoLocal(LOCAL_COMMAND, "../../local/stack.ts"),
       mainIntoCommand: importsCommandFile("cli/main.ts", "./commands/ca.ts"),
+      groupIntoSibling: importsCommandFile("cli/commands/admin/index.ts", "./allowlist.ts"),
     };
 
     // Act: read the imports of the files these rules guard
@@ -155,8 +165,14 @@ describe("module boundaries", () => {
       commandIntoLocal: true,
       pkiIntoCli: true,
       libraryIntoCommand: true,
+      commandIntoOtherCommand: true,
     });
-    expect(keeping).toEqual({ cliIntoContract: false, localCommandIntoStack: false, mainIntoCommand: false });
+    expect(keeping).toEqual({
+      cliIntoContract: false,
+      localCommandIntoStack: false,
+      mainIntoCommand: false,
+      groupIntoSibling: false,
+    });
     expect(contractImports).toContain("node:fs");
     expect(contractImports).not.toContain("../adapters/tables.ts");
     expect(commandImports).toContain("../../local/stack.ts");

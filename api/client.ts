@@ -1,0 +1,356 @@
+/*
+ * A typed client of the admin API: one method per route. It builds each request (encoded path, query,
+ * preconditions, JSON body), has it signed and sent by functions it is given, and turns every error answer
+ * into one ApiError. It knows no transport: Node (cli/) and a browser each bring their own.
+ */
+import {
+  type AllowlistDraft,
+  type AllowlistPage,
+  type AllowlistQuery,
+  type AllowlistRecord,
+  adminPaths,
+  CONTENT_TYPES,
+  conditionHeaders,
+  type Deprovisioned,
+  DRY_RUN_QUERY,
+  type ExplainRequest,
+  type Explanation,
+  etagOf,
+  HEADERS,
+  type HistoryPage,
+  type ImportQuery,
+  type ImportReport,
+  importContentType,
+  type Lot,
+  type LotDraft,
+  type LotPage,
+  type MappingDraft,
+  type MappingPage,
+  type MappingWhatIf,
+  type Method,
+  type Page,
+  type PageQuery,
+  type PolicyMapping,
+  type ProvisionResult,
+  parseErrorBody,
+  queryOf,
+  type UncheckedBody,
+  type Versioned,
+  type WriteCondition,
+  type Written,
+} from "./contract.ts";
+
+/**
+ * One request as the client hands it to the signer and the transport. `Upload` is the type of a streamed
+ * body (a Node stream, a browser Blob...): the client passes it through untouched.
+ */
+export interface ApiRequest<Upload = never> {
+  method: Method;
+  url: URL;
+  /** Lower-case names. */
+  headers: Record<string, string>;
+  body?: string | Upload;
+}
+
+/** One answer: status, headers (lower-case names) and a body read once, whole or chunk by chunk. */
+export interface ApiResponse {
+  status: number;
+  headers: Readonly<Record<string, string | undefined>>;
+  text(): Promise<string>;
+  chunks(): AsyncIterable<string>;
+}
+
+/** Sends a request and resolves with any status; rejects only when no answer came. */
+export type Transport<Upload = never> = (request: ApiRequest<Upload>) => Promise<ApiResponse>;
+
+/** Adds credentials to a request (a bearer token, a SigV4 signature); may replace its body. */
+export type Signer<Upload = never> = (request: ApiRequest<Upload>) => Promise<ApiRequest<Upload>>;
+
+/** What a client is built on. */
+export interface ClientOptions<Upload = never> {
+  /** The API's base URL; routes resolve under it. */
+  baseUrl: URL | string;
+  transport: Transport<Upload>;
+  /** Applied to every request before it is sent (default: none). */
+  sign?: Signer<Upload>;
+}
+
+/** An error answer of the admin API: the status, and the code, message and details of its error body. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details: unknown,
+  ) {
+    super(message);
+    this.name = "ApiError";
+  }
+
+  /** The error of an answer's body, or a plain description when the body is not an error body. */
+  static of(status: number, text: string): ApiError {
+    const error = parseErrorBody(text);
+    if (error !== undefined) return new ApiError(status, error.code, error.message, error.details);
+    return new ApiError(status, "Error", `HTTP ${status}: ${text.slice(0, 200)}`, undefined);
+  }
+}
+
+/** What one route sends: method, path, query, precondition headers and a body. */
+export interface ApiCall<Upload = never> {
+  method: Method;
+  path: string;
+  query?: object;
+  headers?: Record<string, string>;
+  /** A JSON body (sent as `application/json` unless the headers say otherwise). */
+  json?: unknown;
+  /** A text body, sent as it is. */
+  text?: string;
+  /** A streamed body, passed to the transport untouched. */
+  upload?: Upload;
+}
+
+/** The admin API client: `allowlist`, `mappings`, `lots` and `devices`, one method per route. */
+export class AdminClient<Upload = never> {
+  readonly baseUrl: URL;
+  readonly allowlist: AllowlistClient<Upload>;
+  readonly mappings: MappingClient<Upload>;
+  readonly lots: LotClient<Upload>;
+  readonly devices: DeviceClient<Upload>;
+  readonly #transport: Transport<Upload>;
+  readonly #sign: Signer<Upload>;
+
+  constructor(options: ClientOptions<Upload>) {
+    const base = new URL(options.baseUrl);
+    this.baseUrl = base.href.endsWith("/") ? base : new URL(`${base.href}/`);
+    this.#transport = options.transport;
+    this.#sign = options.sign ?? (async (request) => request);
+    this.allowlist = new AllowlistClient(this);
+    this.mappings = new MappingClient(this);
+    this.lots = new LotClient(this);
+    this.devices = new DeviceClient(this);
+  }
+
+  /** The URL of a path (relative to the base) with its query parameters. */
+  urlOf(path: string, query: object = {}): URL {
+    const url = new URL(path.replace(/^\//, ""), this.baseUrl);
+    for (const [name, value] of Object.entries(queryOf(query))) url.searchParams.set(name, value);
+    return url;
+  }
+
+  /** Sends one request; resolves with the answer when its status is below 400, else throws ApiError. */
+  async send(call: ApiCall<Upload>): Promise<ApiResponse> {
+    const headers: Record<string, string> = { [HEADERS.accept]: CONTENT_TYPES.json, ...call.headers };
+    const request: ApiRequest<Upload> = {
+      method: call.method,
+      url: this.urlOf(call.path, call.query),
+      headers,
+    };
+    if (call.json !== undefined) {
+      request.body = JSON.stringify(call.json);
+      headers[HEADERS.contentType] ??= CONTENT_TYPES.json;
+    } else if (call.text !== undefined) request.body = call.text;
+    else if (call.upload !== undefined) request.body = call.upload;
+    const response = await this.#transport(await this.#sign(request));
+    if (response.status >= 400) throw ApiError.of(response.status, await response.text());
+    return response;
+  }
+
+  /** Sends one request and parses its JSON answer (undefined for an empty one). */
+  async json<T>(call: ApiCall<Upload>): Promise<{ value: T; response: ApiResponse }> {
+    const response = await this.send(call);
+    const text = await response.text();
+    return { value: (text === "" ? undefined : JSON.parse(text)) as T, response };
+  }
+
+  /** Reads a record with its ETag (from the header, else from the record's version). */
+  async read<T extends { version?: number }>(path: string): Promise<Versioned<T>> {
+    const { value, response } = await this.json<T>({ method: "GET", path });
+    return { value, etag: response.headers[HEADERS.etag] ?? etagOf(value.version) };
+  }
+
+  /** Writes a record under a precondition; answers it, whether it was created, and its new ETag. */
+  async write<T extends { version?: number }>(
+    path: string,
+    body: unknown,
+    condition: WriteCondition | undefined,
+  ): Promise<Written<T> & { etag: string }> {
+    const { value, response } = await this.json<T>({
+      method: "PUT",
+      path,
+      json: body,
+      headers: conditionHeaders(condition),
+    });
+    return {
+      value,
+      created: response.status === 201,
+      etag: response.headers[HEADERS.etag] ?? etagOf(value.version),
+    };
+  }
+
+  /** Deletes a record, only at the version named when `ifMatch` is given. */
+  async remove(path: string, condition?: { ifMatch: string }): Promise<void> {
+    await this.send({ method: "DELETE", path, headers: conditionHeaders(condition) });
+  }
+}
+
+/** Awaits a read; undefined when the API answers 404 (there is no such record). */
+export async function orNone<T>(read: Promise<T>): Promise<T | undefined> {
+  try {
+    return await read;
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 404) return undefined;
+    throw error;
+  }
+}
+
+/** Every page of a listing, following the cursor from the first page to the last. */
+export async function* pages<T>(
+  list: (cursor: string | undefined) => Promise<Page<T>>,
+): AsyncGenerator<Page<T>> {
+  let cursor: string | undefined;
+  do {
+    const page = await list(cursor);
+    yield page;
+    cursor = page.cursor;
+  } while (cursor !== undefined);
+}
+
+/** The allowlist routes. */
+export class AllowlistClient<Upload = never> {
+  constructor(private readonly api: AdminClient<Upload>) {}
+
+  /** One record and its ETag. */
+  get(deviceId: string): Promise<Versioned<AllowlistRecord>> {
+    return this.api.read(adminPaths.allowlistRecord(deviceId));
+  }
+
+  /** Creates (`If-None-Match: *`) or updates (`If-Match`) a record. */
+  put(
+    deviceId: string,
+    record: AllowlistDraft | UncheckedBody,
+    condition?: WriteCondition,
+  ): Promise<Written<AllowlistRecord> & { etag: string }> {
+    return this.api.write(adminPaths.allowlistRecord(deviceId), record, condition);
+  }
+
+  /** Deletes a record (refused while it is bound to an ACTIVE certificate). */
+  remove(deviceId: string, condition?: { ifMatch: string }): Promise<void> {
+    return this.api.remove(adminPaths.allowlistRecord(deviceId), condition);
+  }
+
+  /** One page of records, filtered by status and/or lot. */
+  async list(query: AllowlistQuery = {}): Promise<AllowlistPage> {
+    return (await this.api.json<AllowlistPage>({ method: "GET", path: adminPaths.allowlist(), query })).value;
+  }
+
+  /**
+   * Imports records from a body of JSON lines or CSV; answers the report. An all-or-nothing import with a
+   * bad line throws ApiError `ImportRejected` whose details are the report.
+   */
+  async import(body: string | Upload, query: ImportQuery = {}): Promise<ImportReport> {
+    const headers = { [HEADERS.contentType]: importContentType(query.format) };
+    const content = typeof body === "string" ? { text: body } : { upload: body };
+    const response = await this.api.send({
+      method: "POST",
+      path: adminPaths.allowlistImport(),
+      query,
+      headers,
+      ...content,
+    });
+    return JSON.parse(await response.text()) as ImportReport;
+  }
+
+  /** Every record as JSON lines (the form import reads back), chunk by chunk as the API sends them. */
+  async export(): Promise<AsyncIterable<string>> {
+    return (await this.api.send({ method: "GET", path: adminPaths.allowlistExport() })).chunks();
+  }
+}
+
+/** The policy-mapping routes. */
+export class MappingClient<Upload = never> {
+  constructor(private readonly api: AdminClient<Upload>) {}
+
+  /** One mapping and its ETag. */
+  get(selector: string): Promise<Versioned<PolicyMapping>> {
+    return this.api.read(adminPaths.mapping(selector));
+  }
+
+  /** Creates (`If-None-Match: *`) or updates (`If-Match`) a mapping. */
+  put(
+    selector: string,
+    mapping: MappingDraft | UncheckedBody,
+    condition?: WriteCondition,
+  ): Promise<Written<PolicyMapping> & { etag: string }> {
+    return this.api.write(adminPaths.mapping(selector), mapping, condition);
+  }
+
+  /** Which provisioned devices would get another policy if the mapping were saved; saves nothing. */
+  async whatIf(selector: string, mapping: MappingDraft | UncheckedBody): Promise<MappingWhatIf> {
+    const path = adminPaths.mapping(selector);
+    return (await this.api.json<MappingWhatIf>({ method: "PUT", path, query: DRY_RUN_QUERY, json: mapping }))
+      .value;
+  }
+
+  /** Deletes a mapping (devices already provisioned keep their policy). */
+  remove(selector: string, condition?: { ifMatch: string }): Promise<void> {
+    return this.api.remove(adminPaths.mapping(selector), condition);
+  }
+
+  /** One page of mappings. */
+  async list(query: PageQuery = {}): Promise<MappingPage> {
+    return (await this.api.json<MappingPage>({ method: "GET", path: adminPaths.mappings(), query })).value;
+  }
+}
+
+/** The lot routes. */
+export class LotClient<Upload = never> {
+  constructor(private readonly api: AdminClient<Upload>) {}
+
+  /** One lot and its ETag. */
+  get(lot: string): Promise<Versioned<Lot>> {
+    return this.api.read(adminPaths.lot(lot));
+  }
+
+  /** Creates (`If-None-Match: *`) or updates (`If-Match`) a lot. */
+  put(
+    lot: string,
+    fields: LotDraft | UncheckedBody,
+    condition?: WriteCondition,
+  ): Promise<Written<Lot> & { etag: string }> {
+    return this.api.write(adminPaths.lot(lot), fields, condition);
+  }
+
+  /** One page of lots. */
+  async list(query: PageQuery = {}): Promise<LotPage> {
+    return (await this.api.json<LotPage>({ method: "GET", path: adminPaths.lots(), query })).value;
+  }
+}
+
+/** The routes about one device: explain, approve, deprovision, history. */
+export class DeviceClient<Upload = never> {
+  constructor(private readonly api: AdminClient<Upload>) {}
+
+  /** A dry run of the decision for a device or a certificate; changes nothing. */
+  async explain(request: ExplainRequest): Promise<Explanation> {
+    return (await this.api.json<Explanation>({ method: "POST", path: adminPaths.explain(), json: request }))
+      .value;
+  }
+
+  /** Re-decides the device's latest quarantined certificate, provisioning it when now allowed. */
+  async approve(deviceId: string): Promise<ProvisionResult> {
+    return (await this.api.json<ProvisionResult>({ method: "POST", path: adminPaths.approve(deviceId) }))
+      .value;
+  }
+
+  /** Revokes the device's certificate and takes its thing and policies apart. */
+  async deprovision(deviceId: string): Promise<Deprovisioned> {
+    return (await this.api.json<Deprovisioned>({ method: "POST", path: adminPaths.deprovision(deviceId) }))
+      .value;
+  }
+
+  /** One page of the device's ledger entries, newest first. */
+  async history(deviceId: string, query: PageQuery = {}): Promise<HistoryPage> {
+    return (await this.api.json<HistoryPage>({ method: "GET", path: adminPaths.history(deviceId), query }))
+      .value;
+  }
+}

@@ -1,0 +1,264 @@
+import { createReadStream, createWriteStream } from "node:fs";
+import { stat } from "node:fs/promises";
+import { Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { SingleBar } from "cli-progress";
+import { type Command, Option } from "commander";
+import { ApiError } from "../../../api/client.ts";
+import type { AllowlistStatus, ImportFormat, ImportMode, ImportReport } from "../../../api/contract.ts";
+import { CliError, printObject, printPage, printRows } from "../../output.ts";
+import {
+  type Common,
+  collectList,
+  connect,
+  draftOf,
+  handled,
+  type PutOptions,
+  parseAttributes,
+  printDeleted,
+  printWritten,
+  withApi,
+} from "./shared.ts";
+
+interface AllowlistPutOptions extends PutOptions {
+  status?: string;
+  profile?: string;
+  thingType?: string;
+  thingGroup?: string[];
+  attribute?: string[];
+  caCertificateId?: string;
+  fingerprint?: string;
+  notBefore?: string;
+  notAfter?: string;
+  lot?: string;
+  rotation?: string;
+  note?: string;
+}
+
+/** Registers `jitr allowlist put|get|list|remove|import|export`. */
+export function registerAllowlist(program: Command): void {
+  const allowlist = program
+    .command("allowlist")
+    .description("allowlist records: which devices may be provisioned, and how (through the admin API)");
+
+  withApi(
+    allowlist
+      .command("put <deviceId>")
+      .description(
+        "create or update a record; given fields are merged into the current record (--replace: replace it). " +
+          "Uses If-Match with the version read, so a concurrent change fails instead of being overwritten",
+      )
+      .addOption(new Option("--status <status>", "allowed or blocked").choices(["allowed", "blocked"]))
+      .option("--profile <profile>", "profile (selects mapping profile:<profile>)")
+      .option("--thing-type <type>", "thing type of the device's thing")
+      .option("--thing-group <group>", "thing group to add the thing to (repeatable)", collectList)
+      .option("--attribute <name=value>", "thing attribute (repeatable)", collectList)
+      .option("--ca-certificate-id <id>", "pin the CA (64 hex)")
+      .option("--fingerprint <sha256>", "pin the certificate fingerprint (64 hex, colons allowed)")
+      .option("--not-before <date>", "valid from (ISO 8601)")
+      .option("--not-after <date>", "valid until (ISO 8601)")
+      .option("--lot <lot>", "manufacturing lot")
+      .addOption(
+        new Option("--rotation <rotation>", "a second certificate").choices([
+          "reject",
+          "replace",
+          "allow-multiple",
+        ]),
+      )
+      .option("--note <text>", "free text")
+      .option("--file <record.json>", "fields from a JSON file (flags win)")
+      .option("--unset <field>", "remove a field (repeatable)", collectList)
+      .option("--replace", "replace the record instead of merging into it")
+      .option("--if-match <version>", "expected version (default: the version just read)"),
+  ).action(
+    handled(async (deviceId: string, opts: AllowlistPutOptions) => {
+      const api = await connect(opts);
+      const fields = {
+        status: opts.status,
+        profile: opts.profile,
+        thingType: opts.thingType,
+        thingGroups: opts.thingGroup,
+        attributes: parseAttributes(opts.attribute),
+        caCertificateId: opts.caCertificateId,
+        certificateFingerprint: opts.fingerprint,
+        notBefore: opts.notBefore,
+        notAfter: opts.notAfter,
+        lot: opts.lot,
+        rotation: opts.rotation,
+        note: opts.note,
+      };
+      const { body, condition } = await draftOf(() => api.allowlist.get(deviceId), fields, opts, "put");
+      const written = await api.allowlist.put(deviceId, body, condition);
+      printWritten(deviceId, written, opts.json === true);
+    }),
+  );
+
+  withApi(allowlist.command("get <deviceId>").description("show a record")).action(
+    handled(async (deviceId: string, opts: Common) => {
+      const { value } = await (await connect(opts)).allowlist.get(deviceId);
+      printObject(value, opts.json === true);
+    }),
+  );
+
+  withApi(
+    allowlist
+      .command("list")
+      .description("list records, optionally by status or lot (one page; --cursor for the next)")
+      .addOption(new Option("--status <status>", "only this status").choices(["allowed", "blocked"]))
+      .option("--lot <lot>", "only this lot")
+      .option("--limit <n>", "records per page (1-1000)", "100")
+      .option("--cursor <cursor>", "the cursor printed with the previous page"),
+  ).action(
+    handled(
+      async (opts: Common & { status?: AllowlistStatus; lot?: string; limit: string; cursor?: string }) => {
+        const page = await (await connect(opts)).allowlist.list({
+          status: opts.status,
+          lot: opts.lot,
+          limit: opts.limit,
+          cursor: opts.cursor,
+        });
+        printPage(
+          page,
+          ["deviceId", "status", "profile", "lot", "thingType", "certificateId", "version"],
+          opts.json === true,
+        );
+      },
+    ),
+  );
+
+  withApi(
+    allowlist
+      .command("remove <deviceId>")
+      .description("delete a record (refused while it is bound to an ACTIVE certificate: deprovision first)")
+      .option("--if-match <version>", "only if the record is at this version"),
+  ).action(
+    handled(async (deviceId: string, opts: Common & { ifMatch?: string }) => {
+      await (await connect(opts)).allowlist.remove(
+        deviceId,
+        opts.ifMatch ? { ifMatch: opts.ifMatch } : undefined,
+      );
+      printDeleted(deviceId, opts.json === true);
+    }),
+  );
+
+  withApi(
+    allowlist
+      .command("import <file>")
+      .description(
+        "import records from JSON lines or CSV (or an AWS bulk-provisioning parameter file); prints a report. " +
+          "CSV columns: deviceId, status, profile, thingType, thingGroups (a;b), lot, ..., attributes.<name>",
+      )
+      .addOption(
+        new Option(
+          "--mode <mode>",
+          "best-effort writes every valid line; all-or-nothing writes nothing if one is bad",
+        )
+          .choices(["best-effort", "all-or-nothing"])
+          .default("best-effort"),
+      )
+      .addOption(
+        new Option("--format <format>", "input format (default: by extension, else sniffed)").choices([
+          "jsonl",
+          "csv",
+        ]),
+      ),
+  ).action(handled(importFile));
+
+  withApi(
+    allowlist
+      .command("export")
+      .description("print every record as JSON lines (the form import reads back)")
+      .option("--out <file>", "write to a file instead of stdout"),
+  ).action(
+    handled(async (opts: Common & { out?: string }) => {
+      const chunks = await (await connect(opts)).allowlist.export();
+      if (opts.out === undefined) {
+        for await (const chunk of chunks) process.stdout.write(chunk);
+        return;
+      }
+      const lines = lineCounter();
+      await pipeline(chunks, lines.counting, createWriteStream(opts.out));
+      process.stderr.write(`wrote ${lines.count()} records to ${opts.out}\n`);
+    }),
+  );
+}
+
+/** `jitr allowlist import`: streams the file to the API (with a progress bar on a terminal), prints the report. */
+async function importFile(file: string, opts: Common & { mode: ImportMode; format?: ImportFormat }) {
+  const api = await connect(opts);
+  const size = await stat(file).then(
+    (s) => s.size,
+    () => {
+      throw new CliError(`cannot read ${file}`);
+    },
+  );
+  const format =
+    opts.format ?? (/\.csv$/i.test(file) ? "csv" : /\.(jsonl|ndjson)$/i.test(file) ? "jsonl" : undefined);
+  const bar = process.stderr.isTTY
+    ? new SingleBar({
+        stream: process.stderr,
+        format: "importing [{bar}] {percentage}% | {value}/{total} bytes",
+      })
+    : undefined;
+  let sent = 0;
+  const progress = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      sent += chunk.length;
+      bar?.update(sent);
+      done(null, chunk);
+    },
+  });
+  bar?.start(size, 0);
+  let report: ImportReport;
+  try {
+    report = await api.allowlist.import(createReadStream(file).pipe(progress), {
+      mode: opts.mode,
+      ...(format ? { format } : {}),
+    });
+  } catch (error) {
+    if (!(error instanceof ApiError) || error.status !== 400 || error.code !== "ImportRejected") throw error;
+    report = error.details as ImportReport;
+    process.stderr.write(`${error.message}\n`);
+  } finally {
+    bar?.stop();
+  }
+  printReport(report, opts.json === true);
+  if (report.rejectedCount > 0) throw new CliError(`${report.rejectedCount} line(s) rejected`, 1);
+}
+
+function printReport(report: ImportReport, json: boolean): void {
+  if (json) {
+    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    return;
+  }
+  printObject(
+    {
+      mode: report.mode,
+      format: report.format,
+      accepted: report.accepted,
+      created: report.created,
+      updated: report.updated,
+      unchanged: report.unchanged,
+      rejected: report.rejectedCount,
+      warnings: report.warnings.length,
+    },
+    false,
+  );
+  if (report.rejected.length > 0) printRows(report.rejected, ["line", "reason"], false);
+  if (report.warnings.length > 0) printRows(report.warnings, ["line", "message"], false);
+}
+
+/** A pass-through stream that counts the non-empty lines going through it. */
+function lineCounter(): { counting: Transform; count: () => number } {
+  let count = 0;
+  let partial = "";
+  const counting = new Transform({
+    transform(chunk: Buffer | string, _encoding, done) {
+      const lines = (partial + String(chunk)).split("\n");
+      partial = lines.pop() ?? "";
+      count += lines.filter(Boolean).length;
+      done(null, chunk);
+    },
+  });
+  return { counting, count: () => count + (partial === "" ? 0 : 1) };
+}

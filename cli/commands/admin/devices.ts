@@ -1,0 +1,109 @@
+import { readFile } from "node:fs/promises";
+import type { Command } from "commander";
+import type { ExplainRequest, Explanation } from "../../../api/contract.ts";
+import { CliError, printObject, printPage } from "../../output.ts";
+import { type Common, connect, handled, withApi } from "./shared.ts";
+
+/** Registers `jitr explain|approve|deprovision|history`: the commands about one device. */
+export function registerDevices(program: Command): void {
+  withApi(
+    program
+      .command("explain [deviceId]")
+      .description(
+        "dry run of the decision for a device (its bound certificate, else a new one) or a certificate: " +
+          "decision, reason, record, mapping, policy document, thing; changes nothing",
+      )
+      .option("--cert <file>", "explain for this certificate (PEM) instead of a device id")
+      .option(
+        "--ca <caCertificateId>",
+        "the CA that issued it, when the registry does not know the certificate",
+      ),
+  ).action(
+    handled(async (deviceId: string | undefined, opts: Common & { cert?: string; ca?: string }) => {
+      if ((deviceId === undefined) === (opts.cert === undefined))
+        throw new CliError("give a device id or --cert <file>, not both");
+      const request: ExplainRequest = {};
+      if (deviceId !== undefined) request.deviceId = deviceId;
+      if (opts.cert !== undefined) {
+        request.certificatePem = await readFile(opts.cert, "utf8").catch(() => {
+          throw new CliError(`cannot read ${opts.cert}`);
+        });
+      }
+      if (opts.ca !== undefined) request.caCertificateId = opts.ca;
+      printExplanation(await (await connect(opts)).devices.explain(request), opts.json === true);
+    }),
+  );
+
+  withApi(
+    program
+      .command("approve <deviceId>")
+      .description(
+        "re-run the decision for the device's latest quarantined (INACTIVE) certificate; provision it if now allowed",
+      ),
+  ).action(
+    handled(async (deviceId: string, opts: Common) => {
+      const result = await (await connect(opts)).devices.approve(deviceId);
+      printObject(result, opts.json === true);
+      if (result.outcome !== "provisioned") {
+        const why = result.outcome === "denied" ? result.reason : result.detail;
+        throw new CliError(`not provisioned: ${String(why ?? result.outcome)}`, 1);
+      }
+    }),
+  );
+
+  withApi(
+    program
+      .command("deprovision <deviceId>")
+      .description(
+        "revoke the device's certificate, detach its policies and thing, delete the thing, unbind the record",
+      ),
+  ).action(
+    handled(async (deviceId: string, opts: Common) => {
+      printObject(await (await connect(opts)).devices.deprovision(deviceId), opts.json === true);
+    }),
+  );
+
+  withApi(
+    program
+      .command("history <deviceId>")
+      .description("the device's ledger entries, newest first (one page; --cursor for the next)")
+      .option("--limit <n>", "entries per page (1-1000)", "100")
+      .option("--cursor <cursor>", "the cursor printed with the previous page"),
+  ).action(
+    handled(async (deviceId: string, opts: Common & { limit: string; cursor?: string }) => {
+      const page = await (await connect(opts)).devices.history(deviceId, {
+        limit: opts.limit,
+        cursor: opts.cursor,
+      });
+      printPage(page, ["at", "kind", "reason", "certificateId", "policyName", "actor"], opts.json === true);
+    }),
+  );
+}
+
+/** Prints an explanation: the decision and its parts, then the policy document; or all of it as JSON. */
+function printExplanation(explanation: Explanation, json: boolean): void {
+  if (json) {
+    process.stdout.write(`${JSON.stringify(explanation, null, 2)}\n`);
+    return;
+  }
+  const { policy, thing, mapping } = explanation;
+  printObject(
+    {
+      deviceId: explanation.deviceId,
+      decision: explanation.decision,
+      reason: explanation.reason,
+      detail: explanation.detail,
+      certificateStatus: explanation.certificateStatus,
+      mapping: mapping ? `${mapping.selector} (version ${mapping.version})` : undefined,
+      policyName: policy?.policyName,
+      thingName: thing?.thingName,
+      thingType: thing?.thingTypeName,
+      thingGroups: thing?.thingGroups,
+      attributes: thing?.attributes,
+      assumptions: explanation.assumptions,
+    },
+    false,
+  );
+  if (policy?.document)
+    process.stdout.write(`policy document:\n${JSON.stringify(JSON.parse(policy.document), null, 2)}\n`);
+}

@@ -1,0 +1,72 @@
+import type { Command } from "commander";
+import { CliError, printObject, printPage } from "../../output.ts";
+import {
+  type Common,
+  collectList,
+  connect,
+  draftOf,
+  handled,
+  type PutOptions,
+  printWritten,
+  withApi,
+} from "./shared.ts";
+
+/** Registers `jitr lots put|get|list`. */
+export function registerLots(program: Command): void {
+  const lots = program.command("lots").description("manufacturing lots and their device quotas");
+
+  withApi(
+    lots
+      .command("put <lot>")
+      .description("create or update a lot (merged into the current one unless --replace)")
+      .option("--max-devices <n>", "how many devices of the lot may be provisioned")
+      .option("--not-before <date>", "valid from (ISO 8601)")
+      .option("--not-after <date>", "valid until (ISO 8601)")
+      .option("--file <lot.json>", "fields from a JSON file (flags win)")
+      .option("--unset <field>", "remove a field (repeatable)", collectList)
+      .option("--replace", "replace the lot instead of merging into it")
+      .option("--if-match <version>", "expected version (default: the version just read)"),
+  ).action(
+    handled(
+      async (
+        lot: string,
+        opts: PutOptions & { maxDevices?: string; notBefore?: string; notAfter?: string },
+      ) => {
+        let maxDevices: number | undefined;
+        if (opts.maxDevices !== undefined) {
+          maxDevices = Number(opts.maxDevices);
+          if (!Number.isInteger(maxDevices) || maxDevices < 0)
+            throw new CliError("--max-devices must be a non-negative whole number");
+        }
+        const api = await connect(opts);
+        const fields = { maxDevices, notBefore: opts.notBefore, notAfter: opts.notAfter };
+        const { body, condition } = await draftOf(() => api.lots.get(lot), fields, opts, "put");
+        printWritten(`lot ${lot}`, await api.lots.put(lot, body, condition), opts.json === true);
+      },
+    ),
+  );
+
+  withApi(lots.command("get <lot>").description("show a lot")).action(
+    handled(async (lot: string, opts: Common) => {
+      const { value } = await (await connect(opts)).lots.get(lot);
+      printObject(value, opts.json === true);
+    }),
+  );
+
+  withApi(
+    lots
+      .command("list")
+      .description("list lots (one page; --cursor for the next)")
+      .option("--limit <n>", "lots per page (1-1000)", "100")
+      .option("--cursor <cursor>", "the cursor printed with the previous page"),
+  ).action(
+    handled(async (opts: Common & { limit: string; cursor?: string }) => {
+      const page = await (await connect(opts)).lots.list({ limit: opts.limit, cursor: opts.cursor });
+      printPage(
+        page,
+        ["lot", "maxDevices", "provisionedCount", "notBefore", "notAfter", "version"],
+        opts.json === true,
+      );
+    }),
+  );
+}

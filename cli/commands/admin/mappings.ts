@@ -1,0 +1,153 @@
+import { readFile } from "node:fs/promises";
+import type { Command } from "commander";
+import type { MappingWhatIf } from "../../../api/contract.ts";
+import { CliError, printObject, printPage, printRows } from "../../output.ts";
+import {
+  type Common,
+  collectList,
+  connect,
+  draftOf,
+  handled,
+  type PutOptions,
+  parseAttributes,
+  printDeleted,
+  printWritten,
+  withApi,
+} from "./shared.ts";
+
+interface MappingPutOptions extends PutOptions {
+  template?: string;
+  document?: string;
+  policyName?: string;
+  thingType?: string;
+  thingGroup?: string[];
+  attribute?: string[];
+  dryRun?: boolean;
+}
+
+/** Registers `jitr mappings put|get|list|remove`. */
+export function registerMappings(program: Command): void {
+  const mappings = program
+    .command("mappings")
+    .description(
+      "policy mappings: selector device:<id> > profile:<p> > thingType:<t> > ca:<64 hex> > default, each naming a policy",
+    );
+
+  withApi(
+    mappings
+      .command("put <selector>")
+      .description(
+        "create or update a mapping (merged into the current one unless --replace); --dry-run lists the devices whose policy would change",
+      )
+      .option("--template <name>", "a policy template from policies/")
+      .option("--document <json-or-file>", "an inline policy document (JSON, or a file holding it)")
+      .option("--policy-name <name>", "an existing IoT policy")
+      .option("--thing-type <type>", "thing type for devices it maps")
+      .option("--thing-group <group>", "thing group (repeatable)", collectList)
+      .option("--attribute <name=value>", "thing attribute (repeatable)", collectList)
+      .option("--file <mapping.json>", "fields from a JSON file (flags win)")
+      .option("--unset <field>", "remove a field (repeatable)", collectList)
+      .option("--replace", "replace the mapping instead of merging into it")
+      .option("--if-match <version>", "expected version (default: the version just read)")
+      .option("--dry-run", "save nothing: show which provisioned devices would get another policy"),
+  ).action(
+    handled(async (selector: string, opts: MappingPutOptions) => {
+      const policy = await policyOf(opts);
+      const api = await connect(opts);
+      const fields = {
+        policy,
+        thingType: opts.thingType,
+        thingGroups: opts.thingGroup,
+        attributes: parseAttributes(opts.attribute),
+      };
+      const read = () => api.mappings.get(selector);
+      if (opts.dryRun) {
+        const { body } = await draftOf(read, fields, opts, "dry-run");
+        printWhatIf(await api.mappings.whatIf(selector, body), opts.json === true);
+        return;
+      }
+      const { body, condition } = await draftOf(read, fields, opts, "put");
+      printWritten(selector, await api.mappings.put(selector, body, condition), opts.json === true);
+    }),
+  );
+
+  withApi(mappings.command("get <selector>").description("show a mapping")).action(
+    handled(async (selector: string, opts: Common) => {
+      const { value } = await (await connect(opts)).mappings.get(selector);
+      printObject(value, opts.json === true);
+    }),
+  );
+
+  withApi(
+    mappings
+      .command("list")
+      .description("list mappings (one page; --cursor for the next)")
+      .option("--limit <n>", "mappings per page (1-1000)", "100")
+      .option("--cursor <cursor>", "the cursor printed with the previous page"),
+  ).action(
+    handled(async (opts: Common & { limit: string; cursor?: string }) => {
+      const page = await (await connect(opts)).mappings.list({ limit: opts.limit, cursor: opts.cursor });
+      printPage(page, ["selector", "policy", "thingType", "thingGroups", "version"], opts.json === true);
+    }),
+  );
+
+  withApi(
+    mappings
+      .command("remove <selector>")
+      .description("delete a mapping (devices already provisioned keep their policy)")
+      .option("--if-match <version>", "only if the mapping is at this version"),
+  ).action(
+    handled(async (selector: string, opts: Common & { ifMatch?: string }) => {
+      await (await connect(opts)).mappings.remove(
+        selector,
+        opts.ifMatch ? { ifMatch: opts.ifMatch } : undefined,
+      );
+      printDeleted(selector, opts.json === true);
+    }),
+  );
+}
+
+/** The policy the flags name: at most one of --template, --document, --policy-name. */
+async function policyOf(opts: MappingPutOptions): Promise<Record<string, unknown> | undefined> {
+  const chosen = [opts.template, opts.document, opts.policyName].filter((v) => v !== undefined);
+  if (chosen.length > 1) throw new CliError("give at most one of --template, --document, --policy-name");
+  if (opts.template !== undefined) return { template: opts.template };
+  if (opts.policyName !== undefined) return { policyName: opts.policyName };
+  if (opts.document !== undefined) return { document: await documentFrom(opts.document) };
+  return undefined;
+}
+
+async function documentFrom(value: string): Promise<unknown> {
+  const text = value.trimStart().startsWith("{")
+    ? value
+    : await readFile(value, "utf8").catch(() => {
+        throw new CliError(`--document is neither JSON nor a readable file: ${value}`);
+      });
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new CliError("--document is not valid JSON");
+  }
+}
+
+/** Prints what a mapping change would do: a summary line and the devices whose policy would change. */
+function printWhatIf(whatIf: MappingWhatIf, json: boolean): void {
+  if (json) {
+    process.stdout.write(`${JSON.stringify(whatIf, null, 2)}\n`);
+    return;
+  }
+  process.stdout.write(
+    `dry run: ${whatIf.affectedCount} of ${whatIf.devicesExamined} provisioned device(s) would change policy; nothing saved\n`,
+  );
+  printRows(
+    whatIf.affected.map((a) => ({
+      deviceId: a.deviceId,
+      from: a.from.policyName ?? "(none)",
+      to: a.to.policyName ?? "(none)",
+      selector: a.to.selector ?? "(none)",
+      documentChanged: a.documentChanged,
+    })),
+    ["deviceId", "from", "to", "selector", "documentChanged"],
+    false,
+  );
+}
