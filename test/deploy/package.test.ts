@@ -344,7 +344,7 @@ describe("IAM", () => {
     "iot:UpdateThing": ["thing"],
     "iot:DeleteThing": ["thing"],
     "iot:AddThingToThingGroup": ["thing", "thinggroup"],
-    "iot:RemoveThingFromThingGroup": ["thing", "thinggroup"],
+    "iot:ListThingPrincipals": ["thing"],
     "iot:DescribeThingType": ["thingtype"],
     "iot:GetPolicy": ["policy"],
     "iot:CreatePolicy": ["policy"],
@@ -377,7 +377,7 @@ describe("IAM", () => {
     ...PROVISION_IOT_ACTIONS,
     "iot:ListAttachedPolicies",
     "iot:ListPrincipalThings",
-    "iot:RemoveThingFromThingGroup",
+    "iot:ListThingPrincipals",
   ];
   const IOT_ARN =
     /^arn:(?:\$\{AWS::Partition\}|aws):iot:(?:\$\{AWS::Region\}|[a-z0-9-]+):(?:\$\{AWS::AccountId\}|\*):(cert|thing|thinggroup|thingtype|policy)\/(.+)$/;
@@ -421,6 +421,17 @@ describe("IAM", () => {
     for (const statement of iamStatements(template)) {
       expect(statement.Resource, statement.where).not.toContain("*");
     }
+  });
+
+  it("grants the admin role every IoT operation the IoT adapter sends (approve provisions, deprovision lists)", () => {
+    // Prepare: the operations the adapter sends, read from the SDK commands it constructs
+    const source = readFileSync(join(root, "adapters", "iot.ts"), "utf8");
+    const sent = [...new Set([...source.matchAll(/new (\w+)Command\(/g)].map((m) => `iot:${m[1]}`))];
+    // Act
+    const granted = actionsOf("AdminRole", "iot:");
+    // Assess
+    expect(sent.length).toBeGreaterThan(10);
+    expect(sent.filter((action) => !granted.includes(action))).toEqual([]);
   });
 
   it("gives each function its own role with exactly the IoT actions it calls", () => {
