@@ -3,7 +3,7 @@ import { readFile, stat } from "node:fs/promises";
 import { Transform } from "node:stream";
 import { SingleBar } from "cli-progress";
 import { type Command, Option } from "commander";
-import type { ImportReport } from "../../domain/admin-import.ts";
+import type { ImportReport } from "../../domain/admin/index.ts";
 import { AdminApiClient, type ApiError, type ApiOptions, apiError } from "../api-client.ts";
 import { CliError, printObject, printRows } from "../output.ts";
 

@@ -8,7 +8,7 @@ import {
   DynamoMappings,
 } from "../../adapters/dynamo.ts";
 import { ensureTables, type TableNames } from "../../adapters/tables.ts";
-import type { AdminDeps } from "../../domain/admin.ts";
+import type { AdminDeps } from "../../domain/admin/index.ts";
 import { type AdminRequestExtras, type AdminResponse, makeAdminRouter } from "../../handlers/admin.ts";
 import { startDynalite } from "../support/dynalite.ts";
 import { FakeClock, FakeIot } from "../support/fakes.ts";
