@@ -24,7 +24,7 @@ import {
   MAPPING_FIELDS,
   type MappingFields,
 } from "../records.ts";
-import type { PolicyMapping, PolicySource } from "../types.ts";
+import type { AllowlistStatus, PolicyMapping, PolicySource, Rotation } from "../types.ts";
 
 /** One problem with one field of an admin request. */
 export interface Issue {
@@ -69,8 +69,8 @@ const ISO_DATE = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{
 const MAX_ATTRIBUTES = 50;
 const MAX_THING_GROUPS = 10;
 const MAX_NOTE = 1024;
-const ROTATIONS = ["reject", "replace", "allow-multiple"];
-const STATUSES = ["allowed", "blocked"];
+const ROTATIONS = ["reject", "replace", "allow-multiple"] as const satisfies readonly Rotation[];
+const STATUSES = ["allowed", "blocked"] as const satisfies readonly AllowlistStatus[];
 
 /** True for a valid lot name. */
 export const isLotName = (value: string): boolean => NAME.test(value);
@@ -257,7 +257,7 @@ export function validateAllowlistRecord(body: unknown, pathDeviceId?: string): V
   }
   const fields: AllowlistFields = {
     deviceId: deviceId ?? "",
-    status: status as AllowlistFields["status"],
+    status,
     profile: r.string("profile", NAME, `a profile name (${LOT_NAME_RULE})`),
     thingType: r.string("thingType", THING_NAME_PATTERN, `a thing type name (${THING_NAME_RULE})`),
     thingGroups: r.thingGroups(),
@@ -266,7 +266,7 @@ export function validateAllowlistRecord(body: unknown, pathDeviceId?: string): V
     certificateFingerprint,
     ...r.window(),
     lot: r.string("lot", NAME, `a lot name (${LOT_NAME_RULE})`),
-    rotation: r.oneOf("rotation", ROTATIONS as ("reject" | "replace" | "allow-multiple")[]),
+    rotation: r.oneOf("rotation", ROTATIONS),
     note: typeof note === "string" ? note : undefined,
   };
   return result(r, compact(fields));
