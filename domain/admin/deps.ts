@@ -32,9 +32,11 @@ export interface RetryingPorts {
 
 /**
  * The admin use cases' view of their dependencies: `deps` as given, and `retried`, the same ports with
- * every call retried. Reads and idempotent writes go through `retried`; the versioned admin writes go
- * to `deps` once (a retried create whose first attempt landed would report a conflict of the caller's
- * own making), and provisioning retries on its own.
+ * every call retried on transient errors. Reads and idempotent writes go through `retried`. A single
+ * versioned write (create, update, delete of one record) goes to `deps` once: a retried create whose
+ * first attempt landed would report a conflict of the caller's own making. Import does retry its
+ * writes: a line that comes out that way is reported, and importing it again finds it unchanged.
+ * Provisioning (approve) retries on its own.
  */
 export interface AdminContext {
   deps: AdminDeps;
