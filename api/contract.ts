@@ -3,10 +3,17 @@
  * requests and answers. Pure types and small pure functions only (no Node module), so the server, the CLI
  * and a browser console share one definition. The record types are the domain's own (type-only imports).
  */
-import type { Deprovisioned, Explanation, MappingWhatIf, Written } from "../domain/admin.ts";
-import type { ImportFormat, ImportMode, ImportReport } from "../domain/admin-import.ts";
+import type {
+  Deprovisioned,
+  Explanation,
+  ImportFormat,
+  ImportMode,
+  ImportReport,
+  MappingWhatIf,
+  ProvisionResult,
+  Written,
+} from "../domain/admin/index.ts";
 import type { Page } from "../domain/ports.ts";
-import type { ProvisionResult } from "../domain/provision.ts";
 import type {
   AllowlistRecord,
   AllowlistStatus,

@@ -17,7 +17,7 @@ import { PutCommand } from "@aws-sdk/lib-dynamodb";
 import { createDocumentClient } from "../adapters/dynamo/table.ts";
 import { IotRegistryAdapter } from "../adapters/iot.ts";
 import { ensureTables } from "../adapters/tables.ts";
-import type { ImportReport } from "../domain/admin-import.ts";
+import type { ImportReport } from "../domain/admin/index.ts";
 import { systemClock } from "../domain/ports.ts";
 import { buildStores } from "../handlers/wiring.ts";
 import { startAdminServer } from "../local/admin-server.ts";

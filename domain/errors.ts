@@ -18,6 +18,14 @@ export class ValidationError extends JitrError {
   }
 }
 
+/** A ValidationError for field issues: the one issue as its message, or how many fields are invalid. */
+export function invalidFields(issues: { path: string; message: string }[]): ValidationError {
+  const [first] = issues;
+  const message =
+    issues.length === 1 && first ? `${first.path}: ${first.message}` : `${issues.length} fields are invalid`;
+  return new ValidationError(message, issues);
+}
+
 /** A configuration variable is missing or invalid. */
 export class ConfigurationError extends JitrError {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -47,6 +55,75 @@ export class ConflictError extends JitrError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = "ConflictError";
+  }
+}
+
+/** What a conditional admin write expected and found instead. */
+export type PreconditionFailure =
+  /** A create found the record there already. */
+  | { kind: "exists"; what: string }
+  /** An update named a version of a record that does not exist. */
+  | { kind: "missing"; what: string; version: number }
+  /** An update named another version than the stored one. */
+  | { kind: "stale"; what: string; version: number; stored: number }
+  /** The record changed between the read and the conditional write. */
+  | { kind: "changed"; what: string };
+
+/** A conditional admin write found another version than the caller named. */
+export class PreconditionFailedError extends JitrError {
+  constructor(
+    readonly failure: PreconditionFailure,
+    options?: { cause?: unknown },
+  ) {
+    super(preconditionFailureMessage(failure), options);
+    this.name = "PreconditionFailedError";
+  }
+}
+
+function preconditionFailureMessage(failure: PreconditionFailure): string {
+  switch (failure.kind) {
+    case "exists":
+      return `${failure.what} exists already; update it at its version instead`;
+    case "missing":
+      return `${failure.what} does not exist (expected version ${failure.version})`;
+    case "stale":
+      return `${failure.what} is at version ${failure.stored}, not ${failure.version}; read it again and retry`;
+    case "changed":
+      return `${failure.what} was changed by someone else meanwhile; read it again and retry`;
+  }
+}
+
+/** An admin write named neither "create" nor the version it updates. */
+export class PreconditionRequiredError extends JitrError {
+  constructor(
+    /** The record the write is about ("allowlist record dev-1"). */
+    readonly what: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`writing ${what} needs a precondition: create it, or update it at the version read`, options);
+    this.name = "PreconditionRequiredError";
+  }
+}
+
+/** The request is well formed but refused in the resource's current state. */
+export class StateConflictError extends JitrError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "StateConflictError";
+  }
+}
+
+/** A device cannot lose its allowlist record while a live certificate is bound to it: deprovision it first. */
+export class DeviceBoundError extends StateConflictError {
+  constructor(
+    readonly deviceId: string,
+    readonly certificateId: string,
+    readonly certificateStatus: string,
+  ) {
+    super(
+      `device ${deviceId} is bound to ${certificateStatus} certificate ${certificateId}; deprovision it first`,
+    );
+    this.name = "DeviceBoundError";
   }
 }
 

@@ -1,15 +1,10 @@
-import { POLICY_DOCUMENT_MAX_CHARS, policyTemplates, renderPolicy } from "../policies/index.ts";
-import type { DecisionSettings } from "./decide.ts";
-import { validateProvisioningTemplate } from "./jitp/index.ts";
-import type { AllowlistRecord, Lot, PolicyMapping, PolicySource } from "./types.ts";
+import type { AllowlistRecord, Lot, PolicyMapping } from "./types.ts";
 
-/** One problem with one field of an admin request. */
-export interface Issue {
-  path: string;
-  message: string;
-}
-
-export type Validated<T> = { ok: true; value: T } | { ok: false; issues: Issue[] };
+/*
+ * Which fields of each stored record an admin writes, and which the service writes (the binding, the
+ * lot count, and the audit fields version, createdAt, updatedAt, updatedBy). The admin use cases
+ * validate against these lists; the stores replace exactly the admin fields on an update.
+ */
 
 /** The allowlist fields an admin writes; the rest are the service's. */
 export type AllowlistFields = Pick<
@@ -55,395 +50,55 @@ export const ALLOWLIST_FIELDS = [
   "note",
 ] as const satisfies readonly (keyof AllowlistFields)[];
 
-const ALLOWLIST_SERVICE_FIELDS = [
+/** The fields every versioned record carries for its audit, all written by the service. */
+export const AUDIT_FIELDS = ["version", "createdAt", "updatedAt", "updatedBy"] as const;
+
+/** Allowlist fields only the service writes: the binding and the audit fields. */
+export const ALLOWLIST_SERVICE_FIELDS = [
   "certificateId",
   "thingName",
   "policyName",
   "provisionedAt",
-  "version",
-  "createdAt",
-  "updatedAt",
-  "updatedBy",
-];
-const MAPPING_FIELDS = [
+  ...AUDIT_FIELDS,
+] as const satisfies readonly (keyof AllowlistRecord)[];
+
+/** Admin-editable mapping fields. */
+export const MAPPING_FIELDS = [
   "selector",
   "policy",
   "provisioningTemplate",
   "thingType",
   "thingGroups",
   "attributes",
-];
-const MAPPING_SERVICE_FIELDS = ["version", "createdAt", "updatedAt", "updatedBy"];
-const LOT_FIELDS = ["lot", "maxDevices", "notBefore", "notAfter"];
-const LOT_SERVICE_FIELDS = ["provisionedCount", "version", "createdAt", "updatedAt", "updatedBy"];
+] as const satisfies readonly (keyof MappingFields)[];
 
-const THING_NAME = /^[a-zA-Z0-9:_-]{1,128}$/;
-const NAME = /^[a-zA-Z0-9:_.-]{1,128}$/;
-const HEX64 = /^[0-9a-fA-F]{64}$/;
-const FINGERPRINT_COLONS = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){31}$/;
-const POLICY_NAME = /^[\w+=,.@-]{1,128}$/;
-const ATTRIBUTE_NAME = /^[a-zA-Z0-9_.,@/:#-]{1,128}$/;
-const ATTRIBUTE_VALUE = /^[a-zA-Z0-9_.,@/:#=[\]-]{0,800}$/;
-const ISO_DATE = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
-const MAX_ATTRIBUTES = 50;
-const MAX_THING_GROUPS = 10;
-const MAX_NOTE = 1024;
-const ROTATIONS = ["reject", "replace", "allow-multiple"];
-const STATUSES = ["allowed", "blocked"];
+/** Admin-editable lot fields. */
+export const LOT_FIELDS = [
+  "lot",
+  "maxDevices",
+  "notBefore",
+  "notAfter",
+] as const satisfies readonly (keyof LotFields)[];
 
-/** True for a valid AWS IoT thing name, which a device id must be. */
-export const isThingName = (value: string): boolean => THING_NAME.test(value);
+/** Lot fields only the service writes: the count of provisioned devices and the audit fields. */
+export const LOT_SERVICE_FIELDS = [
+  "provisionedCount",
+  ...AUDIT_FIELDS,
+] as const satisfies readonly (keyof Lot)[];
 
-/** True for a valid lot name. */
-export const isLotName = (value: string): boolean => NAME.test(value);
-
-/** Why a mapping selector is invalid, or undefined when it is one of the five forms. */
-export function selectorProblem(selector: string): string | undefined {
-  if (selector === "default") return undefined;
-  const colon = selector.indexOf(":");
-  const kind = colon < 0 ? selector : selector.slice(0, colon);
-  const rest = colon < 0 ? "" : selector.slice(colon + 1);
-  const forms = "device:<id>, profile:<profile>, thingType:<type>, ca:<64 hex>, default";
-  switch (kind) {
-    case "device":
-      return THING_NAME.test(rest) ? undefined : "device:<id> needs a thing name ([a-zA-Z0-9:_-]{1,128})";
-    case "profile":
-      return NAME.test(rest) ? undefined : "profile:<profile> needs a name ([a-zA-Z0-9:_.-]{1,128})";
-    case "thingType":
-      return THING_NAME.test(rest) ? undefined : "thingType:<type> needs a thing type name";
-    case "ca":
-      return /^[0-9a-f]{64}$/.test(rest) ? undefined : "ca:<id> needs 64 lowercase hex digits";
-    default:
-      return `must be one of ${forms}`;
-  }
+/** The admin-editable fields of a stored allowlist record, in export order. */
+export function allowlistFieldsOf(record: AllowlistFields): AllowlistFields {
+  return pick(record, ALLOWLIST_FIELDS);
 }
 
-/** Collects issues while reading an untrusted object field by field. */
-class Reader {
-  readonly issues: Issue[] = [];
-  constructor(readonly body: Record<string, unknown>) {}
-
-  fail(path: string, message: string): void {
-    this.issues.push({ path, message });
-  }
-
-  /** Refuses unknown fields and service-written ones. */
-  fields(allowed: string[], serviceWritten: string[]): void {
-    for (const key of Object.keys(this.body)) {
-      if (serviceWritten.includes(key)) this.fail(key, "is written by the service and cannot be set");
-      else if (!allowed.includes(key)) this.fail(key, `is not a known field (known: ${allowed.join(", ")})`);
-    }
-  }
-
-  string(key: string, pattern: RegExp, what: string): string | undefined {
-    const value = this.body[key];
-    if (value === undefined || value === null) return undefined;
-    if (typeof value !== "string") this.fail(key, `must be a string: ${what}`);
-    else if (!pattern.test(value)) this.fail(key, `must be ${what}`);
-    else return value;
-    return undefined;
-  }
-
-  oneOf<T extends string>(key: string, values: readonly T[]): T | undefined {
-    const value = this.body[key];
-    if (value === undefined || value === null) return undefined;
-    if (typeof value === "string" && (values as readonly string[]).includes(value)) return value as T;
-    this.fail(key, `must be one of ${values.join(", ")}`);
-    return undefined;
-  }
-
-  date(key: string): string | undefined {
-    const value = this.string(
-      key,
-      ISO_DATE,
-      "an ISO 8601 date or date-time (2026-01-31 or 2026-01-31T12:00:00Z)",
-    );
-    if (value !== undefined && Number.isNaN(Date.parse(value))) {
-      this.fail(key, "is not a real date");
-      return undefined;
-    }
-    return value;
-  }
-
-  window(): { notBefore?: string; notAfter?: string } {
-    const notBefore = this.date("notBefore");
-    const notAfter = this.date("notAfter");
-    if (notBefore !== undefined && notAfter !== undefined && Date.parse(notBefore) >= Date.parse(notAfter)) {
-      this.fail("notBefore", "must be earlier than notAfter");
-    }
-    return {
-      ...(notBefore !== undefined ? { notBefore } : {}),
-      ...(notAfter !== undefined ? { notAfter } : {}),
-    };
-  }
-
-  thingGroups(): string[] | undefined {
-    const value = this.body.thingGroups;
-    if (value === undefined || value === null) return undefined;
-    if (!Array.isArray(value)) {
-      this.fail("thingGroups", "must be an array of thing group names");
-      return undefined;
-    }
-    if (value.length > MAX_THING_GROUPS)
-      this.fail("thingGroups", `may name at most ${MAX_THING_GROUPS} groups`);
-    value.forEach((group, i) => {
-      if (typeof group !== "string" || !THING_NAME.test(group)) {
-        this.fail(`thingGroups[${i}]`, "must be a thing group name ([a-zA-Z0-9:_-]{1,128})");
-      }
-    });
-    return [...new Set(value.filter((g): g is string => typeof g === "string"))];
-  }
-
-  attributes(): Record<string, string> | undefined {
-    const value = this.body.attributes;
-    if (value === undefined || value === null) return undefined;
-    if (typeof value !== "object" || Array.isArray(value)) {
-      this.fail("attributes", "must be an object of string names to string values");
-      return undefined;
-    }
-    const entries = Object.entries(value);
-    if (entries.length > MAX_ATTRIBUTES)
-      this.fail("attributes", `may hold at most ${MAX_ATTRIBUTES} attributes`);
-    const attributes: Record<string, string> = {};
-    for (const [name, v] of entries) {
-      if (!ATTRIBUTE_NAME.test(name)) {
-        this.fail(`attributes.${name}`, "name must match [a-zA-Z0-9_.,@/:#-]{1,128}");
-      } else if (typeof v !== "string") {
-        this.fail(`attributes.${name}`, "value must be a string");
-      } else if (!ATTRIBUTE_VALUE.test(v)) {
-        this.fail(`attributes.${name}`, "value must match [a-zA-Z0-9_.,@/:#=[]-]{0,800}");
-      } else {
-        attributes[name] = v;
-      }
-    }
-    return attributes;
-  }
+/** The admin-editable fields of a stored mapping. */
+export function mappingFieldsOf(mapping: MappingFields): MappingFields {
+  return pick(mapping, MAPPING_FIELDS);
 }
 
-const asObject = (body: unknown): Record<string, unknown> | undefined =>
-  typeof body === "object" && body !== null && !Array.isArray(body)
-    ? (body as Record<string, unknown>)
-    : undefined;
-
-const result = <T>(reader: Reader, value: T): Validated<T> =>
-  reader.issues.length > 0 ? { ok: false, issues: reader.issues } : { ok: true, value };
-
-const notAnObject = <T>(): Validated<T> => ({
-  ok: false,
-  issues: [{ path: "", message: "the body must be a JSON object" }],
-});
-
-/**
- * Validates the admin fields of an allowlist record. `deviceId` comes from the path when given (a body
- * `deviceId` must then agree); `status` defaults to `allowed` (see {@link statusOmitted}).
- */
-export function validateAllowlistRecord(body: unknown, pathDeviceId?: string): Validated<AllowlistFields> {
-  const object = asObject(body);
-  if (object === undefined) return notAnObject();
-  const r = new Reader(object);
-  r.fields([...ALLOWLIST_FIELDS], ALLOWLIST_SERVICE_FIELDS);
-  const bodyId = r.string("deviceId", THING_NAME, "a thing name ([a-zA-Z0-9:_-]{1,128})");
-  let deviceId = bodyId;
-  if (pathDeviceId !== undefined) {
-    if (!THING_NAME.test(pathDeviceId)) r.fail("deviceId", "must be a thing name ([a-zA-Z0-9:_-]{1,128})");
-    else if (object.deviceId !== undefined && object.deviceId !== pathDeviceId) {
-      r.fail("deviceId", `differs from the device id in the path (${pathDeviceId})`);
-    }
-    deviceId = pathDeviceId;
-  } else if (object.deviceId === undefined) {
-    r.fail("deviceId", "is required");
-  }
-  const status = r.oneOf("status", STATUSES) ?? "allowed";
-  const caCertificateId = r.string("caCertificateId", HEX64, "a CA certificate id (64 hex digits)");
-  const fingerprint = object.certificateFingerprint;
-  let certificateFingerprint: string | undefined;
-  if (fingerprint !== undefined && fingerprint !== null) {
-    if (
-      typeof fingerprint === "string" &&
-      (HEX64.test(fingerprint) || FINGERPRINT_COLONS.test(fingerprint))
-    ) {
-      certificateFingerprint = fingerprint.replace(/:/g, "").toLowerCase();
-    } else {
-      r.fail(
-        "certificateFingerprint",
-        "must be a SHA-256 fingerprint: 64 hex digits, colons between bytes allowed",
-      );
-    }
-  }
-  const note = object.note;
-  if (note !== undefined && note !== null && (typeof note !== "string" || note.length > MAX_NOTE)) {
-    r.fail("note", `must be a string of at most ${MAX_NOTE} characters`);
-  }
-  const fields: AllowlistFields = {
-    deviceId: deviceId ?? "",
-    status: status as AllowlistFields["status"],
-    profile: r.string("profile", NAME, "a profile name ([a-zA-Z0-9:_.-]{1,128})"),
-    thingType: r.string("thingType", THING_NAME, "a thing type name ([a-zA-Z0-9:_-]{1,128})"),
-    thingGroups: r.thingGroups(),
-    attributes: r.attributes(),
-    caCertificateId: caCertificateId?.toLowerCase(),
-    certificateFingerprint,
-    ...r.window(),
-    lot: r.string("lot", NAME, "a lot name ([a-zA-Z0-9:_.-]{1,128})"),
-    rotation: r.oneOf("rotation", ROTATIONS as ("reject" | "replace" | "allow-multiple")[]),
-    note: typeof note === "string" ? note : undefined,
-  };
-  return result(r, compact(fields));
-}
-
-/** A sample device the policy of a mapping is rendered for when the mapping is validated. */
-const SAMPLE_DEVICE = "sample-device-0001";
-
-/** Validates an admin's policy mapping; an inline document must render within AWS's limit for a sample device. */
-export function validateMapping(
-  body: unknown,
-  pathSelector: string,
-  settings: Pick<DecisionSettings, "region" | "accountId">,
-): Validated<MappingFields> {
-  const object = asObject(body);
-  if (object === undefined) return notAnObject();
-  const r = new Reader(object);
-  r.fields(MAPPING_FIELDS, MAPPING_SERVICE_FIELDS);
-  const problem = selectorProblem(pathSelector);
-  if (problem !== undefined) r.fail("selector", problem);
-  if (object.selector !== undefined && object.selector !== pathSelector) {
-    r.fail("selector", `differs from the selector in the path (${pathSelector})`);
-  }
-  const provisioningTemplate = readProvisioningTemplate(r, object.provisioningTemplate);
-  const attributes = r.attributes();
-  // A template may bring its own policy (AWS::IoT::Policy); without one the mapping's `policy` is used.
-  const policy =
-    object.policy === undefined && object.provisioningTemplate !== undefined
-      ? undefined
-      : readPolicy(r, object.policy, attributes ?? {}, settings);
-  const fields: MappingFields = {
-    selector: pathSelector,
-    policy,
-    provisioningTemplate,
-    thingType: r.string("thingType", THING_NAME, "a thing type name ([a-zA-Z0-9:_-]{1,128})"),
-    thingGroups: r.thingGroups(),
-    attributes,
-  };
-  return result(r, compact(fields));
-}
-
-/** A JITP-format template, as `{templateBody, parameters}` or a bare template body; refused with each problem's path. */
-function readProvisioningTemplate(
-  r: Reader,
-  value: unknown,
-): PolicyMapping["provisioningTemplate"] | undefined {
-  if (value === undefined) return undefined;
-  const validation = validateProvisioningTemplate(value);
-  if (!validation.ok) {
-    for (const problem of validation.errors) {
-      r.fail(problem.path ? `provisioningTemplate.${problem.path}` : "provisioningTemplate", problem.message);
-    }
-    return undefined;
-  }
-  const object = asObject(value);
-  if (object !== undefined && Object.hasOwn(object, "templateBody")) {
-    return value as NonNullable<PolicyMapping["provisioningTemplate"]>;
-  }
-  return { templateBody: value as string | Record<string, unknown> };
-}
-
-function readPolicy(
-  r: Reader,
-  value: unknown,
-  attributes: Record<string, string>,
-  settings: Pick<DecisionSettings, "region" | "accountId">,
-): PolicySource | undefined {
-  const policy = asObject(value);
-  const forms = "exactly one of {template}, {document} or {policyName}";
-  if (value === undefined) {
-    r.fail("policy", `is required: ${forms}`);
-    return undefined;
-  }
-  const keys = policy === undefined ? [] : Object.keys(policy);
-  if (policy === undefined || keys.length !== 1) {
-    r.fail("policy", `must be ${forms}`);
-    return undefined;
-  }
-  if (typeof policy.template === "string") {
-    if (policyTemplates[policy.template] === undefined) {
-      r.fail(
-        "policy.template",
-        `is not a template in policies/ (known: ${Object.keys(policyTemplates).join(", ")})`,
-      );
-      return undefined;
-    }
-    return { template: policy.template };
-  }
-  if (typeof policy.policyName === "string") {
-    if (!POLICY_NAME.test(policy.policyName)) {
-      r.fail("policy.policyName", "must be an IoT policy name ([\\w+=,.@-]{1,128})");
-      return undefined;
-    }
-    return { policyName: policy.policyName };
-  }
-  const document = policy.document;
-  if (typeof document === "string" || asObject(document) !== undefined) {
-    const source = document as string | Record<string, unknown>;
-    const rendered = renderPolicy(source, {
-      deviceId: SAMPLE_DEVICE,
-      region: settings.region,
-      accountId: settings.accountId,
-      attributes: { ...sampleAttributes(source), ...attributes },
-    });
-    if (!rendered.ok) {
-      r.fail(
-        "policy.document",
-        `${rendered.error} (rendered for a sample device, limit ${POLICY_DOCUMENT_MAX_CHARS})`,
-      );
-      return undefined;
-    }
-    return { document: source };
-  }
-  r.fail("policy", `must be ${forms}, each a string (a document may also be a JSON object)`);
-  return undefined;
-}
-
-/** A plausible value for every `{{attributes.<name>}}` a document uses. */
-function sampleAttributes(document: string | Record<string, unknown>): Record<string, string> {
-  const text = typeof document === "string" ? document : JSON.stringify(document);
-  const names = [...text.matchAll(/\{\{\s*attributes\.([A-Za-z0-9_.:-]+)\s*\}\}/g)].map((m) => m[1] ?? "");
-  return Object.fromEntries(names.map((name) => [name, "sample-value"]));
-}
-
-/** Validates an admin's lot: `maxDevices` a non-negative whole number, an optional validity window. */
-export function validateLot(body: unknown, pathLot: string): Validated<LotFields> {
-  const object = asObject(body);
-  if (object === undefined) return notAnObject();
-  const r = new Reader(object);
-  r.fields(LOT_FIELDS, LOT_SERVICE_FIELDS);
-  if (!NAME.test(pathLot)) r.fail("lot", "must be a lot name ([a-zA-Z0-9:_.-]{1,128})");
-  if (object.lot !== undefined && object.lot !== pathLot) {
-    r.fail("lot", `differs from the lot in the path (${pathLot})`);
-  }
-  const max = object.maxDevices;
-  let maxDevices: number | undefined;
-  if (max !== undefined && max !== null) {
-    if (typeof max === "number" && Number.isSafeInteger(max) && max >= 0) maxDevices = max;
-    else r.fail("maxDevices", "must be a non-negative whole number");
-  }
-  return result(r, compact({ lot: pathLot, maxDevices, ...r.window() }));
-}
-
-/**
- * True when an admin body leaves `status` out: a new record is then `allowed`, but an existing one keeps
- * its status, so that re-importing a list without statuses never unblocks a blocked device.
- */
-export const statusOmitted = (body: unknown): boolean =>
-  typeof body === "object" && body !== null && (body as Record<string, unknown>).status === undefined;
-
-/** The object without its undefined fields. */
-export function compact<T extends object>(value: T): T {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
-}
-
-/** The admin-editable fields of a stored record, in export order. */
-export function allowlistFieldsOf(record: AllowlistRecord): AllowlistFields {
-  const fields: Record<string, unknown> = {};
-  for (const key of ALLOWLIST_FIELDS) if (record[key] !== undefined) fields[key] = record[key];
-  return fields as unknown as AllowlistFields;
+/** The fields of `value` named in `keys` (those present), in the order of `keys`. */
+function pick<T extends object, K extends keyof T>(value: T, keys: readonly K[]): Pick<T, K> {
+  const picked: Partial<Pick<T, K>> = {};
+  for (const key of keys) if (value[key] !== undefined) picked[key] = value[key];
+  return picked as Pick<T, K>;
 }

@@ -81,6 +81,7 @@ export interface PolicyMapping {
   thingGroups?: string[];
   attributes?: Record<string, string>;
   version: number;
+  createdAt?: string;
   updatedAt?: string;
   updatedBy?: string;
 }
@@ -92,7 +93,11 @@ export interface Lot {
   provisionedCount: number;
   notBefore?: string;
   notAfter?: string;
+  /** Absent on a lot written before versions (an update then names version 0). */
   version?: number;
+  createdAt?: string;
+  updatedAt?: string;
+  updatedBy?: string;
 }
 
 export type DenialReason =

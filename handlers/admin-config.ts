@@ -1,25 +1,21 @@
 import type { ProvisionSettings } from "../domain/provision.ts";
-import { readProvisioningConfig } from "./config.ts";
+import { readProvisionSettings, readServiceName, readStoreTables, type StoreTables } from "./config.ts";
 
 /** Everything the admin API function reads from its environment. */
 export interface AdminConfig {
   settings: ProvisionSettings;
-  tables: { allowlist: string; mappings: string; lots: string; ledger: string };
+  tables: StoreTables;
   serviceName: string;
 }
 
-type Env = Record<string, string | undefined>;
-
 /**
  * Reads the admin configuration once, failing fast with the name of the first variable missing or
- * invalid. The same variables as provisioning, except that the admin has no idempotency table.
+ * invalid: the settings and store tables provisioning reads too (the admin has no idempotency table).
  */
-export function readAdminConfig(env: Env = process.env): AdminConfig {
-  const config = readProvisioningConfig({ ...env, JITR_IDEMPOTENCY_TABLE: "not-used-by-the-admin-api" });
-  const { allowlist, mappings, lots, ledger } = config.tables;
+export function readAdminConfig(env: Record<string, string | undefined> = process.env): AdminConfig {
   return {
-    settings: config.settings,
-    tables: { allowlist, mappings, lots, ledger },
-    serviceName: config.serviceName,
+    settings: readProvisionSettings(env),
+    tables: readStoreTables(env),
+    serviceName: readServiceName(env),
   };
 }

@@ -1,4 +1,4 @@
-import type { APIGatewayProxyStructuredResultV2 } from "aws-lambda";
+import type { APIGatewayProxyStructuredResultV2, Context } from "aws-lambda";
 import { type AdminEvent, type AdminHandler, makeAdminHandler } from "./admin.ts";
 import { readAdminConfig } from "./admin-config.ts";
 import { buildAdmin } from "./admin-wiring.ts";
@@ -6,7 +6,7 @@ import { buildAdmin } from "./admin-wiring.ts";
 let built: AdminHandler | undefined;
 
 /** The deployed admin HTTP API entry point: configuration and clients are built on the first invocation of a cold start. */
-export const handler = (event: AdminEvent): Promise<APIGatewayProxyStructuredResultV2> => {
+export const handler = (event: AdminEvent, context: Context): Promise<APIGatewayProxyStructuredResultV2> => {
   built ??= makeAdminHandler(buildAdmin(readAdminConfig()));
-  return built(event);
+  return built(event, context);
 };

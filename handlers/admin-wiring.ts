@@ -1,6 +1,6 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import { IotRegistryAdapter } from "../adapters/iot.ts";
-import type { AdminDeps } from "../domain/admin.ts";
+import type { AdminDeps } from "../domain/admin/index.ts";
 import { systemClock } from "../domain/ports.ts";
 import type { AdminHandlerDeps } from "./admin.ts";
 import type { AdminConfig } from "./admin-config.ts";

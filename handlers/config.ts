@@ -6,10 +6,18 @@ import type { DeviceIdStrategy } from "../domain/types.ts";
 /** Everything the provisioning function reads from its environment. */
 export interface ProvisioningConfig {
   settings: ProvisionSettings;
-  tables: { allowlist: string; mappings: string; lots: string; ledger: string; idempotency: string };
+  tables: StoreTables & { idempotency: string };
   idempotencyTtlSeconds: number;
   serviceName: string;
   metricsNamespace: string;
+}
+
+/** The tables of the service's stores. */
+export interface StoreTables {
+  allowlist: string;
+  mappings: string;
+  lots: string;
+  ledger: string;
 }
 
 type Env = Record<string, string | undefined>;
@@ -18,6 +26,17 @@ const STRATEGIES: DeviceIdStrategy[] = ["cn", "serialNumber", "san-uri"];
 
 /** Reads the configuration once, failing fast with the name of the first variable missing or invalid. */
 export function readProvisioningConfig(env: Env = process.env): ProvisioningConfig {
+  return {
+    settings: readProvisionSettings(env),
+    tables: { ...readStoreTables(env), idempotency: required(env, "JITR_IDEMPOTENCY_TABLE") },
+    idempotencyTtlSeconds: integer(env, "JITR_IDEMPOTENCY_TTL_SECONDS", 3600, 60, 7 * 86_400),
+    serviceName: readServiceName(env),
+    metricsNamespace: optional(env, "POWERTOOLS_METRICS_NAMESPACE") ?? "Jitr",
+  };
+}
+
+/** The settings provisioning decides and retries by (the admin API decides by the same ones). */
+export function readProvisionSettings(env: Env = process.env): ProvisionSettings {
   const strategy = optional(env, "JITR_DEVICE_ID_STRATEGY") ?? "cn";
   if (!STRATEGIES.includes(strategy as DeviceIdStrategy)) {
     throw new ConfigurationError(
@@ -36,30 +55,32 @@ export function readProvisioningConfig(env: Env = process.env): ProvisioningConf
     throw new ConfigurationError(`JITR_QUARANTINE must be "inactive" or "revoke"; got "${quarantine}"`);
   }
   return {
-    settings: {
-      region: required(env, "AWS_REGION"),
-      quarantine,
-      accountId,
-      policyPrefix,
-      deviceIdStrategy: strategy as DeviceIdStrategy,
-      retry: {
-        attempts: integer(env, "JITR_RETRY_ATTEMPTS", defaultRetryPolicy.attempts, 1, 20),
-        baseDelayMs: integer(env, "JITR_RETRY_BASE_DELAY_MS", defaultRetryPolicy.baseDelayMs, 1, 60_000),
-        maxDelayMs: integer(env, "JITR_RETRY_MAX_DELAY_MS", defaultRetryPolicy.maxDelayMs, 1, 300_000),
-      },
+    region: required(env, "AWS_REGION"),
+    quarantine,
+    accountId,
+    policyPrefix,
+    deviceIdStrategy: strategy as DeviceIdStrategy,
+    retry: {
+      attempts: integer(env, "JITR_RETRY_ATTEMPTS", defaultRetryPolicy.attempts, 1, 20),
+      baseDelayMs: integer(env, "JITR_RETRY_BASE_DELAY_MS", defaultRetryPolicy.baseDelayMs, 1, 60_000),
+      maxDelayMs: integer(env, "JITR_RETRY_MAX_DELAY_MS", defaultRetryPolicy.maxDelayMs, 1, 300_000),
     },
-    tables: {
-      allowlist: required(env, "JITR_ALLOWLIST_TABLE"),
-      mappings: required(env, "JITR_MAPPINGS_TABLE"),
-      lots: required(env, "JITR_LOTS_TABLE"),
-      ledger: required(env, "JITR_LEDGER_TABLE"),
-      idempotency: required(env, "JITR_IDEMPOTENCY_TABLE"),
-    },
-    idempotencyTtlSeconds: integer(env, "JITR_IDEMPOTENCY_TTL_SECONDS", 3600, 60, 7 * 86_400),
-    serviceName: optional(env, "POWERTOOLS_SERVICE_NAME") ?? "jitr",
-    metricsNamespace: optional(env, "POWERTOOLS_METRICS_NAMESPACE") ?? "Jitr",
   };
 }
+
+/** The names of the allowlist, mappings, lots and ledger tables. */
+export function readStoreTables(env: Env = process.env): StoreTables {
+  return {
+    allowlist: required(env, "JITR_ALLOWLIST_TABLE"),
+    mappings: required(env, "JITR_MAPPINGS_TABLE"),
+    lots: required(env, "JITR_LOTS_TABLE"),
+    ledger: required(env, "JITR_LEDGER_TABLE"),
+  };
+}
+
+/** The service name logs carry. */
+export const readServiceName = (env: Env = process.env): string =>
+  optional(env, "POWERTOOLS_SERVICE_NAME") ?? "jitr";
 
 function optional(env: Env, name: string): string | undefined {
   const value = env[name]?.trim();

@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { createInterface } from "node:readline";
 import type { APIGatewayProxyEventV2WithIAMAuthorizer } from "aws-lambda";
-import type { AdminDeps } from "../domain/admin.ts";
+import type { AdminDeps } from "../domain/admin/index.ts";
 import {
   type AdminRouter,
   errorResponse,
@@ -114,7 +114,11 @@ async function handle(
   let body: string | undefined;
   let lines: AsyncIterable<string> | undefined;
   if (isImport) {
-    lines = createInterface({ input: req, crlfDelay: Number.POSITIVE_INFINITY });
+    // Take the iterator now: it buffers lines from here on, however many ticks pass before the import reads.
+    const iterator = createInterface({ input: req, crlfDelay: Number.POSITIVE_INFINITY })[
+      Symbol.asyncIterator
+    ]();
+    lines = { [Symbol.asyncIterator]: () => iterator };
   } else {
     try {
       body = await readBody(req);

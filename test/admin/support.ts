@@ -6,7 +6,7 @@ import { DynamoLots } from "../../adapters/dynamo/lots.ts";
 import { DynamoMappings } from "../../adapters/dynamo/mappings.ts";
 import { createDocumentClient } from "../../adapters/dynamo/table.ts";
 import { ensureTables, type TableNames } from "../../adapters/tables.ts";
-import type { AdminDeps } from "../../domain/admin.ts";
+import type { AdminDeps } from "../../domain/admin/index.ts";
 import { type AdminRequestExtras, type AdminResponse, makeAdminRouter } from "../../handlers/admin.ts";
 import { startDynalite } from "../support/dynalite.ts";
 import { FakeClock, FakeIot } from "../support/fakes.ts";

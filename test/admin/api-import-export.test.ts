@@ -2,7 +2,8 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type ImportReport, importAllowlist, linesOf } from "../../domain/admin-import.ts";
+import { Admin, type ImportReport } from "../../domain/admin/index.ts";
+import { linesOf } from "../../handlers/admin-http.ts";
 import { linesFrom, startAdminWorlds } from "./support.ts";
 
 let worlds: Awaited<ReturnType<typeof startAdminWorlds>>;
@@ -261,7 +262,7 @@ describe("import", () => {
     const progress: number[] = [];
 
     // Act
-    await importAllowlist(deps, "tester", linesOf(body), { onProgress: (n) => progress.push(n) });
+    await new Admin(deps).allowlist.import("tester", linesOf(body), { onProgress: (n) => progress.push(n) });
 
     // Assess
     expect(progress).toHaveLength(3);

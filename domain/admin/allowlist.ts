@@ -1,0 +1,110 @@
+import { DeviceBoundError, NotFoundError } from "../errors.ts";
+import type { Page, PageRequest } from "../ports.ts";
+import { type AllowlistFields, allowlistFieldsOf } from "../records.ts";
+import type { AllowlistRecord, AllowlistStatus } from "../types.ts";
+import type { AdminContext } from "./deps.ts";
+import { type ImportOptions, type ImportReport, importAllowlist } from "./import.ts";
+import { everything } from "./ledger.ts";
+import { compact, requireDeviceId, statusOmitted, valid, validateAllowlistRecord } from "./validation.ts";
+import {
+  type Content,
+  checkVersion,
+  lostRace,
+  type Precondition,
+  recordChange,
+  type Written,
+  writeVersioned,
+} from "./versioned.ts";
+
+/** Which allowlist records to list. */
+export interface AllowlistQuery {
+  status?: AllowlistStatus;
+  lot?: string;
+}
+
+const EXPORT_PAGE = 500;
+
+/** The allowlist use cases: records, bulk import and export. */
+export class AllowlistAdmin {
+  constructor(private readonly context: AdminContext) {}
+
+  /** One record; NotFoundError when there is none. */
+  async get(deviceId: string): Promise<AllowlistRecord> {
+    requireDeviceId(deviceId);
+    const record = await this.context.retried.allowlist.get(deviceId);
+    if (record === undefined) throw new NotFoundError(`no allowlist record for device ${deviceId}`);
+    return record;
+  }
+
+  /** A page of records, filtered by status and/or lot. */
+  list(query: AllowlistQuery, page: PageRequest): Promise<Page<AllowlistRecord>> {
+    return this.context.retried.allowlist.list(compact({ status: query.status, lot: query.lot }), page);
+  }
+
+  /** Creates or updates a record (the admin fields; the binding stays the service's). */
+  async put(
+    actor: string,
+    deviceId: string,
+    body: unknown,
+    precondition: Precondition,
+  ): Promise<Written<AllowlistRecord>> {
+    const fields = valid(validateAllowlistRecord(body, deviceId));
+    const keepStatus = statusOmitted(body);
+    return writeVersioned<Content<AllowlistRecord>>(this.context, this.context.deps.allowlist, {
+      actor,
+      precondition,
+      key: deviceId,
+      what: `allowlist record ${deviceId}`,
+      ledgerKey: deviceId,
+      compose: (current) => {
+        if (current === undefined) return { content: fields, fields };
+        const kept: AllowlistFields = keepStatus ? { ...fields, status: current.status } : fields;
+        return { content: { ...bindingOf(current), ...kept }, fields: kept };
+      },
+      fieldsOf: allowlistFieldsOf,
+    });
+  }
+
+  /** Deletes a record; refused while it is bound to an ACTIVE (or activating) certificate. */
+  async remove(actor: string, deviceId: string, version: number | undefined): Promise<void> {
+    requireDeviceId(deviceId);
+    const { deps, retried } = this.context;
+    const what = `allowlist record ${deviceId}`;
+    const current = await retried.allowlist.get(deviceId);
+    if (current === undefined) throw new NotFoundError(`no allowlist record for device ${deviceId}`);
+    if (version !== undefined) checkVersion(current, version, what);
+    const { certificateId } = current;
+    if (certificateId !== undefined) {
+      const bound = await retried.iot.describeCertificate(certificateId);
+      if (bound?.status === "ACTIVE" || bound?.status === "PENDING_ACTIVATION") {
+        throw new DeviceBoundError(deviceId, certificateId, bound.status);
+      }
+    }
+    if (!(await deps.allowlist.remove(deviceId, { version: current.version, certificateId }))) {
+      throw lostRace(what);
+    }
+    await recordChange(retried.ledger, actor, deviceId, deps.clock.now().toISOString(), {
+      action: "delete",
+      before: allowlistFieldsOf(current),
+    });
+  }
+
+  /** Every record's admin fields as JSON lines, in the form import reads back. */
+  async *export(): AsyncGenerator<string> {
+    const { allowlist } = this.context.retried;
+    for await (const record of everything((page) => allowlist.list({}, page), EXPORT_PAGE)) {
+      yield JSON.stringify(allowlistFieldsOf(record));
+    }
+  }
+
+  /** Imports records from lines of JSON or CSV (see ./import.ts). */
+  import(actor: string, lines: AsyncIterable<string>, options: ImportOptions = {}): Promise<ImportReport> {
+    return importAllowlist(this.context, actor, lines, options);
+  }
+}
+
+/** The service-written binding fields of a record. */
+function bindingOf(record: Content<AllowlistRecord>): Partial<AllowlistRecord> {
+  const { certificateId, thingName, policyName, provisionedAt } = record;
+  return compact({ certificateId, thingName, policyName, provisionedAt });
+}

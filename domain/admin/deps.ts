@@ -1,0 +1,59 @@
+import type {
+  AllowlistStore,
+  ClockPort,
+  IotInventoryPort,
+  IotPort,
+  LedgerStore,
+  LotStore,
+  MappingStore,
+} from "../ports.ts";
+import type { ProvisionSettings } from "../provision.ts";
+import { retrying } from "../retry.ts";
+
+/** What the admin use cases run against. */
+export interface AdminDeps {
+  iot: IotPort & IotInventoryPort;
+  allowlist: AllowlistStore;
+  mappings: MappingStore;
+  lots: LotStore;
+  ledger: LedgerStore;
+  clock: ClockPort;
+  settings: ProvisionSettings;
+}
+
+/** The stores and the registry with every call retried on transient errors, built once per `Admin`. */
+export interface RetryingPorts {
+  iot: AdminDeps["iot"];
+  allowlist: AllowlistStore;
+  mappings: MappingStore;
+  lots: LotStore;
+  ledger: LedgerStore;
+}
+
+/**
+ * The admin use cases' view of their dependencies: `deps` as given, and `retried`, the same ports with
+ * every call retried on transient errors. Reads and idempotent writes go through `retried`. A single
+ * versioned write (create, update, delete of one record) goes to `deps` once: a retried create whose
+ * first attempt landed would report a conflict of the caller's own making. Import does retry its
+ * writes: a line that comes out that way is reported, and importing it again finds it unchanged.
+ * Provisioning (approve) retries on its own.
+ */
+export interface AdminContext {
+  deps: AdminDeps;
+  retried: RetryingPorts;
+}
+
+/** Builds the retrying view of each port once. */
+export function adminContext(deps: AdminDeps): AdminContext {
+  const retry = <T extends object>(port: T) => retrying(port, deps.settings.retry, deps.clock);
+  return {
+    deps,
+    retried: {
+      iot: retry(deps.iot),
+      allowlist: retry(deps.allowlist),
+      mappings: retry(deps.mappings),
+      lots: retry(deps.lots),
+      ledger: retry(deps.ledger),
+    },
+  };
+}

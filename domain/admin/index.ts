@@ -1,0 +1,40 @@
+/*
+ * The admin use cases, one entry point: the `Admin` facade over one set of ports, and the types the
+ * admin API, the CLI and the local server speak. Each use case lives in its own module beside this one;
+ * every versioned write (allowlist record, mapping, lot) goes through ./versioned.ts.
+ */
+import { AllowlistAdmin } from "./allowlist.ts";
+import { type AdminDeps, adminContext } from "./deps.ts";
+import { DeviceAdmin } from "./devices.ts";
+import { LotAdmin } from "./lots.ts";
+import { MappingAdmin } from "./mappings.ts";
+
+export type { ProvisionResult } from "../provision.ts";
+export type { AllowlistFields, LotFields, MappingFields } from "../records.ts";
+export type { AllowlistAdmin, AllowlistQuery } from "./allowlist.ts";
+export type { AdminDeps } from "./deps.ts";
+export type { Deprovisioned, DeviceAdmin } from "./devices.ts";
+export type { ExplainRequest, Explanation } from "./explain.ts";
+export type { ImportFormat, ImportMode, ImportOptions, ImportReport } from "./import.ts";
+export { lotLedgerKey, mappingLedgerKey } from "./ledger.ts";
+export type { LotAdmin } from "./lots.ts";
+export type { MappingImpact, MappingWhatIf } from "./mapping-impact.ts";
+export type { MappingAdmin } from "./mappings.ts";
+export { type Issue, isLotName, LOT_NAME_RULE } from "./validation.ts";
+export type { Precondition, Written } from "./versioned.ts";
+
+/** The admin module: every admin use case over one set of ports (each retried through one view, built once). */
+export class Admin {
+  readonly allowlist: AllowlistAdmin;
+  readonly mappings: MappingAdmin;
+  readonly lots: LotAdmin;
+  readonly devices: DeviceAdmin;
+
+  constructor(readonly deps: AdminDeps) {
+    const context = adminContext(deps);
+    this.allowlist = new AllowlistAdmin(context);
+    this.mappings = new MappingAdmin(context);
+    this.lots = new LotAdmin(context);
+    this.devices = new DeviceAdmin(context);
+  }
+}

@@ -1,0 +1,41 @@
+import { NotFoundError } from "../errors.ts";
+import type { Page, PageRequest } from "../ports.ts";
+import type { Lot } from "../types.ts";
+import type { AdminContext } from "./deps.ts";
+import { lotLedgerKey } from "./ledger.ts";
+import { requireLotName, valid, validateLot } from "./validation.ts";
+import { type Content, type Precondition, type Written, writeVersioned } from "./versioned.ts";
+
+/** The lot use cases; `provisionedCount` is the service's. */
+export class LotAdmin {
+  constructor(private readonly context: AdminContext) {}
+
+  /** One lot; NotFoundError when there is none. */
+  async get(lot: string): Promise<Lot> {
+    requireLotName(lot);
+    const found = await this.context.retried.lots.get(lot);
+    if (found === undefined) throw new NotFoundError(`no lot ${lot}`);
+    return found;
+  }
+
+  /** A page of lots. */
+  list(page: PageRequest): Promise<Page<Lot>> {
+    return this.context.retried.lots.list(page);
+  }
+
+  /** Creates or updates a lot's quota and window; the count of provisioned devices is kept. */
+  async put(actor: string, name: string, body: unknown, precondition: Precondition): Promise<Written<Lot>> {
+    const fields = valid(validateLot(body, name));
+    return writeVersioned<Content<Lot>>(this.context, this.context.deps.lots, {
+      actor,
+      precondition,
+      key: name,
+      what: `lot ${name}`,
+      ledgerKey: lotLedgerKey(name),
+      compose: (current) => ({
+        content: { ...fields, provisionedCount: current?.provisionedCount ?? 0 },
+        fields,
+      }),
+    });
+  }
+}

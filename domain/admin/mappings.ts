@@ -1,0 +1,75 @@
+import { NotFoundError } from "../errors.ts";
+import type { Page, PageRequest } from "../ports.ts";
+import { mappingFieldsOf } from "../records.ts";
+import type { PolicyMapping } from "../types.ts";
+import type { AdminContext } from "./deps.ts";
+import { mappingLedgerKey } from "./ledger.ts";
+import { impactOf, type MappingWhatIf } from "./mapping-impact.ts";
+import { requireSelector, valid, validateMapping } from "./validation.ts";
+import {
+  type Content,
+  checkVersion,
+  lostRace,
+  type Precondition,
+  recordChange,
+  type Written,
+  writeVersioned,
+} from "./versioned.ts";
+
+/** The policy-mapping use cases. */
+export class MappingAdmin {
+  constructor(private readonly context: AdminContext) {}
+
+  /** One mapping; NotFoundError when there is none. */
+  async get(selector: string): Promise<PolicyMapping> {
+    requireSelector(selector);
+    const mapping = await this.context.retried.mappings.get(selector);
+    if (mapping === undefined) throw new NotFoundError(`no policy mapping for selector ${selector}`);
+    return mapping;
+  }
+
+  /** A page of mappings. */
+  list(page: PageRequest): Promise<Page<PolicyMapping>> {
+    return this.context.retried.mappings.list(page);
+  }
+
+  /** Creates or updates a mapping. */
+  async put(
+    actor: string,
+    selector: string,
+    body: unknown,
+    precondition: Precondition,
+  ): Promise<Written<PolicyMapping>> {
+    const fields = valid(validateMapping(body, selector, this.context.deps.settings));
+    return writeVersioned<Content<PolicyMapping>>(this.context, this.context.deps.mappings, {
+      actor,
+      precondition,
+      key: selector,
+      what: `policy mapping ${selector}`,
+      ledgerKey: mappingLedgerKey(selector),
+      compose: () => ({ content: fields, fields }),
+      fieldsOf: mappingFieldsOf,
+    });
+  }
+
+  /** What saving the mapping would change for provisioned devices; nothing is saved. */
+  async whatIf(selector: string, body: unknown): Promise<MappingWhatIf> {
+    const fields = valid(validateMapping(body, selector, this.context.deps.settings));
+    return impactOf(this.context, selector, { ...fields, version: 0 });
+  }
+
+  /** Deletes a mapping (at the version given, if one is). */
+  async remove(actor: string, selector: string, version: number | undefined): Promise<void> {
+    requireSelector(selector);
+    const { deps, retried } = this.context;
+    const what = `policy mapping ${selector}`;
+    const current = await retried.mappings.get(selector);
+    if (current === undefined) throw new NotFoundError(`no policy mapping for selector ${selector}`);
+    if (version !== undefined) checkVersion(current, version, what);
+    if (!(await deps.mappings.remove(selector, current.version))) throw lostRace(what);
+    await recordChange(retried.ledger, actor, mappingLedgerKey(selector), deps.clock.now().toISOString(), {
+      action: "delete",
+      before: mappingFieldsOf(current),
+    });
+  }
+}

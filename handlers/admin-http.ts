@@ -1,0 +1,241 @@
+import type { APIGatewayProxyEventV2, APIGatewayProxyEventV2WithIAMAuthorizer } from "aws-lambda";
+import {
+  type AllowlistQuery,
+  type ImportFormat,
+  type ImportOptions,
+  type Issue,
+  isLotName,
+  LOT_NAME_RULE,
+  type Precondition,
+} from "../domain/admin/index.ts";
+import { invalidFields, JitrError, ValidationError } from "../domain/errors.ts";
+import type { PageRequest } from "../domain/ports.ts";
+
+/*
+ * The HTTP side of the admin API: the request and response shapes, and reading what a request says
+ * (path, caller, preconditions, query parameters, body) into the typed requests the use cases take.
+ */
+
+/** The largest request body accepted, the import excepted (streamed). */
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+/** An admin API event: HTTP API payload 2.0, with the IAM authorizer's identity when deployed. */
+export type AdminEvent = APIGatewayProxyEventV2 | APIGatewayProxyEventV2WithIAMAuthorizer;
+
+/** What the local server adds to an event: the import body as lines, read as they arrive. */
+export interface AdminRequestExtras {
+  lines?: AsyncIterable<string>;
+}
+
+/** One admin request: the event, and the import body as lines when the local server streams it. */
+export interface AdminRequest extends AdminRequestExtras {
+  event: AdminEvent;
+}
+
+/** A response whose body is a string, or (export) lines streamed by the local server. */
+export interface AdminResponse {
+  statusCode: number;
+  headers: Record<string, string>;
+  body?: string;
+  lines?: AsyncIterable<string>;
+}
+
+/** An HTTP failure raised by the HTTP layer itself (401, 404 route, 405, 413). */
+export class HttpError extends JitrError {
+  constructor(
+    readonly statusCode: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = "HttpError";
+  }
+}
+
+/** A JSON response. */
+export const json = (
+  statusCode: number,
+  value: unknown,
+  headers: Record<string, string> = {},
+): AdminResponse => ({
+  statusCode,
+  headers: { "content-type": "application/json", ...headers },
+  body: JSON.stringify(value),
+});
+
+/** The caller's identity: the IAM principal deployed, the local server's identity locally. */
+export function actorOf(event: AdminEvent): string {
+  const authorizer = (event.requestContext as { authorizer?: { iam?: { userArn?: unknown } } }).authorizer;
+  const arn = authorizer?.iam?.userArn;
+  if (typeof arn !== "string" || arn === "") throw new HttpError(401, "Unauthorized", "no caller identity");
+  return arn;
+}
+
+/** The path without the stage prefix, split into decoded segments. */
+export function segmentsOf(event: AdminEvent): string[] {
+  let path = event.rawPath || event.requestContext.http.path;
+  const stage = event.requestContext.stage;
+  if (stage && stage !== "$default" && path.startsWith(`/${stage}/`)) path = path.slice(stage.length + 1);
+  return path
+    .split("/")
+    .filter((s) => s !== "")
+    .map((s) => {
+      try {
+        return decodeURIComponent(s);
+      } catch {
+        throw new ValidationError("the path is not valid percent-encoding", [{ path: "path", message: s }]);
+      }
+    });
+}
+
+/** `If-None-Match: *` (create) or `If-Match: <version>` (update); quotes and W/ are tolerated. */
+export function preconditionOf(headers: Record<string, string | undefined>): Precondition {
+  const ifMatch = headers["if-match"]?.trim();
+  const ifNoneMatch = headers["if-none-match"]?.trim();
+  if (ifMatch !== undefined && ifNoneMatch !== undefined) {
+    throw new ValidationError("send either If-Match or If-None-Match, not both", [
+      { path: "If-Match", message: "cannot be combined with If-None-Match" },
+    ]);
+  }
+  if (ifNoneMatch !== undefined) {
+    if (ifNoneMatch !== "*") {
+      throw new ValidationError("If-None-Match must be *", [{ path: "If-None-Match", message: "must be *" }]);
+    }
+    return { create: true };
+  }
+  if (ifMatch !== undefined) return { version: versionOf(ifMatch) };
+  return undefined;
+}
+
+/** The version a delete names with `If-Match`, if it names one. */
+export function deleteVersionOf(headers: Record<string, string | undefined>): number | undefined {
+  const precondition = preconditionOf(headers);
+  return precondition !== undefined && "version" in precondition ? precondition.version : undefined;
+}
+
+function versionOf(value: string): number {
+  const bare = value.replace(/^W\//, "").replace(/^"(.*)"$/, "$1");
+  const version = Number(bare);
+  if (!/^\d+$/.test(bare) || !Number.isSafeInteger(version)) {
+    throw new ValidationError("If-Match must be a record version", [
+      { path: "If-Match", message: "must be a version number (as in the ETag)" },
+    ]);
+  }
+  return version;
+}
+
+/** The ETag of a record's version. */
+export const etag = (version: number | undefined) => ({ etag: `"${version ?? 0}"` });
+
+type Query = Record<string, string | undefined>;
+
+const DEFAULT_LIMIT = 100;
+const MAX_LIMIT = 1000;
+
+/** `limit` (1..1000, default 100) and `cursor` of a listing. */
+export function pageOf(query: Query): PageRequest {
+  let limit = DEFAULT_LIMIT;
+  if (query.limit !== undefined) {
+    const n = Number(query.limit);
+    if (!Number.isInteger(n) || n < 1 || n > MAX_LIMIT) {
+      throw invalidFields([{ path: "limit", message: `must be a whole number from 1 to ${MAX_LIMIT}` }]);
+    }
+    limit = n;
+  }
+  return query.cursor === undefined || query.cursor === "" ? { limit } : { limit, cursor: query.cursor };
+}
+
+/** The `status` and `lot` filters of an allowlist listing. */
+export function allowlistQueryOf(query: Query): AllowlistQuery {
+  const issues: Issue[] = [];
+  const { status, lot } = query;
+  if (status !== undefined && status !== "allowed" && status !== "blocked") {
+    issues.push({ path: "status", message: "must be allowed or blocked" });
+  }
+  if (lot !== undefined && !isLotName(lot)) {
+    issues.push({ path: "lot", message: `must be a lot name (${LOT_NAME_RULE})` });
+  }
+  if (issues.length > 0) throw invalidFields(issues);
+  return {
+    ...(status === "allowed" || status === "blocked" ? { status } : {}),
+    ...(lot !== undefined ? { lot } : {}),
+  };
+}
+
+/** An import's `mode` and `format` (the query's, or the Content-Type's; otherwise sniffed). */
+export function importOptionsOf(query: Query, headers: Record<string, string | undefined>): ImportOptions {
+  const mode = query.mode ?? "best-effort";
+  if (mode !== "best-effort" && mode !== "all-or-nothing") {
+    throw new ValidationError("mode must be best-effort or all-or-nothing", [
+      { path: "mode", message: "must be best-effort or all-or-nothing" },
+    ]);
+  }
+  const format = query.format ?? formatOfContentType(headers["content-type"]);
+  if (format !== undefined && format !== "jsonl" && format !== "csv") {
+    throw new ValidationError("format must be jsonl or csv", [
+      { path: "format", message: "must be jsonl or csv" },
+    ]);
+  }
+  return { mode, ...(format !== undefined ? { format } : {}) };
+}
+
+/** The import format a Content-Type names, or undefined (then sniffed). */
+export function formatOfContentType(contentType: string | undefined): ImportFormat | undefined {
+  const type = contentType?.split(";")[0]?.trim().toLowerCase();
+  if (type === undefined) return undefined;
+  if (type === "text/csv" || type === "application/csv") return "csv";
+  if (
+    [
+      "application/x-ndjson",
+      "application/jsonl",
+      "application/x-jsonlines",
+      "application/json-lines",
+    ].includes(type)
+  ) {
+    return "jsonl";
+  }
+  return undefined;
+}
+
+/** The body as text (base64 decoded); 413 over {@link MAX_BODY_BYTES}. */
+function bodyText(event: AdminEvent): string {
+  if (event.body === undefined || event.body === null) return "";
+  const text = event.isBase64Encoded ? Buffer.from(event.body, "base64").toString("utf8") : event.body;
+  if (Buffer.byteLength(text, "utf8") > MAX_BODY_BYTES) {
+    throw new HttpError(413, "PayloadTooLarge", `the body is larger than ${MAX_BODY_BYTES} bytes`);
+  }
+  return text;
+}
+
+/** The body parsed as JSON (an empty body is `{}`). */
+export function jsonBody(event: AdminEvent): unknown {
+  const text = bodyText(event);
+  if (text.trim() === "") return {};
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new ValidationError("the body is not valid JSON", [{ path: "", message: "not valid JSON" }]);
+  }
+}
+
+/** An import body as lines: streamed by the local server, or split from the whole body (no size cap). */
+export function importLinesOf(request: AdminRequest): AsyncIterable<string> {
+  if (request.lines !== undefined) return request.lines;
+  const { event } = request;
+  const body = event.body ?? "";
+  return linesOf(event.isBase64Encoded ? Buffer.from(body, "base64").toString("utf8") : body);
+}
+
+/** Splits a whole body into lines (the deployed HTTP API hands the body over at once). */
+export async function* linesOf(body: string): AsyncGenerator<string> {
+  let start = 0;
+  while (start <= body.length) {
+    const end = body.indexOf("\n", start);
+    if (end < 0) {
+      if (start < body.length) yield body.slice(start);
+      return;
+    }
+    yield body.slice(start, end);
+    start = end + 1;
+  }
+}

@@ -1,0 +1,147 @@
+import type { Admin } from "../domain/admin/index.ts";
+import {
+  type AdminRequest,
+  type AdminResponse,
+  actorOf,
+  allowlistQueryOf,
+  deleteVersionOf,
+  etag,
+  HttpError,
+  importLinesOf,
+  importOptionsOf,
+  json,
+  jsonBody,
+  pageOf,
+  preconditionOf,
+  segmentsOf,
+} from "./admin-http.ts";
+
+/*
+ * The admin API's routes:
+ *   GET /allowlist, GET|PUT|DELETE /allowlist/{deviceId}, POST /allowlist/import, GET /allowlist/export
+ *   GET /mappings, GET|PUT|DELETE /mappings/{selector} (PUT ?dryRun=true: the what-if)
+ *   GET /lots, GET|PUT /lots/{lot}
+ *   POST /explain
+ *   POST /devices/{deviceId}/approve, POST /devices/{deviceId}/deprovision, GET /devices/{deviceId}/history
+ */
+
+/** Writes answer the record with its version as ETag: 201 when created, 200 when updated. */
+const written = (write: { value: { version?: number }; created: boolean }): AdminResponse =>
+  json(write.created ? 201 : 200, write.value, etag(write.value.version));
+
+const NO_CONTENT: AdminResponse = { statusCode: 204, headers: {} };
+
+const notFound = () => new HttpError(404, "NotFound", "no such route");
+const notAllowed = (allowed: string) => new HttpError(405, "MethodNotAllowed", `this route takes ${allowed}`);
+
+/** Routes one admin API request to its use case; every failure is thrown, for the error mapping. */
+export async function route(admin: Admin, request: AdminRequest): Promise<AdminResponse> {
+  const { event } = request;
+  const actor = actorOf(event);
+  const method = event.requestContext.http.method.toUpperCase();
+  const query = event.queryStringParameters ?? {};
+  const headers = event.headers ?? {};
+  const [collection, id, action, ...rest] = segmentsOf(event);
+  if (rest.length > 0) throw notFound();
+
+  switch (collection) {
+    case "allowlist": {
+      if (id === "import" && action === undefined) {
+        if (method !== "POST") throw notAllowed("POST");
+        const options = importOptionsOf(query, headers);
+        const report = await admin.allowlist.import(actor, importLinesOf(request), options);
+        if (options.mode === "all-or-nothing" && report.rejectedCount > 0) {
+          return json(400, {
+            error: {
+              code: "ImportRejected",
+              message: `${report.rejectedCount} line(s) are invalid; nothing was written`,
+              details: report,
+            },
+          });
+        }
+        return json(200, report);
+      }
+      if (id === "export" && action === undefined) {
+        if (method !== "GET") throw notAllowed("GET");
+        return {
+          statusCode: 200,
+          headers: { "content-type": "application/x-ndjson" },
+          lines: admin.allowlist.export(),
+        };
+      }
+      if (action !== undefined) throw notFound();
+      if (id === undefined) {
+        if (method !== "GET") throw notAllowed("GET");
+        return json(200, await admin.allowlist.list(allowlistQueryOf(query), pageOf(query)));
+      }
+      if (method === "GET") {
+        const record = await admin.allowlist.get(id);
+        return json(200, record, etag(record.version));
+      }
+      if (method === "PUT") {
+        return written(await admin.allowlist.put(actor, id, jsonBody(event), preconditionOf(headers)));
+      }
+      if (method === "DELETE") {
+        await admin.allowlist.remove(actor, id, deleteVersionOf(headers));
+        return NO_CONTENT;
+      }
+      throw notAllowed("GET, PUT, DELETE");
+    }
+    case "mappings": {
+      if (action !== undefined) throw notFound();
+      if (id === undefined) {
+        if (method !== "GET") throw notAllowed("GET");
+        return json(200, await admin.mappings.list(pageOf(query)));
+      }
+      if (method === "GET") {
+        const mapping = await admin.mappings.get(id);
+        return json(200, mapping, etag(mapping.version));
+      }
+      if (method === "PUT") {
+        if (query.dryRun === "true") return json(200, await admin.mappings.whatIf(id, jsonBody(event)));
+        return written(await admin.mappings.put(actor, id, jsonBody(event), preconditionOf(headers)));
+      }
+      if (method === "DELETE") {
+        await admin.mappings.remove(actor, id, deleteVersionOf(headers));
+        return NO_CONTENT;
+      }
+      throw notAllowed("GET, PUT, DELETE");
+    }
+    case "lots": {
+      if (action !== undefined) throw notFound();
+      if (id === undefined) {
+        if (method !== "GET") throw notAllowed("GET");
+        return json(200, await admin.lots.list(pageOf(query)));
+      }
+      if (method === "GET") {
+        const lot = await admin.lots.get(id);
+        return json(200, lot, etag(lot.version));
+      }
+      if (method === "PUT") {
+        return written(await admin.lots.put(actor, id, jsonBody(event), preconditionOf(headers)));
+      }
+      throw notAllowed("GET, PUT");
+    }
+    case "explain": {
+      if (id !== undefined) throw notFound();
+      if (method !== "POST") throw notAllowed("POST");
+      return json(200, await admin.devices.explain(jsonBody(event)));
+    }
+    case "devices": {
+      if (id === undefined || action === undefined) throw notFound();
+      if (action === "history") {
+        if (method !== "GET") throw notAllowed("GET");
+        return json(200, await admin.devices.history(id, pageOf(query)));
+      }
+      if (method !== "POST") {
+        if (action === "approve" || action === "deprovision") throw notAllowed("POST");
+        throw notFound();
+      }
+      if (action === "approve") return json(200, await admin.devices.approve(actor, id));
+      if (action === "deprovision") return json(200, await admin.devices.deprovision(actor, id));
+      throw notFound();
+    }
+    default:
+      throw notFound();
+  }
+}

@@ -1,0 +1,314 @@
+/**
+ * In-memory admin stores (allowlist, mappings, lots, ledger) with the conditional-write semantics of
+ * the DynamoDB adapters, paging by an opaque cursor, and two kinds of interference for tests: a fault
+ * thrown by the next calls of a method, and a concurrent change made just before the next write.
+ */
+import type { AdminDeps } from "../../domain/admin/index.ts";
+import { ValidationError } from "../../domain/errors.ts";
+import type {
+  AllowlistFilter,
+  AllowlistStore,
+  BindingClaim,
+  LedgerStore,
+  LotStore,
+  MappingStore,
+  Page,
+  PageRequest,
+} from "../../domain/ports.ts";
+import type { AllowlistRecord, LedgerEntry, Lot, PolicyMapping } from "../../domain/types.ts";
+import { FakeClock, FakeIot } from "./fakes.ts";
+
+/** Faults and interference for one fake store. */
+class Interference<M extends string> {
+  readonly calls: M[] = [];
+  readonly #faults = new Map<M, { error: () => Error; times: number }[]>();
+  #beforeWrite: (() => void) | undefined;
+
+  /** Makes the next `times` calls of `method` throw. */
+  failOn(method: M, error: () => Error, times = Number.POSITIVE_INFINITY): void {
+    this.#faults.set(method, [...(this.#faults.get(method) ?? []), { error, times }]);
+  }
+
+  /** Runs `change` just before the next conditional write, as another writer would. */
+  beforeNextWrite(change: () => void): void {
+    this.#beforeWrite = change;
+  }
+
+  enter(method: M): void {
+    this.calls.push(method);
+    const fault = this.#faults.get(method)?.find((f) => f.times > 0);
+    if (fault) {
+      fault.times -= 1;
+      throw fault.error();
+    }
+  }
+
+  write(): void {
+    const change = this.#beforeWrite;
+    this.#beforeWrite = undefined;
+    change?.();
+  }
+}
+
+/** One page of `items` (in key order) after the cursor: the cursor is the index to read from. */
+function pageOf<T>(items: T[], page: PageRequest): Page<T> {
+  const start = page.cursor === undefined ? 0 : Number(page.cursor);
+  if (!Number.isInteger(start) || start < 0) {
+    throw new ValidationError("invalid cursor", [{ path: "cursor", message: "not a cursor" }]);
+  }
+  const end = start + (page.limit ?? 100);
+  const slice = items.slice(start, end).map((item) => structuredClone(item));
+  return end < items.length ? { items: slice, cursor: String(end) } : { items: slice };
+}
+
+const byKey = <T>(map: Map<string, T>): T[] =>
+  [...map.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, value]) => value);
+
+const BINDING_FIELDS = ["certificateId", "thingName", "policyName", "provisionedAt"] as const;
+
+type AllowlistMethod = keyof AllowlistStore;
+
+/** Allowlist records in memory: admin writes conditional on version, the binding on the certificate. */
+export class MemoryAllowlistStore extends Interference<AllowlistMethod> implements AllowlistStore {
+  readonly records = new Map<string, AllowlistRecord>();
+
+  constructor(records: AllowlistRecord[] = []) {
+    super();
+    for (const record of records) this.records.set(record.deviceId, structuredClone(record));
+  }
+
+  async get(deviceId: string) {
+    this.enter("get");
+    const record = this.records.get(deviceId);
+    return record ? structuredClone(record) : undefined;
+  }
+  async getMany(deviceIds: string[]) {
+    this.enter("getMany");
+    return deviceIds.flatMap((id) => {
+      const record = this.records.get(id);
+      return record ? [structuredClone(record)] : [];
+    });
+  }
+  async list(filter: AllowlistFilter, page: PageRequest) {
+    this.enter("list");
+    const matching = byKey(this.records).filter(
+      (r) =>
+        (filter.status === undefined || r.status === filter.status) &&
+        (filter.lot === undefined || r.lot === filter.lot) &&
+        (filter.bound !== true || r.certificateId !== undefined),
+    );
+    return pageOf(matching, page);
+  }
+  async create(record: AllowlistRecord) {
+    this.enter("create");
+    this.write();
+    if (this.records.has(record.deviceId)) return false;
+    this.records.set(record.deviceId, structuredClone(record));
+    return true;
+  }
+  async update(record: AllowlistRecord, expectedVersion: number) {
+    this.enter("update");
+    this.write();
+    const stored = this.records.get(record.deviceId);
+    if (stored === undefined || stored.version !== expectedVersion) return false;
+    const next: AllowlistRecord = structuredClone(record);
+    for (const field of BINDING_FIELDS) {
+      if (stored[field] !== undefined) next[field] = stored[field];
+      else delete next[field];
+    }
+    this.records.set(record.deviceId, next);
+    return true;
+  }
+  async remove(deviceId: string, expected: { version: number; certificateId: string | undefined }) {
+    this.enter("remove");
+    this.write();
+    const stored = this.records.get(deviceId);
+    if (stored?.version !== expected.version || stored.certificateId !== expected.certificateId) return false;
+    this.records.delete(deviceId);
+    return true;
+  }
+  async unbind(deviceId: string, certificateId: string) {
+    this.enter("unbind");
+    const stored = this.records.get(deviceId);
+    if (stored?.certificateId !== certificateId) return false;
+    for (const field of BINDING_FIELDS) delete stored[field];
+    return true;
+  }
+  async claimBinding(claim: BindingClaim) {
+    this.enter("claimBinding");
+    if (claim.certificateId === claim.expectedCertificateId) return true;
+    const stored = this.records.get(claim.deviceId);
+    if (stored === undefined || stored.certificateId !== claim.expectedCertificateId) return false;
+    stored.certificateId = claim.certificateId;
+    return true;
+  }
+  async completeBinding(binding: {
+    deviceId: string;
+    certificateId: string;
+    thingName: string;
+    policyName: string;
+    provisionedAt: string;
+  }) {
+    this.enter("completeBinding");
+    const stored = this.records.get(binding.deviceId);
+    if (stored?.certificateId !== binding.certificateId) throw new Error("binding lost");
+    Object.assign(stored, {
+      thingName: binding.thingName,
+      policyName: binding.policyName,
+      provisionedAt: binding.provisionedAt,
+    });
+  }
+  async releaseBinding(claim: BindingClaim) {
+    this.enter("releaseBinding");
+    const stored = this.records.get(claim.deviceId);
+    if (stored?.certificateId !== claim.certificateId) return;
+    if (claim.expectedCertificateId === undefined) delete stored.certificateId;
+    else stored.certificateId = claim.expectedCertificateId;
+  }
+}
+
+/** Policy mappings in memory, written conditionally on version. */
+export class MemoryMappingStore extends Interference<keyof MappingStore> implements MappingStore {
+  readonly mappings = new Map<string, PolicyMapping>();
+
+  constructor(mappings: PolicyMapping[] = []) {
+    super();
+    for (const mapping of mappings) this.mappings.set(mapping.selector, structuredClone(mapping));
+  }
+
+  async get(selector: string) {
+    this.enter("get");
+    const mapping = this.mappings.get(selector);
+    return mapping ? structuredClone(mapping) : undefined;
+  }
+  async getMany(selectors: string[]) {
+    this.enter("getMany");
+    return selectors.flatMap((s) => {
+      const mapping = this.mappings.get(s);
+      return mapping ? [structuredClone(mapping)] : [];
+    });
+  }
+  async list(page: PageRequest) {
+    this.enter("list");
+    return pageOf(byKey(this.mappings), page);
+  }
+  async create(mapping: PolicyMapping) {
+    this.enter("create");
+    this.write();
+    if (this.mappings.has(mapping.selector)) return false;
+    this.mappings.set(mapping.selector, structuredClone(mapping));
+    return true;
+  }
+  async update(mapping: PolicyMapping, expectedVersion: number) {
+    this.enter("update");
+    this.write();
+    if (this.mappings.get(mapping.selector)?.version !== expectedVersion) return false;
+    this.mappings.set(mapping.selector, structuredClone(mapping));
+    return true;
+  }
+  async remove(selector: string, expectedVersion: number) {
+    this.enter("remove");
+    this.write();
+    if (this.mappings.get(selector)?.version !== expectedVersion) return false;
+    this.mappings.delete(selector);
+    return true;
+  }
+}
+
+/** Lots in memory: admin writes conditional on version (0: none stored), the count the service's. */
+export class MemoryLotStore extends Interference<keyof LotStore> implements LotStore {
+  readonly lots = new Map<string, Lot>();
+
+  constructor(lots: Lot[] = []) {
+    super();
+    for (const lot of lots) this.lots.set(lot.lot, structuredClone(lot));
+  }
+
+  async get(lot: string) {
+    this.enter("get");
+    const found = this.lots.get(lot);
+    return found ? structuredClone(found) : undefined;
+  }
+  async list(page: PageRequest) {
+    this.enter("list");
+    return pageOf(byKey(this.lots), page);
+  }
+  async create(lot: Lot) {
+    this.enter("create");
+    this.write();
+    if (this.lots.has(lot.lot)) return false;
+    this.lots.set(lot.lot, structuredClone(lot));
+    return true;
+  }
+  async update(lot: Lot, expectedVersion: number) {
+    this.enter("update");
+    this.write();
+    const stored = this.lots.get(lot.lot);
+    if (stored === undefined || (stored.version ?? 0) !== expectedVersion) return false;
+    this.lots.set(lot.lot, { ...structuredClone(lot), provisionedCount: stored.provisionedCount });
+    return true;
+  }
+  async reserve(lot: string) {
+    this.enter("reserve");
+    const stored = this.lots.get(lot);
+    if (stored === undefined) return false;
+    if (stored.maxDevices !== undefined && stored.provisionedCount >= stored.maxDevices) return false;
+    stored.provisionedCount += 1;
+    return true;
+  }
+  async release(lot: string) {
+    this.enter("release");
+    const stored = this.lots.get(lot);
+    if (stored !== undefined && stored.provisionedCount > 0) stored.provisionedCount -= 1;
+  }
+}
+
+/** The ledger in memory: entries in the order appended, a device's history newest first. */
+export class MemoryLedgerStore extends Interference<keyof LedgerStore> implements LedgerStore {
+  readonly entries: LedgerEntry[] = [];
+
+  async append(entry: LedgerEntry) {
+    this.enter("append");
+    this.entries.push(structuredClone(entry));
+  }
+  async appendMany(entries: LedgerEntry[]) {
+    this.enter("appendMany");
+    for (const entry of entries) this.entries.push(structuredClone(entry));
+  }
+  async history(deviceId: string, page: PageRequest) {
+    this.enter("history");
+    return pageOf(this.entries.filter((e) => e.deviceId === deviceId).reverse(), page);
+  }
+  /** The changes recorded under a ledger key, oldest first. */
+  changes(ledgerKey: string): Record<string, unknown>[] {
+    return this.entries.flatMap((e) => (e.deviceId === ledgerKey && e.change ? [e.change] : []));
+  }
+}
+
+/** A fresh admin world in memory: every store, a FakeIot and a FakeClock, and the deps over them. */
+export function makeAdminWorld(
+  seed: { records?: AllowlistRecord[]; mappings?: PolicyMapping[]; lots?: Lot[] } = {},
+) {
+  const iot = new FakeIot();
+  const allowlist = new MemoryAllowlistStore(seed.records);
+  const mappings = new MemoryMappingStore(seed.mappings);
+  const lots = new MemoryLotStore(seed.lots);
+  const ledger = new MemoryLedgerStore();
+  const clock = new FakeClock(new Date());
+  const deps: AdminDeps = {
+    iot,
+    allowlist,
+    mappings,
+    lots,
+    ledger,
+    clock,
+    settings: {
+      region: "us-east-1",
+      accountId: "123456789012",
+      policyPrefix: "jitr-",
+      deviceIdStrategy: "cn",
+      retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 },
+    },
+  };
+  return { iot, allowlist, mappings, lots, ledger, clock, deps };
+}
