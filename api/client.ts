@@ -5,8 +5,8 @@
  */
 import {
   type AllowlistDraft,
+  type AllowlistListQuery,
   type AllowlistPage,
-  type AllowlistQuery,
   type AllowlistRecord,
   adminPaths,
   CONTENT_TYPES,
@@ -239,7 +239,7 @@ export class AllowlistClient<Upload = never> {
   }
 
   /** One page of records, filtered by status and/or lot. */
-  async list(query: AllowlistQuery = {}): Promise<AllowlistPage> {
+  async list(query: AllowlistListQuery = {}): Promise<AllowlistPage> {
     return (await this.api.json<AllowlistPage>({ method: "GET", path: adminPaths.allowlist(), query })).value;
   }
 

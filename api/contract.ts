@@ -4,7 +4,9 @@
  * and a browser console share one definition. The record types are the domain's own (type-only imports).
  */
 import type {
+  AllowlistQuery as AllowlistFilter,
   Deprovisioned,
+  ExplainRequest,
   Explanation,
   ImportFormat,
   ImportMode,
@@ -27,6 +29,7 @@ export type {
   AllowlistRecord,
   AllowlistStatus,
   Deprovisioned,
+  ExplainRequest,
   Explanation,
   ImportFormat,
   ImportMode,
@@ -122,11 +125,8 @@ export interface PageQuery {
   cursor?: string;
 }
 
-/** The filters of an allowlist listing. */
-export interface AllowlistQuery extends PageQuery {
-  status?: AllowlistStatus;
-  lot?: string;
-}
+/** The filters of an allowlist listing, with its page. */
+export interface AllowlistListQuery extends PageQuery, AllowlistFilter {}
 
 /** How an import runs: `best-effort` (the default) or `all-or-nothing`; the format, else sniffed. */
 export interface ImportQuery {
@@ -178,14 +178,6 @@ export type LotDraft = Partial<Omit<Lot, ServiceField>>;
 
 /** A body read from elsewhere (a file): sent as it is, for the server to check. */
 export type UncheckedBody = Readonly<Record<string, unknown>>;
-
-/** What to explain: a device (its bound certificate, else a new one) or a certificate. */
-export interface ExplainRequest {
-  deviceId?: string;
-  certificatePem?: string;
-  /** The CA that issued the certificate, when the registry does not know it. */
-  caCertificateId?: string;
-}
 
 /** A record with the ETag it was read or written at. */
 export interface Versioned<T> {

@@ -1,4 +1,5 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyEventV2WithIAMAuthorizer } from "aws-lambda";
+import { CONTENT_TYPES, type ErrorCode, etagOf, HEADERS, versionOfTag } from "../api/contract.ts";
 import {
   type AllowlistQuery,
   type ImportFormat,
@@ -44,7 +45,7 @@ export interface AdminResponse {
 export class HttpError extends JitrError {
   constructor(
     readonly statusCode: number,
-    readonly code: string,
+    readonly code: ErrorCode,
     message: string,
   ) {
     super(message);
@@ -59,7 +60,7 @@ export const json = (
   headers: Record<string, string> = {},
 ): AdminResponse => ({
   statusCode,
-  headers: { "content-type": "application/json", ...headers },
+  headers: { [HEADERS.contentType]: CONTENT_TYPES.json, ...headers },
   body: JSON.stringify(value),
 });
 
@@ -90,8 +91,8 @@ export function segmentsOf(event: AdminEvent): string[] {
 
 /** `If-None-Match: *` (create) or `If-Match: <version>` (update); quotes and W/ are tolerated. */
 export function preconditionOf(headers: Record<string, string | undefined>): Precondition {
-  const ifMatch = headers["if-match"]?.trim();
-  const ifNoneMatch = headers["if-none-match"]?.trim();
+  const ifMatch = headers[HEADERS.ifMatch]?.trim();
+  const ifNoneMatch = headers[HEADERS.ifNoneMatch]?.trim();
   if (ifMatch !== undefined && ifNoneMatch !== undefined) {
     throw new ValidationError("send either If-Match or If-None-Match, not both", [
       { path: "If-Match", message: "cannot be combined with If-None-Match" },
@@ -114,9 +115,8 @@ export function deleteVersionOf(headers: Record<string, string | undefined>): nu
 }
 
 function versionOf(value: string): number {
-  const bare = value.replace(/^W\//, "").replace(/^"(.*)"$/, "$1");
-  const version = Number(bare);
-  if (!/^\d+$/.test(bare) || !Number.isSafeInteger(version)) {
+  const version = versionOfTag(value);
+  if (version === undefined) {
     throw new ValidationError("If-Match must be a record version", [
       { path: "If-Match", message: "must be a version number (as in the ETag)" },
     ]);
@@ -125,7 +125,7 @@ function versionOf(value: string): number {
 }
 
 /** The ETag of a record's version. */
-export const etag = (version: number | undefined) => ({ etag: `"${version ?? 0}"` });
+export const etag = (version: number | undefined) => ({ [HEADERS.etag]: etagOf(version) });
 
 type Query = Record<string, string | undefined>;
 
@@ -170,7 +170,7 @@ export function importOptionsOf(query: Query, headers: Record<string, string | u
       { path: "mode", message: "must be best-effort or all-or-nothing" },
     ]);
   }
-  const format = query.format ?? formatOfContentType(headers["content-type"]);
+  const format = query.format ?? formatOfContentType(headers[HEADERS.contentType]);
   if (format !== undefined && format !== "jsonl" && format !== "csv") {
     throw new ValidationError("format must be jsonl or csv", [
       { path: "format", message: "must be jsonl or csv" },
@@ -183,10 +183,10 @@ export function importOptionsOf(query: Query, headers: Record<string, string | u
 export function formatOfContentType(contentType: string | undefined): ImportFormat | undefined {
   const type = contentType?.split(";")[0]?.trim().toLowerCase();
   if (type === undefined) return undefined;
-  if (type === "text/csv" || type === "application/csv") return "csv";
+  if (type === CONTENT_TYPES.csv || type === "application/csv") return "csv";
   if (
     [
-      "application/x-ndjson",
+      CONTENT_TYPES.jsonLines,
       "application/jsonl",
       "application/x-jsonlines",
       "application/json-lines",

@@ -1,3 +1,4 @@
+import { CONTENT_TYPES, errorBody, HEADERS } from "../api/contract.ts";
 import type { Admin } from "../domain/admin/index.ts";
 import {
   type AdminRequest,
@@ -51,13 +52,14 @@ export async function route(admin: Admin, request: AdminRequest): Promise<AdminR
         const options = importOptionsOf(query, headers);
         const report = await admin.allowlist.import(actor, importLinesOf(request), options);
         if (options.mode === "all-or-nothing" && report.rejectedCount > 0) {
-          return json(400, {
-            error: {
-              code: "ImportRejected",
-              message: `${report.rejectedCount} line(s) are invalid; nothing was written`,
-              details: report,
-            },
-          });
+          return json(
+            400,
+            errorBody(
+              "ImportRejected",
+              `${report.rejectedCount} line(s) are invalid; nothing was written`,
+              report,
+            ),
+          );
         }
         return json(200, report);
       }
@@ -65,7 +67,7 @@ export async function route(admin: Admin, request: AdminRequest): Promise<AdminR
         if (method !== "GET") throw notAllowed("GET");
         return {
           statusCode: 200,
-          headers: { "content-type": "application/x-ndjson" },
+          headers: { [HEADERS.contentType]: CONTENT_TYPES.jsonLines },
           lines: admin.allowlist.export(),
         };
       }

@@ -1,5 +1,6 @@
 import middy, { type MiddlewareObj } from "@middy/core";
 import type { APIGatewayProxyStructuredResultV2, Context } from "aws-lambda";
+import { type ErrorBody, type ErrorCode, errorBody } from "../api/contract.ts";
 import { Admin, type AdminDeps } from "../domain/admin/index.ts";
 import {
   AlreadyExistsError,
@@ -51,10 +52,10 @@ type ErrorLog = NonNullable<AdminHandlerDeps["logError"]>;
  * The error JSON of DESIGN section 8 and its status: a 4xx says what is wrong (in the words of HTTP
  * where the domain speaks of preconditions), a 5xx says only "internal error".
  */
-export function errorResponse(error: unknown): { statusCode: number; body: Record<string, unknown> } {
-  const out = (statusCode: number, code: string, message: string, details?: unknown) => ({
+export function errorResponse(error: unknown): { statusCode: number; body: ErrorBody } {
+  const out = (statusCode: number, code: ErrorCode, message: string, details?: unknown) => ({
     statusCode,
-    body: { error: { code, message, ...(details === undefined ? {} : { details }) } },
+    body: errorBody(code, message, details),
   });
   if (error instanceof HttpError) return out(error.statusCode, error.code, error.message);
   if (error instanceof ValidationError) {

@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { createInterface } from "node:readline";
 import type { APIGatewayProxyEventV2WithIAMAuthorizer } from "aws-lambda";
+import { CONTENT_TYPES, errorBody, HEADERS } from "../api/contract.ts";
 import type { AdminDeps } from "../domain/admin/index.ts";
 import {
   type AdminRouter,
@@ -43,8 +44,12 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
   const expected = Buffer.from(`Bearer ${options.token}`, "utf8");
   const server = createServer((req, res) => {
     handle(req, res, router, expected).catch((error: unknown) => {
-      if (!res.headersSent) send(res, errorResponse(error).statusCode, errorResponse(error).body);
-      else res.destroy();
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      const failed = errorResponse(error);
+      send(res, failed.statusCode, failed.body);
     });
   });
   const host = options.host ?? "127.0.0.1";
@@ -76,7 +81,7 @@ function authorized(header: string | undefined, expected: Buffer): boolean {
 function send(res: ServerResponse, statusCode: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(statusCode, {
-    "content-type": "application/json",
+    [HEADERS.contentType]: CONTENT_TYPES.json,
     "content-length": Buffer.byteLength(text),
   });
   res.end(text);
@@ -104,7 +109,7 @@ async function handle(
 ): Promise<void> {
   if (!authorized(req.headers.authorization, expected)) {
     res.setHeader("www-authenticate", 'Bearer realm="jitr-admin"');
-    send(res, 401, { error: { code: "Unauthorized", message: "missing or wrong bearer token" } });
+    send(res, 401, errorBody("Unauthorized", "missing or wrong bearer token"));
     req.resume();
     return;
   }
