@@ -9,8 +9,8 @@ import { main } from "../../cli/main.ts";
 import { provision } from "../../domain/provision.ts";
 import { startAdminServer } from "../../local/admin-server.ts";
 import { certificateIdOf, issueCertificate } from "../../pki/certificates.ts";
+import { startAdminWorlds } from "../admin/support.ts";
 import { CA_ID, eventFor, testCa } from "../support/world.ts";
-import { startAdminWorlds } from "./support.ts";
 
 let worlds: Awaited<ReturnType<typeof startAdminWorlds>>;
 let dir: string;
