@@ -9,7 +9,7 @@ import { main } from "../../cli/main.ts";
 import { provision } from "../../domain/provision.ts";
 import { startAdminServer } from "../../local/admin-server.ts";
 import { certificateIdOf, issueCertificate } from "../../pki/certificates.ts";
-import { startAdminWorlds } from "../admin/support.ts";
+import { startAdminWorlds } from "../admin-api/support.ts";
 import { CA_ID, eventFor, testCa } from "../support/world.ts";
 
 let worlds: Awaited<ReturnType<typeof startAdminWorlds>>;
