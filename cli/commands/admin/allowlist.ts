@@ -8,16 +8,19 @@ import { ApiError } from "../../../api/client.ts";
 import type { AllowlistStatus, ImportFormat, ImportMode, ImportReport } from "../../../api/contract.ts";
 import { CliError, printObject, printPage, printRows } from "../../output.ts";
 import {
+  addGetCommand,
   type Common,
   collectList,
   connect,
   draftOf,
   handled,
+  type PageOptions,
   type PutOptions,
   parseAttributes,
   printDeleted,
   printWritten,
   withApi,
+  withPaging,
 } from "./shared.ts";
 
 interface AllowlistPutOptions extends PutOptions {
@@ -93,37 +96,31 @@ export function registerAllowlist(program: Command): void {
     }),
   );
 
-  withApi(allowlist.command("get <deviceId>").description("show a record")).action(
-    handled(async (deviceId: string, opts: Common) => {
-      const { value } = await (await connect(opts)).allowlist.get(deviceId);
-      printObject(value, opts.json === true);
-    }),
-  );
+  addGetCommand(allowlist, "deviceId", "show a record", (api, name) => api.allowlist.get(name));
 
   withApi(
-    allowlist
-      .command("list")
-      .description("list records, optionally by status or lot (one page; --cursor for the next)")
-      .addOption(new Option("--status <status>", "only this status").choices(["allowed", "blocked"]))
-      .option("--lot <lot>", "only this lot")
-      .option("--limit <n>", "records per page (1-1000)", "100")
-      .option("--cursor <cursor>", "the cursor printed with the previous page"),
-  ).action(
-    handled(
-      async (opts: Common & { status?: AllowlistStatus; lot?: string; limit: string; cursor?: string }) => {
-        const page = await (await connect(opts)).allowlist.list({
-          status: opts.status,
-          lot: opts.lot,
-          limit: opts.limit,
-          cursor: opts.cursor,
-        });
-        printPage(
-          page,
-          ["deviceId", "status", "profile", "lot", "thingType", "certificateId", "version"],
-          opts.json === true,
-        );
-      },
+    withPaging(
+      allowlist
+        .command("list")
+        .description("list records, optionally by status or lot (one page; --cursor for the next)")
+        .addOption(new Option("--status <status>", "only this status").choices(["allowed", "blocked"]))
+        .option("--lot <lot>", "only this lot"),
+      "records",
     ),
+  ).action(
+    handled(async (opts: Common & { status?: AllowlistStatus; lot?: string } & PageOptions) => {
+      const page = await (await connect(opts)).allowlist.list({
+        status: opts.status,
+        lot: opts.lot,
+        limit: opts.limit,
+        cursor: opts.cursor,
+      });
+      printPage(
+        page,
+        ["deviceId", "status", "profile", "lot", "thingType", "certificateId", "version"],
+        opts.json === true,
+      );
+    }),
   );
 
   withApi(

@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import type { Command } from "commander";
 import type { ExplainRequest, Explanation } from "../../../api/contract.ts";
 import { CliError, printObject, printPage } from "../../output.ts";
-import { type Common, connect, handled, withApi } from "./shared.ts";
+import { type Common, connect, handled, type PageOptions, withApi, withPaging } from "./shared.ts";
 
 /** Registers `jitr explain|approve|deprovision|history`: the commands about one device. */
 export function registerDevices(program: Command): void {
@@ -64,13 +64,14 @@ export function registerDevices(program: Command): void {
   );
 
   withApi(
-    program
-      .command("history <deviceId>")
-      .description("the device's ledger entries, newest first (one page; --cursor for the next)")
-      .option("--limit <n>", "entries per page (1-1000)", "100")
-      .option("--cursor <cursor>", "the cursor printed with the previous page"),
+    withPaging(
+      program
+        .command("history <deviceId>")
+        .description("the device's ledger entries, newest first (one page; --cursor for the next)"),
+      "entries",
+    ),
   ).action(
-    handled(async (deviceId: string, opts: Common & { limit: string; cursor?: string }) => {
+    handled(async (deviceId: string, opts: Common & PageOptions) => {
       const page = await (await connect(opts)).devices.history(deviceId, {
         limit: opts.limit,
         cursor: opts.cursor,

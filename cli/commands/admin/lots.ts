@@ -1,14 +1,17 @@
 import type { Command } from "commander";
-import { CliError, printObject, printPage } from "../../output.ts";
+import { CliError, printPage } from "../../output.ts";
 import {
+  addGetCommand,
   type Common,
   collectList,
   connect,
   draftOf,
   handled,
+  type PageOptions,
   type PutOptions,
   printWritten,
   withApi,
+  withPaging,
 } from "./shared.ts";
 
 /** Registers `jitr lots put|get|list`. */
@@ -46,21 +49,12 @@ export function registerLots(program: Command): void {
     ),
   );
 
-  withApi(lots.command("get <lot>").description("show a lot")).action(
-    handled(async (lot: string, opts: Common) => {
-      const { value } = await (await connect(opts)).lots.get(lot);
-      printObject(value, opts.json === true);
-    }),
-  );
+  addGetCommand(lots, "lot", "show a lot", (api, name) => api.lots.get(name));
 
   withApi(
-    lots
-      .command("list")
-      .description("list lots (one page; --cursor for the next)")
-      .option("--limit <n>", "lots per page (1-1000)", "100")
-      .option("--cursor <cursor>", "the cursor printed with the previous page"),
+    withPaging(lots.command("list").description("list lots (one page; --cursor for the next)"), "lots"),
   ).action(
-    handled(async (opts: Common & { limit: string; cursor?: string }) => {
+    handled(async (opts: Common & PageOptions) => {
       const page = await (await connect(opts)).lots.list({ limit: opts.limit, cursor: opts.cursor });
       printPage(
         page,

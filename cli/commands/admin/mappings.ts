@@ -1,18 +1,21 @@
 import { readFile } from "node:fs/promises";
 import type { Command } from "commander";
 import type { MappingWhatIf } from "../../../api/contract.ts";
-import { CliError, printObject, printPage, printRows } from "../../output.ts";
+import { CliError, printPage, printRows } from "../../output.ts";
 import {
+  addGetCommand,
   type Common,
   collectList,
   connect,
   draftOf,
   handled,
+  type PageOptions,
   type PutOptions,
   parseAttributes,
   printDeleted,
   printWritten,
   withApi,
+  withPaging,
 } from "./shared.ts";
 
 interface MappingPutOptions extends PutOptions {
@@ -71,21 +74,15 @@ export function registerMappings(program: Command): void {
     }),
   );
 
-  withApi(mappings.command("get <selector>").description("show a mapping")).action(
-    handled(async (selector: string, opts: Common) => {
-      const { value } = await (await connect(opts)).mappings.get(selector);
-      printObject(value, opts.json === true);
-    }),
-  );
+  addGetCommand(mappings, "selector", "show a mapping", (api, name) => api.mappings.get(name));
 
   withApi(
-    mappings
-      .command("list")
-      .description("list mappings (one page; --cursor for the next)")
-      .option("--limit <n>", "mappings per page (1-1000)", "100")
-      .option("--cursor <cursor>", "the cursor printed with the previous page"),
+    withPaging(
+      mappings.command("list").description("list mappings (one page; --cursor for the next)"),
+      "mappings",
+    ),
   ).action(
-    handled(async (opts: Common & { limit: string; cursor?: string }) => {
+    handled(async (opts: Common & PageOptions) => {
       const page = await (await connect(opts)).mappings.list({ limit: opts.limit, cursor: opts.cursor });
       printPage(page, ["selector", "policy", "thingType", "thingGroups", "version"], opts.json === true);
     }),

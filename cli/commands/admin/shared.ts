@@ -140,3 +140,31 @@ export function printDeleted(name: string, json: boolean): void {
   if (json) process.stdout.write(`${JSON.stringify({ deleted: name })}\n`);
   else process.stdout.write(`deleted ${name}\n`);
 }
+
+/** Adds `get <name>` to a resource's commands: reads one record and prints it. */
+export function addGetCommand(
+  parent: Command,
+  argument: string,
+  description: string,
+  read: (api: NodeAdminClient, name: string) => Promise<Versioned<object>>,
+): void {
+  withApi(parent.command(`get <${argument}>`).description(description)).action(
+    handled(async (name: string, opts: Common) => {
+      const { value } = await read(await connect(opts), name);
+      printObject(value, opts.json === true);
+    }),
+  );
+}
+
+/** The paging options of a list command. */
+export interface PageOptions {
+  limit: string;
+  cursor?: string;
+}
+
+/** Adds a list command's paging options: `--limit` (default 100) and `--cursor`. */
+export function withPaging(command: Command, items: string): Command {
+  return command
+    .option("--limit <n>", `${items} per page (1-1000)`, "100")
+    .option("--cursor <cursor>", "the cursor printed with the previous page");
+}
