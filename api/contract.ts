@@ -16,6 +16,7 @@ import type {
   Written,
 } from "../domain/admin/index.ts";
 import type { Page } from "../domain/ports.ts";
+import { ALLOWLIST_SERVICE_FIELDS, LOT_SERVICE_FIELDS } from "../domain/records.ts";
 import type {
   AllowlistRecord,
   AllowlistStatus,
@@ -149,17 +150,7 @@ export function queryOf(query: object): Record<string, string> {
 // ---------------------------------------------------------------- bodies
 
 /** The fields the service writes (stamps, the certificate binding, a lot's count): writes leave them out. */
-export const SERVICE_FIELDS = [
-  "version",
-  "createdAt",
-  "updatedAt",
-  "updatedBy",
-  "certificateId",
-  "thingName",
-  "policyName",
-  "provisionedAt",
-  "provisionedCount",
-] as const satisfies readonly (keyof AllowlistRecord | keyof Lot)[];
+export const SERVICE_FIELDS = [...new Set([...ALLOWLIST_SERVICE_FIELDS, ...LOT_SERVICE_FIELDS])];
 
 export type ServiceField = (typeof SERVICE_FIELDS)[number];
 

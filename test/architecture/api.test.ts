@@ -36,6 +36,9 @@ function importsOf(text: string): Import[] {
   return found;
 }
 
+/** The one domain module api/ may load: the record field lists (plain data, it imports types only). */
+const RECORD_FIELDS = join("domain", "records.ts");
+
 /** The top-level folder a relative import of `file` lands in (undefined for a package). */
 const folderOf = (file: string, spec: string): string | undefined =>
   spec.startsWith(".") ? relative(root, join(root, file, "..", spec)).split(/[\\/]/)[0] : undefined;
@@ -47,7 +50,9 @@ function offence(file: string, { spec, typeOnly }: Import): string | undefined {
   if (isNodeModule(spec)) return `${file} -> ${spec}: a Node module`;
   const folder = folderOf(file, spec);
   if (folder !== undefined && FORBIDDEN_DIRS.includes(folder)) return `${file} -> ${spec}: ${folder}/`;
-  if (folder === "domain" && !typeOnly) return `${file} -> ${spec}: not a type-only import of domain/`;
+  const shared = relative(root, join(root, file, "..", spec)) === RECORD_FIELDS;
+  if (folder === "domain" && !typeOnly && !shared)
+    return `${file} -> ${spec}: not a type-only import of domain/`;
   return undefined;
 }
 
@@ -55,7 +60,7 @@ const offencesOf = (file: string, text: string): string[] =>
   importsOf(text).flatMap((i) => offence(file, i) ?? []);
 
 describe("api/ boundaries", () => {
-  it("api/ imports no Node module, nothing from cli/, local/, handlers/, adapters/, and only types from domain/", () => {
+  it("api/ imports no Node module, nothing from cli/, local/, handlers/, adapters/, and from domain/ only types and the record field lists", () => {
     // Prepare
     const files = sources("api");
 
@@ -79,6 +84,7 @@ describe("api/ boundaries", () => {
       'import { Admin } from "../domain/admin.ts";',
       'import { type Lot } from "../domain/types.ts";',
       'import type { Page } from "../domain/ports.ts";',
+      'import { AUDIT_FIELDS } from "../domain/records.ts";',
       'import { segment } from "./contract.ts";',
       'const later = () => import("../local/aws/index.ts");',
     ].join("\n");
@@ -98,5 +104,13 @@ describe("api/ boundaries", () => {
       "api/x.ts -> ../domain/types.ts: not a type-only import of domain/",
       "api/x.ts -> ../local/aws/index.ts: local/",
     ]);
+  });
+});
+
+describe("the record field lists api/ loads", () => {
+  it("domain/records.ts loads nothing at run time (type-only imports), so api/ stays free of the server", () => {
+    const imports = importsOf(readFileSync(join(root, RECORD_FIELDS), "utf8"));
+    expect(imports.length).toBeGreaterThan(0);
+    expect(imports.filter((i) => !i.typeOnly)).toEqual([]);
   });
 });
