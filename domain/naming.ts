@@ -16,7 +16,8 @@ export const POLICY_NAME_MAX = 128;
 export const ATTRIBUTE_NAME_PATTERN = /^[a-zA-Z0-9_.,@/:#-]{1,128}$/;
 export const ATTRIBUTE_NAME_RULE = "[a-zA-Z0-9_.,@/:#-]{1,128}";
 export const ATTRIBUTE_VALUE_PATTERN = /^[a-zA-Z0-9_.,@/:#=[\]-]{0,800}$/;
-export const ATTRIBUTE_VALUE_RULE = "[a-zA-Z0-9_.,@/:#=[\\]-]{0,800}";
+/** As people read it (the pattern escapes the `]`). */
+export const ATTRIBUTE_VALUE_RULE = "[a-zA-Z0-9_.,@/:#=[]-]{0,800}";
 
 /** True when `value` is a valid thing (or thing type, or thing group) name. */
 export const isThingName = (value: string): boolean => THING_NAME_PATTERN.test(value);

@@ -1,6 +1,7 @@
 import {
   ATTRIBUTE_NAME_PATTERN,
   ATTRIBUTE_VALUE_PATTERN,
+  ATTRIBUTE_VALUE_RULE,
   POLICY_NAME_PATTERN,
   THING_NAME_PATTERN,
   THING_NAME_RULE,
@@ -237,11 +238,7 @@ class Evaluator {
         const at = keyPath(path, attribute);
         if (!ATTRIBUTE_NAME_PATTERN.test(attribute)) this.reject(at, "is not an attribute name", payload);
         if (typeof value !== "string" || !ATTRIBUTE_VALUE_PATTERN.test(value))
-          this.reject(
-            at,
-            `${describe(value)} is not an attribute value ([a-zA-Z0-9_.,@/:#=[]-]{0,800})`,
-            payload,
-          );
+          this.reject(at, `${describe(value)} is not an attribute value (${ATTRIBUTE_VALUE_RULE})`, payload);
         attributes[attribute] = value;
       }
       thing.attributes = attributes;

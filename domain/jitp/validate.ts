@@ -1,7 +1,9 @@
 import { renderPolicy } from "../../policies/index.ts";
 import {
   ATTRIBUTE_NAME_PATTERN,
+  ATTRIBUTE_NAME_RULE,
   ATTRIBUTE_VALUE_PATTERN,
+  ATTRIBUTE_VALUE_RULE,
   POLICY_NAME_PATTERN,
   POLICY_NAME_RULE,
   THING_NAME_PATTERN,
@@ -486,14 +488,14 @@ class Checker extends ExpressionChecker {
             mustMatch(
               name,
               ATTRIBUTE_NAME_PATTERN,
-              "an attribute name ([a-zA-Z0-9_.,@/:#-]{1,128})",
+              `an attribute name (${ATTRIBUTE_NAME_RULE})`,
               attributeAt,
             );
             if (typeof value === "string")
               mustMatch(
                 value,
                 ATTRIBUTE_VALUE_PATTERN,
-                "an attribute value ([a-zA-Z0-9_.,@/:#=[]-]{0,800})",
+                `an attribute value (${ATTRIBUTE_VALUE_RULE})`,
                 attributeAt,
               );
             else if (intrinsicOf(value) === undefined) this.fail(attributeAt, "must be a string");
