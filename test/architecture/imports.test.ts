@@ -70,7 +70,7 @@ const importsCommandFile = (file: string, spec: string): boolean => {
 };
 
 describe("module boundaries", () => {
-  it("domain/ imports nothing from handlers/, adapters/, local/, cli/, the AWS SDK or Lambda types", () => {
+  it("domain/ imports nothing from handlers/, adapters/, local/, cli/, api/, the AWS SDK or Lambda types", () => {
     const offenders = sources("domain").flatMap((file) =>
       importsOf(file)
         .filter(
@@ -78,7 +78,7 @@ describe("module boundaries", () => {
             spec.startsWith("@aws-sdk/") ||
             spec.startsWith("@aws-lambda-powertools/") ||
             spec === "aws-lambda" ||
-            ["handlers", "adapters", "local", "cli"].some((dir) => resolvesInto(file, spec, dir)),
+            ["handlers", "adapters", "local", "cli", "api"].some((dir) => resolvesInto(file, spec, dir)),
         )
         .map((spec) => `${file} -> ${spec}`),
     );
