@@ -14,7 +14,7 @@ import type {
   LotPort,
   MappingPort,
 } from "./ports.ts";
-import { type RetryPolicy, retrying } from "./retry.ts";
+import { type RetryPolicy, retryingEach } from "./retry.ts";
 import { mappingSelectors } from "./select-policy.ts";
 import type {
   CertificateFacts,
@@ -61,15 +61,8 @@ type RetryingPorts = Pick<ProvisionDeps, "iot" | "allowlist" | "mappings" | "lot
 
 /** Retrying views of the deps' ports, with the settings' retry policy. */
 function retryingPorts(deps: ProvisionDeps): RetryingPorts {
-  const { clock } = deps;
-  const policy = deps.settings.retry;
-  return {
-    iot: retrying(deps.iot, policy, clock),
-    allowlist: retrying(deps.allowlist, policy, clock),
-    mappings: retrying(deps.mappings, policy, clock),
-    lots: retrying(deps.lots, policy, clock),
-    ledger: retrying(deps.ledger, policy, clock),
-  };
+  const { iot, allowlist, mappings, lots, ledger } = deps;
+  return retryingEach({ iot, allowlist, mappings, lots, ledger }, deps.settings.retry, deps.clock);
 }
 
 export type ProvisionResult =

@@ -47,3 +47,13 @@ export function retrying<T extends object>(port: T, policy: RetryPolicy, clock: 
     },
   }) as Retryable<T>;
 }
+
+/** Each of several ports with every call retried (see `retrying`), keyed as given. */
+export function retryingEach<T extends Record<string, object>>(
+  ports: T,
+  policy: RetryPolicy,
+  clock: ClockPort,
+): { [K in keyof T]: Retryable<T[K]> } {
+  const entries = Object.entries(ports).map(([name, port]) => [name, retrying(port, policy, clock)]);
+  return Object.fromEntries(entries) as { [K in keyof T]: Retryable<T[K]> };
+}

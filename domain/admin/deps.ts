@@ -8,7 +8,7 @@ import type {
   MappingStore,
 } from "../ports.ts";
 import type { ProvisionSettings } from "../provision.ts";
-import { retrying } from "../retry.ts";
+import { retryingEach } from "../retry.ts";
 
 /** What the admin use cases run against. */
 export interface AdminDeps {
@@ -45,15 +45,9 @@ export interface AdminContext {
 
 /** Builds the retrying view of each port once. */
 export function adminContext(deps: AdminDeps): AdminContext {
-  const retry = <T extends object>(port: T) => retrying(port, deps.settings.retry, deps.clock);
+  const { iot, allowlist, mappings, lots, ledger } = deps;
   return {
     deps,
-    retried: {
-      iot: retry(deps.iot),
-      allowlist: retry(deps.allowlist),
-      mappings: retry(deps.mappings),
-      lots: retry(deps.lots),
-      ledger: retry(deps.ledger),
-    },
+    retried: retryingEach({ iot, allowlist, mappings, lots, ledger }, deps.settings.retry, deps.clock),
   };
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { TransientError, ValidationError } from "../../domain/errors.ts";
-import { retrying, withRetry } from "../../domain/retry.ts";
+import { retrying, retryingEach, withRetry } from "../../domain/retry.ts";
 import { FakeClock } from "../support/fakes.ts";
 
 const policy = { attempts: 3, baseDelayMs: 100, maxDelayMs: 1_000 };
@@ -68,5 +68,20 @@ describe("retrying (a port with every call retried)", () => {
     expect(store.calls).toBe(1);
     expect(clock.sleeps).toEqual([]);
     expect(port.label).toBe("store");
+  });
+});
+
+describe("retryingEach (several ports at once)", () => {
+  it("gives each port, under its own name, with every call retried", async () => {
+    // Prepare
+    const clock = new FakeClock();
+    const first = new FlakyStore(1);
+    const second = new FlakyStore(2);
+    // Act
+    const ports = retryingEach({ first, second }, policy, clock);
+    const values = [await ports.first.read("x"), await ports.second.read("y")];
+    // Assess
+    expect(values).toEqual(["value of x", "value of y"]);
+    expect([first.calls, second.calls]).toEqual([2, 3]);
   });
 });
