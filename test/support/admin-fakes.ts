@@ -8,7 +8,6 @@ import { ValidationError } from "../../domain/errors.ts";
 import type {
   AllowlistFilter,
   AllowlistStore,
-  BindingClaim,
   LedgerStore,
   LotStore,
   MappingStore,
@@ -16,39 +15,7 @@ import type {
   PageRequest,
 } from "../../domain/ports.ts";
 import type { AllowlistRecord, LedgerEntry, Lot, PolicyMapping } from "../../domain/types.ts";
-import { FakeClock, FakeIot } from "./fakes.ts";
-
-/** Faults and interference for one fake store. */
-class Interference<M extends string> {
-  readonly calls: M[] = [];
-  readonly #faults = new Map<M, { error: () => Error; times: number }[]>();
-  #beforeWrite: (() => void) | undefined;
-
-  /** Makes the next `times` calls of `method` throw. */
-  failOn(method: M, error: () => Error, times = Number.POSITIVE_INFINITY): void {
-    this.#faults.set(method, [...(this.#faults.get(method) ?? []), { error, times }]);
-  }
-
-  /** Runs `change` just before the next conditional write, as another writer would. */
-  beforeNextWrite(change: () => void): void {
-    this.#beforeWrite = change;
-  }
-
-  enter(method: M): void {
-    this.calls.push(method);
-    const fault = this.#faults.get(method)?.find((f) => f.times > 0);
-    if (fault) {
-      fault.times -= 1;
-      throw fault.error();
-    }
-  }
-
-  write(): void {
-    const change = this.#beforeWrite;
-    this.#beforeWrite = undefined;
-    change?.();
-  }
-}
+import { FakeClock, FakeIot, MemoryAllowlist, MemoryLedger, MemoryLots, MemoryMappings } from "./fakes.ts";
 
 /** One page of `items` (in key order) after the cursor: the cursor is the index to read from. */
 function pageOf<T>(items: T[], page: PageRequest): Page<T> {
@@ -66,22 +33,8 @@ const byKey = <T>(map: Map<string, T>): T[] =>
 
 const BINDING_FIELDS = ["certificateId", "thingName", "policyName", "provisionedAt"] as const;
 
-type AllowlistMethod = keyof AllowlistStore;
-
 /** Allowlist records in memory: admin writes conditional on version, the binding on the certificate. */
-export class MemoryAllowlistStore extends Interference<AllowlistMethod> implements AllowlistStore {
-  readonly records = new Map<string, AllowlistRecord>();
-
-  constructor(records: AllowlistRecord[] = []) {
-    super();
-    for (const record of records) this.records.set(record.deviceId, structuredClone(record));
-  }
-
-  async get(deviceId: string) {
-    this.enter("get");
-    const record = this.records.get(deviceId);
-    return record ? structuredClone(record) : undefined;
-  }
+export class MemoryAllowlistStore extends MemoryAllowlist implements AllowlistStore {
   async getMany(deviceIds: string[]) {
     this.enter("getMany");
     return deviceIds.flatMap((id) => {
@@ -134,59 +87,14 @@ export class MemoryAllowlistStore extends Interference<AllowlistMethod> implemen
     for (const field of BINDING_FIELDS) delete stored[field];
     return true;
   }
-  async claimBinding(claim: BindingClaim) {
-    this.enter("claimBinding");
-    if (claim.certificateId === claim.expectedCertificateId) return true;
-    const stored = this.records.get(claim.deviceId);
-    if (stored === undefined || stored.certificateId !== claim.expectedCertificateId) return false;
-    stored.certificateId = claim.certificateId;
-    return true;
-  }
-  async completeBinding(binding: {
-    deviceId: string;
-    certificateId: string;
-    thingName: string;
-    policyName: string;
-    provisionedAt: string;
-  }) {
-    this.enter("completeBinding");
-    const stored = this.records.get(binding.deviceId);
-    if (stored?.certificateId !== binding.certificateId) throw new Error("binding lost");
-    Object.assign(stored, {
-      thingName: binding.thingName,
-      policyName: binding.policyName,
-      provisionedAt: binding.provisionedAt,
-    });
-  }
-  async releaseBinding(claim: BindingClaim) {
-    this.enter("releaseBinding");
-    const stored = this.records.get(claim.deviceId);
-    if (stored?.certificateId !== claim.certificateId) return;
-    if (claim.expectedCertificateId === undefined) delete stored.certificateId;
-    else stored.certificateId = claim.expectedCertificateId;
-  }
 }
 
 /** Policy mappings in memory, written conditionally on version. */
-export class MemoryMappingStore extends Interference<keyof MappingStore> implements MappingStore {
-  readonly mappings = new Map<string, PolicyMapping>();
-
-  constructor(mappings: PolicyMapping[] = []) {
-    super();
-    for (const mapping of mappings) this.mappings.set(mapping.selector, structuredClone(mapping));
-  }
-
+export class MemoryMappingStore extends MemoryMappings implements MappingStore {
   async get(selector: string) {
     this.enter("get");
     const mapping = this.mappings.get(selector);
     return mapping ? structuredClone(mapping) : undefined;
-  }
-  async getMany(selectors: string[]) {
-    this.enter("getMany");
-    return selectors.flatMap((s) => {
-      const mapping = this.mappings.get(s);
-      return mapping ? [structuredClone(mapping)] : [];
-    });
   }
   async list(page: PageRequest) {
     this.enter("list");
@@ -216,19 +124,7 @@ export class MemoryMappingStore extends Interference<keyof MappingStore> impleme
 }
 
 /** Lots in memory: admin writes conditional on version (0: none stored), the count the service's. */
-export class MemoryLotStore extends Interference<keyof LotStore> implements LotStore {
-  readonly lots = new Map<string, Lot>();
-
-  constructor(lots: Lot[] = []) {
-    super();
-    for (const lot of lots) this.lots.set(lot.lot, structuredClone(lot));
-  }
-
-  async get(lot: string) {
-    this.enter("get");
-    const found = this.lots.get(lot);
-    return found ? structuredClone(found) : undefined;
-  }
+export class MemoryLotStore extends MemoryLots implements LotStore {
   async list(page: PageRequest) {
     this.enter("list");
     return pageOf(byKey(this.lots), page);
@@ -248,29 +144,10 @@ export class MemoryLotStore extends Interference<keyof LotStore> implements LotS
     this.lots.set(lot.lot, { ...structuredClone(lot), provisionedCount: stored.provisionedCount });
     return true;
   }
-  async reserve(lot: string) {
-    this.enter("reserve");
-    const stored = this.lots.get(lot);
-    if (stored === undefined) return false;
-    if (stored.maxDevices !== undefined && stored.provisionedCount >= stored.maxDevices) return false;
-    stored.provisionedCount += 1;
-    return true;
-  }
-  async release(lot: string) {
-    this.enter("release");
-    const stored = this.lots.get(lot);
-    if (stored !== undefined && stored.provisionedCount > 0) stored.provisionedCount -= 1;
-  }
 }
 
 /** The ledger in memory: entries in the order appended, a device's history newest first. */
-export class MemoryLedgerStore extends Interference<keyof LedgerStore> implements LedgerStore {
-  readonly entries: LedgerEntry[] = [];
-
-  async append(entry: LedgerEntry) {
-    this.enter("append");
-    this.entries.push(structuredClone(entry));
-  }
+export class MemoryLedgerStore extends MemoryLedger implements LedgerStore {
   async appendMany(entries: LedgerEntry[]) {
     this.enter("appendMany");
     for (const entry of entries) this.entries.push(structuredClone(entry));

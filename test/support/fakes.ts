@@ -1,14 +1,18 @@
 import { AlreadyExistsError, ConflictError, JitrError, NotFoundError } from "../../domain/errors.ts";
 import type {
   AllowlistPort,
+  AllowlistStore,
   BindingClaim,
   CertificateDescription,
   ClockPort,
   IotInventoryPort,
   IotPort,
   LedgerPort,
+  LedgerStore,
   LotPort,
+  LotStore,
   MappingPort,
+  MappingStore,
   PolicyDescription,
   PolicyVersion,
   ThingDescription,
@@ -207,23 +211,60 @@ export class FakeIot implements IotPort, IotInventoryPort {
   }
 }
 
-/** Allowlist records in memory, with the binding's conditional-write semantics. */
-export class MemoryAllowlist implements AllowlistPort {
+/** Faults and interference for one fake store. */
+export class Interference<M extends string> {
+  readonly calls: M[] = [];
+  readonly #faults = new Map<M, { error: () => Error; times: number }[]>();
+  #beforeWrite: (() => void) | undefined;
+
+  /** Makes the next `times` calls of `method` throw. */
+  failOn(method: M, error: () => Error, times = Number.POSITIVE_INFINITY): void {
+    this.#faults.set(method, [...(this.#faults.get(method) ?? []), { error, times }]);
+  }
+
+  /** Runs `change` just before the next conditional write, as another writer would. */
+  beforeNextWrite(change: () => void): void {
+    this.#beforeWrite = change;
+  }
+
+  enter(method: M): void {
+    this.calls.push(method);
+    const fault = this.#faults.get(method)?.find((f) => f.times > 0);
+    if (fault) {
+      fault.times -= 1;
+      throw fault.error();
+    }
+  }
+
+  write(): void {
+    const change = this.#beforeWrite;
+    this.#beforeWrite = undefined;
+    change?.();
+  }
+}
+
+/**
+ * Allowlist records in memory, with the binding's conditional-write semantics (those of the DynamoDB
+ * adapter: a claim succeeds when the record is still bound as the claim expects).
+ */
+export class MemoryAllowlist extends Interference<keyof AllowlistStore> implements AllowlistPort {
   readonly records = new Map<string, AllowlistRecord>();
   constructor(records: AllowlistRecord[] = []) {
+    super();
     for (const r of records) this.records.set(r.deviceId, structuredClone(r));
   }
   async get(deviceId: string) {
+    this.enter("get");
     const r = this.records.get(deviceId);
     return r ? structuredClone(r) : undefined;
   }
   async claimBinding(claim: BindingClaim) {
+    this.enter("claimBinding");
     // Yield first, so concurrent runs interleave as they would against a remote table.
     await Promise.resolve();
+    if (claim.certificateId === claim.expectedCertificateId) return true;
     const r = this.records.get(claim.deviceId);
-    if (!r) return false;
-    if (r.certificateId === claim.certificateId) return true;
-    if (r.certificateId !== claim.expectedCertificateId) return false;
+    if (!r || r.certificateId !== claim.expectedCertificateId) return false;
     r.certificateId = claim.certificateId;
     return true;
   }
@@ -234,11 +275,13 @@ export class MemoryAllowlist implements AllowlistPort {
     policyName: string;
     provisionedAt: string;
   }) {
+    this.enter("completeBinding");
     const r = this.records.get(b.deviceId);
     if (!r || r.certificateId !== b.certificateId) throw new ConflictError("binding lost");
     Object.assign(r, { thingName: b.thingName, policyName: b.policyName, provisionedAt: b.provisionedAt });
   }
   async releaseBinding(claim: BindingClaim) {
+    this.enter("releaseBinding");
     const r = this.records.get(claim.deviceId);
     if (!r || r.certificateId !== claim.certificateId) return;
     if (claim.expectedCertificateId === undefined) delete r.certificateId;
@@ -246,12 +289,15 @@ export class MemoryAllowlist implements AllowlistPort {
   }
 }
 
-export class MemoryMappings implements MappingPort {
+/** Policy mappings in memory. */
+export class MemoryMappings extends Interference<keyof MappingStore> implements MappingPort {
   readonly mappings = new Map<string, PolicyMapping>();
   constructor(mappings: PolicyMapping[] = []) {
-    for (const m of mappings) this.mappings.set(m.selector, m);
+    super();
+    for (const m of mappings) this.mappings.set(m.selector, structuredClone(m));
   }
   async getMany(selectors: string[]) {
+    this.enter("getMany");
     return selectors.flatMap((s) => {
       const m = this.mappings.get(s);
       return m ? [structuredClone(m)] : [];
@@ -259,16 +305,20 @@ export class MemoryMappings implements MappingPort {
   }
 }
 
-export class MemoryLots implements LotPort {
+/** Lots in memory, with the count's conditional increment. */
+export class MemoryLots extends Interference<keyof LotStore> implements LotPort {
   readonly lots = new Map<string, Lot>();
   constructor(lots: Lot[] = []) {
-    for (const l of lots) this.lots.set(l.lot, { ...l });
+    super();
+    for (const l of lots) this.lots.set(l.lot, structuredClone(l));
   }
   async get(lot: string) {
+    this.enter("get");
     const l = this.lots.get(lot);
-    return l ? { ...l } : undefined;
+    return l ? structuredClone(l) : undefined;
   }
   async reserve(lot: string) {
+    this.enter("reserve");
     await Promise.resolve();
     const l = this.lots.get(lot);
     if (!l) return false;
@@ -277,14 +327,17 @@ export class MemoryLots implements LotPort {
     return true;
   }
   async release(lot: string) {
+    this.enter("release");
     const l = this.lots.get(lot);
     if (l && l.provisionedCount > 0) l.provisionedCount -= 1;
   }
 }
 
-export class MemoryLedger implements LedgerPort {
+/** The ledger in memory, entries in the order appended. */
+export class MemoryLedger extends Interference<keyof LedgerStore> implements LedgerPort {
   readonly entries: LedgerEntry[] = [];
   async append(entry: LedgerEntry) {
+    this.enter("append");
     this.entries.push(structuredClone(entry));
   }
 }
