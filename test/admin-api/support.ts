@@ -9,7 +9,7 @@ import { ensureTables, type TableNames } from "../../adapters/tables.ts";
 import type { AdminDeps } from "../../domain/admin/index.ts";
 import { type AdminRequestExtras, type AdminResponse, makeAdminRouter } from "../../handlers/admin.ts";
 import { startDynalite } from "../support/dynalite.ts";
-import { FakeClock, FakeIot } from "../support/fakes.ts";
+import { FakeClock, FakeIot, testSettings } from "../support/fakes.ts";
 
 let tableCounter = 0;
 
@@ -39,13 +39,7 @@ export async function startAdminWorlds() {
       lots: new DynamoLots({ doc, table: names.lots }),
       ledger: new DynamoLedger({ doc, table: names.ledger }),
       clock,
-      settings: {
-        region: "us-east-1",
-        accountId: "123456789012",
-        policyPrefix: "jitr-",
-        deviceIdStrategy: "cn",
-        retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 },
-      },
+      settings: testSettings({ attempts: 3, baseDelayMs: 1, maxDelayMs: 5 }),
     };
     const errors: string[] = [];
     const router = makeAdminRouter({

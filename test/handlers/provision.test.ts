@@ -14,7 +14,7 @@ import type { RegisteredEvent } from "../../domain/types.ts";
 import { makeProvisionHandler } from "../../handlers/provision.ts";
 import { certificateIdOf, issueCertificate } from "../../pki/certificates.ts";
 import { startDynalite } from "../support/dynalite.ts";
-import { FakeClock, FakeIot } from "../support/fakes.ts";
+import { FakeClock, FakeIot, testSettings } from "../support/fakes.ts";
 import { lambdaContext } from "../support/lambda.ts";
 import { allowed, CA_ID, defaultMapping, eventFor, testCa } from "../support/world.ts";
 
@@ -57,13 +57,7 @@ async function setup() {
       lots: new DynamoLots({ doc, table: db.names.lots }),
       ledger: new DynamoLedger({ doc, table: db.names.ledger }),
       clock: new FakeClock(new Date()),
-      settings: {
-        region: "us-east-1",
-        accountId: "123456789012",
-        policyPrefix: "jitr-",
-        deviceIdStrategy: "cn",
-        retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 2 },
-      },
+      settings: testSettings({ attempts: 2, baseDelayMs: 1, maxDelayMs: 2 }),
     },
     persistenceStore: new DynamoDBPersistenceLayer({
       tableName: db.names.idempotency,

@@ -15,7 +15,15 @@ import type {
   PageRequest,
 } from "../../domain/ports.ts";
 import type { AllowlistRecord, LedgerEntry, Lot, PolicyMapping } from "../../domain/types.ts";
-import { FakeClock, FakeIot, MemoryAllowlist, MemoryLedger, MemoryLots, MemoryMappings } from "./fakes.ts";
+import {
+  FakeClock,
+  FakeIot,
+  MemoryAllowlist,
+  MemoryLedger,
+  MemoryLots,
+  MemoryMappings,
+  testSettings,
+} from "./fakes.ts";
 
 /** One page of `items` (in key order) after the cursor: the cursor is the index to read from. */
 function pageOf<T>(items: T[], page: PageRequest): Page<T> {
@@ -179,13 +187,7 @@ export function makeAdminWorld(
     lots,
     ledger,
     clock,
-    settings: {
-      region: "us-east-1",
-      accountId: "123456789012",
-      policyPrefix: "jitr-",
-      deviceIdStrategy: "cn",
-      retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 },
-    },
+    settings: testSettings({ attempts: 3, baseDelayMs: 1, maxDelayMs: 5 }),
   };
   return { iot, allowlist, mappings, lots, ledger, clock, deps };
 }

@@ -17,6 +17,8 @@ import type {
   PolicyVersion,
   ThingDescription,
 } from "../../domain/ports.ts";
+import type { ProvisionSettings } from "../../domain/provision.ts";
+import type { RetryPolicy } from "../../domain/retry.ts";
 import type {
   AllowlistRecord,
   CertificateStatus,
@@ -356,4 +358,15 @@ export class FakeClock implements ClockPort {
   set(date: Date) {
     this.current = date;
   }
+}
+
+/** The provisioning settings tests run with (us-east-1, account 123456789012, prefix `jitr-`, CN ids). */
+export function testSettings(retry: RetryPolicy): ProvisionSettings {
+  return {
+    region: "us-east-1",
+    accountId: "123456789012",
+    policyPrefix: "jitr-",
+    deviceIdStrategy: "cn",
+    retry,
+  };
 }

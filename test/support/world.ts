@@ -7,7 +7,15 @@ import {
   issueCertificate,
   type KeyedCertificate,
 } from "../../pki/certificates.ts";
-import { FakeClock, FakeIot, MemoryAllowlist, MemoryLedger, MemoryLots, MemoryMappings } from "./fakes.ts";
+import {
+  FakeClock,
+  FakeIot,
+  MemoryAllowlist,
+  MemoryLedger,
+  MemoryLots,
+  MemoryMappings,
+  testSettings,
+} from "./fakes.ts";
 
 let sharedCa: Promise<KeyedCertificate> | undefined;
 /** One CA for a whole test file (key generation is the slow part). */
@@ -35,13 +43,7 @@ export function makeWorld(
     lots,
     ledger,
     clock,
-    settings: {
-      region: "us-east-1",
-      accountId: "123456789012",
-      policyPrefix: "jitr-",
-      deviceIdStrategy: "cn",
-      retry: { attempts: 4, baseDelayMs: 10, maxDelayMs: 100 },
-    },
+    settings: testSettings({ attempts: 4, baseDelayMs: 10, maxDelayMs: 100 }),
   };
   /** Registers a device certificate as PENDING_ACTIVATION, as AWS IoT does on first connect; returns its event. */
   const register = async (opts: IssueOptions | string): Promise<{ event: RegisteredEvent; pem: string }> => {
