@@ -44,10 +44,6 @@ export type { TemplateProblem };
 
 export type TemplateValidation = { ok: true } | { ok: false; errors: TemplateProblem[] };
 
-export type CheckedTemplate =
-  | { ok: true; template: ParsedTemplate }
-  | { ok: false; errors: TemplateProblem[] };
-
 const PARAMETER_NAME = /^[^\s${}!.]+$/;
 const NUMERIC = /^-?\d+(\.\d+)?$/;
 

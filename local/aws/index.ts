@@ -45,13 +45,6 @@ export type {
   ThingTypeRecord,
 } from "./iot/registry.ts";
 export { IotRegistry } from "./iot/registry.ts";
-export {
-  type EvaluationContext,
-  type EvaluationReason,
-  type EvaluationRequest,
-  type EvaluationResult,
-  evaluate,
-} from "./policy-evaluator.ts";
 
 export interface AwsEndpointOptions {
   /** Interface to listen on; default 127.0.0.1. */
