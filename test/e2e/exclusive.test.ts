@@ -93,6 +93,25 @@ describe("certificates attached to their thing exclusively (MQTT over TLS)", () 
     expect(await publishAcknowledged(attacker, "devices/e2e-victim-1/telemetry", "{}")).toBe(false);
   });
 
+  it("a gateway child id equal to another device's id takes over its connection, and none of its rights", async () => {
+    // Prepare: the documented caveat of child client ids sharing the namespace of device ids
+    await t.allow("e2e-plant", { profile: "gateway" });
+    await t.allow("e2e-plant-7");
+    const device = (await connect(await t.device("e2e-plant-7"))).client;
+    if (!device) throw new Error("the device could not connect");
+    const gone = new Promise<void>((resolve) => device.once("close", () => resolve()));
+
+    // Act
+    const child = (await connect({ ...(await t.device("e2e-plant")), clientId: "e2e-plant-7" })).client;
+
+    // Assess
+    await gone;
+    expect(device.connected).toBe(false);
+    if (!child) throw new Error("the gateway's child could not connect");
+    expect(await subscribeGranted(child, "devices/e2e-plant-7/commands")).toBe(false);
+    expect(await publishAcknowledged(child, "devices/e2e-plant-7/telemetry", "{}")).toBe(false);
+  });
+
   it("a certificate already attached to another thing is never attached to its own nor activated", async () => {
     // Prepare: a provisioned device, and a registered certificate for another device attached to its thing
     await t.allow("e2e-victim-2");
