@@ -13,6 +13,7 @@ import {
   ListThingPrincipalsV2Command,
   RegisterCertificateWithoutCACommand,
   TestAuthorizationCommand,
+  type ThingPrincipalType,
 } from "@aws-sdk/client-iot";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createCa } from "./certs.ts";
@@ -144,7 +145,12 @@ describe("exclusive thing attachments", () => {
       new ListThingPrincipalsV2Command({ thingName: "listed-1", thingPrincipalType: "EXCLUSIVE_THING" }),
     );
     const badType = await h.iot
-      .send(new ListThingPrincipalsV2Command({ thingName: "listed-1", thingPrincipalType: "OTHER" as never }))
+      .send(
+        new ListThingPrincipalsV2Command({
+          thingName: "listed-1",
+          thingPrincipalType: "OTHER" as ThingPrincipalType,
+        }),
+      )
       .catch((e: unknown) => e);
 
     // Assess
