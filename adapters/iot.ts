@@ -250,9 +250,20 @@ export class IotRegistryAdapter implements IotPort, IotInventoryPort {
     );
   }
 
+  /**
+   * Attaches the certificate to the thing exclusively (`EXCLUSIVE_THING`): AWS IoT then attaches it to
+   * no other thing, refuses the call when it is attached to another thing already, and resolves the
+   * thing policy variables from the certificate whatever the MQTT client id.
+   */
   async attachThingPrincipal(thingName: string, certificateArn: string): Promise<void> {
     await this.#call("AttachThingPrincipal", `thing ${thingName} and ${certificateArn}`, () =>
-      this.#client.send(new AttachThingPrincipalCommand({ thingName, principal: certificateArn })),
+      this.#client.send(
+        new AttachThingPrincipalCommand({
+          thingName,
+          principal: certificateArn,
+          thingPrincipalType: "EXCLUSIVE_THING",
+        }),
+      ),
     );
   }
 

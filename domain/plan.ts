@@ -8,6 +8,7 @@ export type Step =
   | { kind: "ensurePolicy"; policyName: string; document: string; perDevice: boolean }
   | { kind: "checkPolicy"; policyName: string }
   | { kind: "attachPolicy"; policyName: string }
+  /** Attaches the certificate to the thing exclusively: never to a second thing. */
   | { kind: "attachThing"; thingName: string }
   | { kind: "activateCertificate" };
 

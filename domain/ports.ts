@@ -48,6 +48,7 @@ export interface IotPort {
   deletePolicy(policyName: string): Promise<void>;
   attachPolicy(policyName: string, certificateArn: string): Promise<void>;
   detachPolicy(policyName: string, certificateArn: string): Promise<void>;
+  /** Attaches the certificate to the thing exclusively; fails when it is attached to another thing. */
   attachThingPrincipal(thingName: string, certificateArn: string): Promise<void>;
   detachThingPrincipal(thingName: string, certificateArn: string): Promise<void>;
 }

@@ -17,7 +17,7 @@
 export interface EvaluationContext {
   /** MQTT client id of the connection (`${iot:ClientId}`). */
   clientId?: string;
-  /** Name of the thing attached to the certificate whose name equals the client id. */
+  /** Name of the thing the connection speaks for (its certificate's exclusive thing, or the attached thing its client id names). */
   thingName?: string;
   thingTypeName?: string;
   thingAttributes?: Record<string, string>;

@@ -176,7 +176,7 @@ describe("IotRegistryAdapter sends one command per method with the exact input",
       method: "attachThingPrincipal",
       act: () => adapter.attachThingPrincipal("dev-1", CERT_ARN),
       command: AttachThingPrincipalCommand,
-      input: { thingName: "dev-1", principal: CERT_ARN },
+      input: { thingName: "dev-1", principal: CERT_ARN, thingPrincipalType: "EXCLUSIVE_THING" },
     },
     {
       method: "detachThingPrincipal",
@@ -547,6 +547,7 @@ describe("IotRegistryAdapter in a provisioning sequence", () => {
     expect(iot).toHaveReceivedNthCommandWith(AttachThingPrincipalCommand, 1, {
       thingName: "dev-1",
       principal: CERT_ARN,
+      thingPrincipalType: "EXCLUSIVE_THING",
     });
     expect(iot).toHaveReceivedLastCommandWith(UpdateCertificateCommand, {
       certificateId: CERT_ID,

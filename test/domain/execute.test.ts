@@ -218,6 +218,38 @@ describe("execute", () => {
     expect(iot.policyTargets.get("jitr-sensor")?.size).toBe(0);
   });
 
+  it("a certificate already attached to its own thing provisions again without a second attachment", async () => {
+    // Prepare: an earlier run attached the certificate, then stopped before activation
+    const { iot, thePlan, deps } = setup();
+    await iot.createThing({ thingName: "dev-1", thingTypeName: "Sensor", attributes: { site: "north" } });
+    await iot.attachThingPrincipal("dev-1", ARN);
+    // Act
+    await execute(thePlan, deps);
+    // Assess
+    expect(iot.statusOf(CERT)).toBe("ACTIVE");
+    expect([...iot.thingPrincipals].filter(([, arns]) => arns.has(ARN)).map(([name]) => name)).toEqual([
+      "dev-1",
+    ]);
+  });
+
+  it("a certificate attached to another thing fails closed: no second attachment, undone, not ACTIVE", async () => {
+    // Prepare: the certificate is attached to another device's thing
+    const { iot, thePlan, deps, policyName } = setup();
+    await iot.createThing({ thingName: "victim-1", attributes: {} });
+    await iot.attachThingPrincipal("victim-1", ARN);
+    // Act
+    const error = await execute(thePlan, deps).catch((e: unknown) => e);
+    // Assess
+    expect(error).toBeInstanceOf(ProvisioningError);
+    expect((error as ProvisioningError).step).toBe("attachThing");
+    expect((error as Error).message).toMatch(/attached to thing victim-1/);
+    expect(iot.methods().filter((m) => m === "attachThingPrincipal")).toHaveLength(2);
+    expect(iot.statusOf(CERT)).toBe("PENDING_ACTIVATION");
+    expect(iot.things.has("dev-1")).toBe(false);
+    expect(iot.policyTargets.get(policyName)?.size ?? 0).toBe(0);
+    expect(iot.thingPrincipals.get("victim-1")?.has(ARN)).toBe(true);
+  });
+
   it("a mapping naming an existing policy only checks and attaches it", async () => {
     const { iot, thePlan, deps } = setup({
       selector: "default",

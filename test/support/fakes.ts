@@ -192,6 +192,9 @@ export class FakeIot implements IotPort, IotInventoryPort {
   async attachThingPrincipal(thingName: string, arn: string) {
     this.enter("attachThingPrincipal", [thingName, arn]);
     if (!this.things.has(thingName)) throw new NotFoundError(`thing ${thingName}`);
+    // Attached exclusively (EXCLUSIVE_THING), as the adapter does: never to a second thing.
+    const other = [...this.thingPrincipals].find(([name, arns]) => name !== thingName && arns.has(arn));
+    if (other) throw new JitrError(`certificate ${arn} is attached to thing ${other[0]}`);
     this.thingPrincipals.set(thingName, (this.thingPrincipals.get(thingName) ?? new Set()).add(arn));
   }
   async detachThingPrincipal(thingName: string, arn: string) {

@@ -1,22 +1,30 @@
 import {
+  type DetailedEvaluationResult,
   type EvaluationContext,
+  type EvaluationRequest,
   type EvaluationResult,
-  evaluate,
   evaluateDetailed,
 } from "../policy-evaluator.ts";
 import { invalid } from "./errors.ts";
 import { defaultDocument, policyNamesAttachedTo, requirePolicy } from "./policies.ts";
-import { requirePrincipalCertificate, thingsForPrincipal } from "./principals.ts";
+import { exclusiveThingOf, requirePrincipalCertificate, thingsForPrincipal } from "./principals.ts";
 import type { IotState, ThingRecord } from "./state.ts";
 import { groupsWithParentsOf } from "./thing-groups.ts";
 import { certificateIdOf, commonNameOf, parseCertificate } from "./x509.ts";
 
 /**
- * Authorization of device connections, as AWS IoT Core applies it: the policies in effect for a
- * certificate are those attached to it plus, when the MQTT client id names a thing attached to
- * the certificate, those attached to that thing's groups and their parent groups. The device
- * gateway checks each connect, publish, subscribe and receive here, and TestAuthorization (which
- * AWS documents as simulating the device gateway's authorization) evaluates the same policies.
+ * Authorization of device connections, as AWS IoT Core applies it. The thing a connection speaks
+ * for is the thing its certificate is attached to exclusively (EXCLUSIVE_THING), whatever the MQTT
+ * client id; otherwise the thing its client id names, when attached to the certificate. The thing
+ * policy variables resolve from that thing. The policies in effect are those attached to the
+ * certificate plus those of the thing's groups and their parent groups. The device gateway checks
+ * each connect, publish, subscribe and receive here, and TestAuthorization (which AWS documents as
+ * simulating the device gateway's authorization) evaluates the same policies.
+ *
+ * Where AWS leaves a case open, the emulator grants only what every reading grants: AWS documents
+ * that thing-group policies need the client id to equal the thing name and does not say whether an
+ * exclusive attachment lifts that, so when the client id differs, the groups' policies still deny
+ * but never allow.
  */
 
 /** What a certificate contributes to the policy variables; fixed for the life of a connection. */
@@ -79,14 +87,28 @@ export function certificateVariables(derOrPem: string | Uint8Array): Certificate
   };
 }
 
-/** The thing a connection speaks for: the thing its client id names, when attached to its certificate. */
-function connectionThing(state: IotState, connection: Connection): ThingRecord | undefined {
+/** The thing a connection speaks for, and whether its groups' policies may allow (or only deny). */
+interface ConnectionThing {
+  thing: ThingRecord;
+  groupsAllow: boolean;
+}
+
+/**
+ * The thing a connection speaks for: the thing its certificate is attached to exclusively, whatever
+ * the client id; otherwise the thing its client id names, when attached to its certificate.
+ */
+function connectionThing(state: IotState, connection: Connection): ConnectionThing | undefined {
   const { clientId } = connection;
-  if (clientId === undefined) return undefined;
   const certificateArn = state.arn("cert", connection.certificate.certificateId);
-  return thingsForPrincipal(state, certificateArn).includes(clientId)
-    ? state.things.get(clientId)
-    : undefined;
+  const exclusive = exclusiveThingOf(state, certificateArn);
+  if (exclusive !== undefined) {
+    const thing = state.things.get(exclusive);
+    return thing ? { thing, groupsAllow: clientId === thing.thingName } : undefined;
+  }
+  if (clientId === undefined || !thingsForPrincipal(state, certificateArn).includes(clientId))
+    return undefined;
+  const thing = state.things.get(clientId);
+  return thing ? { thing, groupsAllow: true } : undefined;
 }
 
 function evaluationContext(connection: Connection, thing: ThingRecord | undefined): EvaluationContext {
@@ -105,21 +127,46 @@ function evaluationContext(connection: Connection, thing: ThingRecord | undefine
   };
 }
 
+/** The policies in effect for a connection, by name, and those of them whose Allow statements do not count. */
+interface EffectivePolicies {
+  names: string[];
+  denyOnly: Set<string>;
+}
+
 /**
- * Names of the policies in effect for a certificate: those attached to it, then those attached
- * to the groups (parents included) of the thing the connection speaks for, each once.
+ * The policies in effect for a certificate: those attached to it, then those attached to the groups
+ * (parents included) of the thing the connection speaks for, each once; a group's policy only
+ * denies when the client id does not name that thing.
  */
-export function effectivePolicyNames(
+function effectivePolicies(
   state: IotState,
   certificateArn: string,
-  thingName: string | undefined,
-): string[] {
+  connected: ConnectionThing | undefined,
+): EffectivePolicies {
   const names = policyNamesAttachedTo(state, certificateArn);
-  const groups = thingName === undefined ? [] : groupsWithParentsOf(state, thingName);
+  const denyOnly = new Set<string>();
+  const groups = connected === undefined ? [] : groupsWithParentsOf(state, connected.thing.thingName);
   for (const group of groups)
     for (const name of policyNamesAttachedTo(state, state.arn("thinggroup", group)))
-      if (!names.includes(name)) names.push(name);
-  return names;
+      if (!names.includes(name)) {
+        names.push(name);
+        if (!connected?.groupsAllow) denyOnly.add(name);
+      }
+  return { names, denyOnly };
+}
+
+/** Evaluates the documents of `names`; a matching Allow of a deny-only policy does not count. */
+function evaluatePolicies(
+  state: IotState,
+  policies: EffectivePolicies,
+  request: EvaluationRequest,
+): DetailedEvaluationResult {
+  const result = evaluateDetailed(documentsOf(state, policies.names), request);
+  const allowedBy = result.allowedBy.filter((i) => !policies.denyOnly.has(policies.names[i] ?? ""));
+  const { deniedBy } = result;
+  if (deniedBy.length > 0) return { allowed: false, reason: "explicit-deny", allowedBy, deniedBy };
+  if (allowedBy.length > 0) return { allowed: true, reason: "allowed", allowedBy, deniedBy };
+  return { allowed: false, reason: "implicit-deny", allowedBy, deniedBy };
 }
 
 /** The default-version documents of the named policies, in the same order. */
@@ -134,10 +181,12 @@ export function authorize(
   action: string,
   resource: string,
 ): EvaluationResult {
-  const thing = connectionThing(state, connection);
+  const connected = connectionThing(state, connection);
   const certificateArn = state.arn("cert", connection.certificate.certificateId);
-  const documents = documentsOf(state, effectivePolicyNames(state, certificateArn, thing?.thingName));
-  return evaluate(documents, { action, resource, context: evaluationContext(connection, thing) });
+  const policies = effectivePolicies(state, certificateArn, connected);
+  const context = evaluationContext(connection, connected?.thing);
+  const { allowed, reason } = evaluatePolicies(state, policies, { action, resource, context });
+  return { allowed, reason };
 }
 
 /**
@@ -157,17 +206,18 @@ export function testAuthorization(state: IotState, input: TestAuthorizationInput
     certificate: variables,
     ...(input.clientId !== undefined ? { clientId: input.clientId } : {}),
   };
-  const thing = connectionThing(state, connection);
+  const connected = connectionThing(state, connection);
   const skip = new Set(input.policyNamesToSkip ?? []);
-  const names = effectivePolicyNames(state, certificate.certificateArn, thing?.thingName).filter(
-    (n) => !skip.has(n),
-  );
+  const effective = effectivePolicies(state, certificate.certificateArn, connected);
+  const names = effective.names.filter((n) => !skip.has(n));
+  const denyOnly = new Set(effective.denyOnly);
   for (const name of input.policyNamesToAdd ?? []) {
     requirePolicy(state, name);
+    denyOnly.delete(name);
     if (!names.includes(name)) names.push(name);
   }
-  const documents = documentsOf(state, names);
-  const context = evaluationContext(connection, thing);
+  const policies: EffectivePolicies = { names, denyOnly };
+  const context = evaluationContext(connection, connected?.thing);
   const policyRef = (index: number) => {
     const name = names[index] ?? "";
     return { policyName: name, policyArn: state.arn("policy", name) };
@@ -182,7 +232,7 @@ export function testAuthorization(state: IotState, input: TestAuthorizationInput
       const deniedBy = new Set<number>();
       let allAllowed = true;
       for (const resource of resources) {
-        const result = evaluateDetailed(documents, { action, resource, context });
+        const result = evaluatePolicies(state, policies, { action, resource, context });
         for (const i of result.allowedBy) allowedBy.add(i);
         for (const i of result.deniedBy) deniedBy.add(i);
         if (!result.allowed) allAllowed = false;

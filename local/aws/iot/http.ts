@@ -338,6 +338,22 @@ route("GET", "/principals/things", "ListPrincipalThings", (r, c) =>
     maxResults: queryInt(c, "maxResults"),
   }),
 );
+route("GET", "/things/{thingName}/principals-v2", "ListThingPrincipalsV2", (r, c) =>
+  r.listThingPrincipalsV2({
+    thingName: param(c, "thingName"),
+    thingPrincipalType: queryString(c, "thingPrincipalType"),
+    nextToken: queryString(c, "nextToken"),
+    maxResults: queryInt(c, "maxResults"),
+  }),
+);
+route("GET", "/principals/things-v2", "ListPrincipalThingsV2", (r, c) =>
+  r.listPrincipalThingsV2({
+    principal: header(c, "x-amzn-principal"),
+    thingPrincipalType: queryString(c, "thingPrincipalType"),
+    nextToken: queryString(c, "nextToken"),
+    maxResults: queryInt(c, "maxResults"),
+  }),
+);
 route("POST", "/test-authorization", "TestAuthorization", (r, c) => {
   const authInfos = c.body.authInfos;
   if (authInfos !== undefined && !Array.isArray(authInfos)) throw invalid("authInfos must be a list");

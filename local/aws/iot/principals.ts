@@ -1,6 +1,6 @@
 import { pageLimit, paginate } from "./common.ts";
 import { invalid, notFound } from "./errors.ts";
-import type { CertificateRecord, IotState } from "./state.ts";
+import type { CertificateRecord, IotState, ThingPrincipalType } from "./state.ts";
 import { requireThing } from "./things.ts";
 
 /** Thing principals of the IoT emulator: the certificates attached to things, exclusively or not. */
@@ -28,7 +28,26 @@ export function thingsForPrincipal(state: IotState, principal: string): string[]
   return state.thingPrincipals.filter((tp) => tp.principal === principal).map((tp) => tp.thingName);
 }
 
-/** AttachThingPrincipal: an exclusively attached certificate belongs to one thing only. */
+/** The thing a principal is attached to exclusively (EXCLUSIVE_THING), if any. */
+export function exclusiveThingOf(state: IotState, principal: string): string | undefined {
+  return state.thingPrincipals.find((tp) => tp.principal === principal && tp.type === "EXCLUSIVE_THING")
+    ?.thingName;
+}
+
+function principalType(type: string | undefined): ThingPrincipalType {
+  const value = type ?? "NON_EXCLUSIVE_THING";
+  if (value !== "EXCLUSIVE_THING" && value !== "NON_EXCLUSIVE_THING")
+    throw invalid(`Invalid thingPrincipalType: ${value}`);
+  return value;
+}
+
+/**
+ * AttachThingPrincipal. An exclusive attachment makes the thing the only one attached to the
+ * certificate: it is refused while the certificate is attached to another thing, and a certificate
+ * attached exclusively can be attached to another thing only once detached from its thing (AWS
+ * documents both). Stricter reading where AWS is silent: attaching again to the same thing without
+ * the exclusive type leaves an exclusive attachment exclusive (only a detach ends it).
+ */
 export function attachThingPrincipal(
   state: IotState,
   thingName: string,
@@ -37,20 +56,27 @@ export function attachThingPrincipal(
 ): void {
   const thing = requireThing(state, thingName);
   const certificate = requirePrincipalCertificate(state, principal);
-  const principalType = type ?? "NON_EXCLUSIVE_THING";
-  if (principalType !== "EXCLUSIVE_THING" && principalType !== "NON_EXCLUSIVE_THING")
-    throw invalid(`Invalid thingPrincipalType: ${principalType}`);
+  const wanted = principalType(type);
   const arn = certificate.certificateArn;
   const existing = state.thingPrincipals.filter((tp) => tp.principal === arn);
-  const same = existing.find((tp) => tp.thingName === thing.thingName);
-  if (same && same.type === principalType) return;
+  const exclusive = existing.find((tp) => tp.type === "EXCLUSIVE_THING");
+  if (exclusive && exclusive.thingName !== thing.thingName)
+    throw invalid(
+      `Principal ${arn} is attached exclusively to thing ${exclusive.thingName}; detach it there first`,
+    );
   const others = existing.filter((tp) => tp.thingName !== thing.thingName);
-  if (principalType === "EXCLUSIVE_THING" && others.length > 0)
-    throw invalid(`Principal ${arn} is already attached to another thing; it cannot be attached exclusively`);
-  if (others.some((tp) => tp.type === "EXCLUSIVE_THING"))
-    throw invalid(`Principal ${arn} is exclusively attached to another thing`);
-  if (same) same.type = principalType;
-  else state.thingPrincipals.push({ thingName: thing.thingName, principal: arn, type: principalType });
+  if (wanted === "EXCLUSIVE_THING" && others.length > 0)
+    throw invalid(
+      `Principal ${arn} is attached to thing ${others.map((tp) => tp.thingName).join(", ")}; ` +
+        "it cannot be attached exclusively to another thing",
+    );
+  const same = existing.find((tp) => tp.thingName === thing.thingName);
+  if (same) {
+    if (same.type === wanted || same.type === "EXCLUSIVE_THING") return;
+    same.type = wanted;
+  } else {
+    state.thingPrincipals.push({ thingName: thing.thingName, principal: arn, type: wanted });
+  }
   state.save();
 }
 
@@ -86,4 +112,34 @@ export function listPrincipalThings(state: IotState, input: PagedByToken & { pri
   const things = thingsForPrincipal(state, certificate.certificateArn).sort();
   const page = paginate(things, input.nextToken, pageLimit(input.maxResults, 25, 250));
   return { things: page.items, nextToken: page.next };
+}
+
+/** ListThingPrincipalsV2: the principals with their attachment type, optionally of one type only. */
+export function listThingPrincipalsV2(
+  state: IotState,
+  input: PagedByToken & { thingName: string; thingPrincipalType?: string },
+) {
+  const thing = requireThing(state, input.thingName);
+  const type = input.thingPrincipalType === undefined ? undefined : principalType(input.thingPrincipalType);
+  const objects = state.thingPrincipals
+    .filter((tp) => tp.thingName === thing.thingName && (type === undefined || tp.type === type))
+    .map((tp) => ({ principal: tp.principal, thingPrincipalType: tp.type }))
+    .sort((a, b) => a.principal.localeCompare(b.principal));
+  const page = paginate(objects, input.nextToken, pageLimit(input.maxResults, 25, 250));
+  return { thingPrincipalObjects: page.items, nextToken: page.next };
+}
+
+/** ListPrincipalThingsV2: the things with their attachment type, optionally of one type only. */
+export function listPrincipalThingsV2(
+  state: IotState,
+  input: PagedByToken & { principal?: string; thingPrincipalType?: string },
+) {
+  const certificate = requirePrincipalCertificate(state, input.principal);
+  const type = input.thingPrincipalType === undefined ? undefined : principalType(input.thingPrincipalType);
+  const objects = state.thingPrincipals
+    .filter((tp) => tp.principal === certificate.certificateArn && (type === undefined || tp.type === type))
+    .map((tp) => ({ thingName: tp.thingName, thingPrincipalType: tp.type }))
+    .sort((a, b) => a.thingName.localeCompare(b.thingName));
+  const page = paginate(objects, input.nextToken, pageLimit(input.maxResults, 25, 250));
+  return { principalThingObjects: page.items, nextToken: page.next };
 }

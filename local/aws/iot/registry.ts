@@ -373,6 +373,16 @@ export class IotRegistry extends EventEmitter<IotRegistryEvents> {
     return principals.listPrincipalThings(this.state, input);
   }
 
+  /** ListThingPrincipalsV2. */
+  listThingPrincipalsV2(input: PagedByToken & { thingName: string; thingPrincipalType?: string }) {
+    return principals.listThingPrincipalsV2(this.state, input);
+  }
+
+  /** ListPrincipalThingsV2. */
+  listPrincipalThingsV2(input: PagedByToken & { principal?: string; thingPrincipalType?: string }) {
+    return principals.listPrincipalThingsV2(this.state, input);
+  }
+
   // ------------------------------------------------------ authorization
 
   /** TestAuthorization, over the same effective policies as the device gateway. */
