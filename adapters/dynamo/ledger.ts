@@ -6,9 +6,13 @@ import type { LedgerEntry } from "../../domain/types.ts";
 import { indexNames } from "../tables.ts";
 import { DynamoTable, type Item, invalidRecord, pageInput, send, sendConditional, toPage } from "./table.ts";
 
-/** `${at}#${certificateId ?? "-"}#${suffix}`; the random suffix keeps same-millisecond entries apart. */
+/**
+ * `${at}#${certificateId ?? "-"}#${suffix}`: sorted by time, and the random suffix (128 bits) keeps
+ * entries of the same millisecond and certificate apart. Keys written before the suffix grew (6 hex,
+ * or none) sort and read the same.
+ */
 export function ledgerSortKey(entry: Pick<LedgerEntry, "at" | "certificateId">, suffix?: string): string {
-  return `${entry.at}#${entry.certificateId ?? "-"}#${suffix ?? randomBytes(3).toString("hex")}`;
+  return `${entry.at}#${entry.certificateId ?? "-"}#${suffix ?? randomBytes(16).toString("hex")}`;
 }
 
 /** A ledger entry as stored, with its sort key. */
@@ -29,31 +33,65 @@ function toStoredLedgerEntry(item: Item, table: string): StoredLedgerEntry {
 
 /** Attempts at a fresh sort key when one collides (practically never). */
 const LEDGER_PUT_ATTEMPTS = 3;
+/** Conditional puts in flight at once when many entries are added. */
+const APPEND_CONCURRENCY = 8;
 
-/** The ledger table (`deviceId` + `sk`, GSI `byCertificate`). Entries are only ever added. */
+/**
+ * The ledger table (`deviceId` + `sk`, GSI `byCertificate`). Entries are only ever added: every
+ * write is a PutItem on a fresh key under `attribute_not_exists(sk)`, never an update, delete or
+ * unconditional batch write, so no entry is ever overwritten.
+ */
 export class DynamoLedger extends DynamoTable implements LedgerStore {
-  /** Adds the entry under a new sort key; never overwrites (a colliding key is drawn again). */
+  /** Keys of entries whose last put failed without an answer: it may have landed. */
+  readonly #unanswered = new WeakMap<LedgerEntry, string>();
+
+  /**
+   * Adds the entry under a new sort key; never overwrites (a colliding key is drawn again). Adding
+   * the same entry object again after a put failed without an answer reuses its key, so a retry
+   * finds the entry already written instead of adding it twice.
+   */
   async append(entry: LedgerEntry): Promise<void> {
     const resource = `ledger entry for device ${entry.deviceId} in ${this.table}`;
+    const earlier = this.#unanswered.get(entry);
+    let sk = earlier ?? ledgerSortKey(entry);
     for (let attempt = 1; attempt <= LEDGER_PUT_ATTEMPTS; attempt++) {
-      const sk = ledgerSortKey(entry);
-      const written = await sendConditional("PutItem", resource, () =>
-        this.doc.send(
-          new PutCommand({
-            TableName: this.table,
-            Item: { ...entry, sk },
-            ConditionExpression: "attribute_not_exists(sk)",
-          }),
-        ),
-      );
-      if (written) return;
+      let written: boolean;
+      try {
+        written = await sendConditional("PutItem", resource, () =>
+          this.doc.send(
+            new PutCommand({
+              TableName: this.table,
+              Item: { ...entry, sk },
+              ConditionExpression: "attribute_not_exists(sk)",
+            }),
+          ),
+        );
+      } catch (error) {
+        this.#unanswered.set(entry, sk);
+        throw error;
+      }
+      if (written || sk === earlier) {
+        this.#unanswered.delete(entry);
+        return;
+      }
+      sk = ledgerSortKey(entry);
     }
+    this.#unanswered.delete(entry);
     throw new ConflictError(`${resource}: no free sort key after ${LEDGER_PUT_ATTEMPTS} attempts`);
   }
 
-  /** Adds entries 25 at a time (BatchWriteItem), each under a new sort key; unprocessed ones are written again. */
+  /** Adds entries as {@link append} does, a few at a time; the first failure is thrown once all have been tried. */
   async appendMany(entries: LedgerEntry[]): Promise<void> {
-    await this.batchPut(entries.map((entry) => ({ ...entry, sk: ledgerSortKey(entry) })));
+    const queue = [...entries];
+    const failures: unknown[] = [];
+    await Promise.all(
+      Array.from({ length: Math.min(APPEND_CONCURRENCY, queue.length) }, async () => {
+        for (let entry = queue.shift(); entry !== undefined; entry = queue.shift()) {
+          await this.append(entry).catch((error: unknown) => failures.push(error));
+        }
+      }),
+    );
+    if (failures.length > 0) throw failures[0];
   }
 
   /** A device's entries as a page, newest first. */

@@ -1,7 +1,6 @@
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import {
   BatchGetCommand,
-  BatchWriteCommand,
   DynamoDBDocumentClient,
   type NativeAttributeValue,
   type ScanCommandInput,
@@ -11,7 +10,7 @@ import { type ClockPort, type Page, type PageRequest, systemClock } from "../../
 import { errorName, mapDynamoError } from "../aws-errors.ts";
 
 /*
- * What the table stores share: the document client, error mapping, batch reads and writes with
+ * What the table stores share: the document client, error mapping, batch reads with
  * their retries of unprocessed items, and paging.
  */
 
@@ -78,10 +77,8 @@ export interface DynamoTableOptions {
 
 /** BatchGetItem takes at most 100 keys per request. */
 const BATCH_GET_LIMIT = 100;
-/** BatchWriteItem takes at most 25 requests. */
-const BATCH_WRITE_LIMIT = 25;
 
-/** A store over one table: its document client and name, and the batch requests every table makes alike. */
+/** A store over one table: its document client and name, and the batch reads every table makes alike. */
 export abstract class DynamoTable {
   protected readonly doc: DynamoDBDocumentClient;
   protected readonly table: string;
@@ -122,33 +119,6 @@ export abstract class DynamoTable {
       );
     }
     return items;
-  }
-
-  /**
-   * Puts the items 25 per request (BatchWriteItem, so existing items are replaced). Unprocessed
-   * ones are written again with backoff; TransientError when some remain.
-   */
-  protected async batchPut(items: Item[]): Promise<void> {
-    for (let start = 0; start < items.length; start += BATCH_WRITE_LIMIT) {
-      const chunk = items
-        .slice(start, start + BATCH_WRITE_LIMIT)
-        .map((item) => ({ PutRequest: { Item: item } }));
-      await this.#untilProcessed(
-        chunk,
-        async (request) => {
-          const output = await send("BatchWriteItem", `${request.length} item(s) in ${this.table}`, () =>
-            this.doc.send(new BatchWriteCommand({ RequestItems: { [this.table]: request } })),
-          );
-          return (output.UnprocessedItems?.[this.table] ?? []).flatMap((unprocessed) =>
-            unprocessed.PutRequest?.Item === undefined
-              ? []
-              : [{ PutRequest: { Item: unprocessed.PutRequest.Item } }],
-          );
-        },
-        (left, attempts) =>
-          `DynamoDB BatchWriteItem left ${left} item(s) unwritten in ${this.table} after ${attempts} attempts`,
-      );
-    }
   }
 
   /** Sends `request` until it leaves nothing unprocessed, backing off between attempts. */

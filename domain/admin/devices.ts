@@ -8,19 +8,38 @@ import { eventFor } from "./hypothetical.ts";
 import { everything, perDevicePolicyOf } from "./ledger.ts";
 import { requireDeviceId } from "./validation.ts";
 
+/** What deprovisioning did to one of the device's certificates. */
+export interface DeprovisionedCertificate {
+  certificateId: string;
+  /** Revoked by this deprovisioning (false: it was REVOKED already, or is gone from the registry). */
+  revoked: boolean;
+  detachedPolicies: string[];
+  detachedThings: string[];
+}
+
 /** What deprovisioning took apart. */
 export interface Deprovisioned {
   deviceId: string;
+  /** The certificate the device was bound to. */
   certificateId: string;
+  /** Whether any certificate was revoked now. */
   revoked: boolean;
+  /** The policies detached, over all the certificates. */
   detachedPolicies: string[];
   /** The device's own (per-device) policy, deleted once detached. */
   deletedPolicies: string[];
+  /** The things detached, over all the certificates. */
   detachedThings: string[];
   thingDeleted: boolean;
   lotReleased: string | undefined;
+  /** Every certificate of the device: the bound one first, then the others its thing held. */
+  certificates: DeprovisionedCertificate[];
   warnings: string[];
 }
+
+/** The certificate id in a certificate ARN (`arn:<partition>:iot:<region>:<account>:cert/<id>`). */
+const certificateIdInArn = (principal: string): string | undefined =>
+  /^arn:[\w-]+:iot:[\w-]*:\d*:cert\/([0-9a-f]{64})$/.exec(principal)?.[1];
 
 /** How many of a device's latest ledger entries approve looks through for a quarantined certificate. */
 const APPROVE_SCAN_LIMIT = 500;
@@ -60,7 +79,12 @@ export class DeviceAdmin {
     throw new NotFoundError(`device ${deviceId} has no quarantined (INACTIVE) certificate to approve`);
   }
 
-  /** Revokes the bound certificate, detaches its policies and thing, deletes the thing, unbinds and records. */
+  /**
+   * Takes every certificate of the device out: the bound one and every other certificate on the
+   * device's thing (rotation `allow-multiple`) are all revoked first, then their policies and things
+   * detached; then the device's own policy and its thing are deleted, the record unbound, and one
+   * ledger entry lists each certificate.
+   */
   async deprovision(actor: string, deviceId: string): Promise<Deprovisioned> {
     requireDeviceId(deviceId);
     const { deps, retried } = this.context;
@@ -71,53 +95,84 @@ export class DeviceAdmin {
     if (certificateId === undefined)
       throw new StateConflictError(`device ${deviceId} is not provisioned (no certificate bound)`);
     const warnings: string[] = [];
+    const thingName = record.thingName ?? deviceId;
+    const thingExists = (await iot.describeThing(thingName)) !== undefined;
+    const principals = thingExists ? await iot.listThingPrincipals(thingName) : [];
+    const others = principals.flatMap((principal) => {
+      const id = certificateIdInArn(principal);
+      return id === undefined || id === certificateId ? [] : [id];
+    });
+    const certificates: DeprovisionedCertificate[] = [certificateId, ...new Set(others)].map((id) => ({
+      certificateId: id,
+      revoked: false,
+      detachedPolicies: [],
+      detachedThings: [],
+    }));
+
+    // Revoke every certificate first: from here on none can connect, whatever else fails.
+    const arns = new Map<DeprovisionedCertificate, string>();
+    for (const certificate of certificates) {
+      const description = await iot.describeCertificate(certificate.certificateId);
+      if (description === undefined) {
+        warnings.push(`certificate ${certificate.certificateId} no longer exists in the registry`);
+        continue;
+      }
+      arns.set(certificate, description.certificateArn);
+      if (description.status !== "REVOKED") {
+        await iot.updateCertificateStatus(certificate.certificateId, "REVOKED");
+        certificate.revoked = true;
+      }
+    }
+    for (const [certificate, arn] of arns) {
+      for (const policyName of await iot.listAttachedPolicies(arn)) {
+        await iot.detachPolicy(policyName, arn);
+        certificate.detachedPolicies.push(policyName);
+      }
+      for (const thing of await iot.listPrincipalThings(arn)) {
+        await iot.detachThingPrincipal(thing, arn);
+        certificate.detachedThings.push(thing);
+      }
+    }
+    for (const principal of principals.filter((p) => certificateIdInArn(p) === undefined)) {
+      await iot.detachThingPrincipal(thingName, principal);
+      warnings.push(
+        `principal ${principal} (not a certificate) detached from thing ${thingName}, not revoked`,
+      );
+    }
+
+    const detachedPolicies = [...new Set(certificates.flatMap((c) => c.detachedPolicies))];
     const result: Deprovisioned = {
       deviceId,
       certificateId,
-      revoked: false,
-      detachedPolicies: [],
+      revoked: certificates.some((c) => c.revoked),
+      detachedPolicies,
       deletedPolicies: [],
-      detachedThings: [],
+      detachedThings: [...new Set(certificates.flatMap((c) => c.detachedThings))],
       thingDeleted: false,
       lotReleased: undefined,
+      certificates,
       warnings,
     };
-    const certificate = await iot.describeCertificate(certificateId);
-    if (certificate === undefined) {
-      warnings.push(`certificate ${certificateId} no longer exists in the registry`);
-    } else {
-      const arn = certificate.certificateArn;
-      // Revoke first: from here on the device cannot connect, whatever else fails.
-      if (certificate.status !== "REVOKED") {
-        await iot.updateCertificateStatus(certificateId, "REVOKED");
-        result.revoked = true;
-      }
-      for (const policyName of await iot.listAttachedPolicies(arn)) {
-        await iot.detachPolicy(policyName, arn);
-        result.detachedPolicies.push(policyName);
-      }
-      for (const thingName of await iot.listPrincipalThings(arn)) {
-        await iot.detachThingPrincipal(thingName, arn);
-        result.detachedThings.push(thingName);
-      }
+    const perDevice = new Set<string>();
+    for (const certificate of certificates) {
+      const policy = await perDevicePolicyOf(retried.ledger, deviceId, certificate.certificateId);
+      if (policy !== undefined && detachedPolicies.includes(policy)) perDevice.add(policy);
     }
-    const perDevice = await perDevicePolicyOf(retried.ledger, deviceId, certificateId);
-    if (perDevice !== undefined && result.detachedPolicies.includes(perDevice)) {
+    for (const policy of perDevice) {
       try {
-        await this.#deletePolicy(perDevice);
-        result.deletedPolicies.push(perDevice);
+        await this.#deletePolicy(policy);
+        result.deletedPolicies.push(policy);
       } catch (error) {
-        warnings.push(`policy ${perDevice} kept: ${describeError(error)}`);
+        warnings.push(`policy ${policy} kept: ${describeError(error)}`);
       }
     }
-    const thingName = record.thingName ?? deviceId;
-    if ((await iot.describeThing(thingName)) !== undefined) {
-      const others = await iot.listThingPrincipals(thingName);
-      if (others.length === 0) {
+    if (thingExists) {
+      const left = await iot.listThingPrincipals(thingName);
+      if (left.length === 0) {
         await iot.deleteThing(thingName);
         result.thingDeleted = true;
       } else {
-        warnings.push(`thing ${thingName} kept: ${others.length} other certificate(s) still attached`);
+        warnings.push(`thing ${thingName} kept: ${left.length} certificate(s) attached meanwhile`);
       }
     }
     if (!(await retried.allowlist.unbind(deviceId, certificateId))) {
@@ -141,6 +196,7 @@ export class DeviceAdmin {
         detachedPolicies: result.detachedPolicies,
         deletedPolicies: result.deletedPolicies,
         thingDeleted: result.thingDeleted,
+        certificates: certificates.map((c) => ({ ...c })),
         ...(warnings.length > 0 ? { warnings } : {}),
       },
     });

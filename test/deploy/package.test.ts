@@ -22,6 +22,7 @@ import { tableDefinitions } from "../../adapters/tables.ts";
 import { readAdminConfig } from "../../handlers/admin-config.ts";
 import { readProvisioningConfig } from "../../handlers/config.ts";
 import { readZip, type ZipEntry } from "../../scripts/package-zip.ts";
+import { type Grant, grantsOf } from "./reachable.ts";
 import { evaluate, iamStatements, props, resourcesOfType, type Template } from "./template.ts";
 
 const root = resolve(import.meta.dirname, "..", "..");
@@ -353,39 +354,23 @@ describe("IAM", () => {
     "iot:DeletePolicyVersion": ["policy"],
     "iot:DeletePolicy": ["policy"],
   };
-  const PROVISION_IOT_ACTIONS = [
-    "iot:DescribeCertificate",
-    "iot:UpdateCertificate",
-    "iot:DescribeThingType",
-    "iot:DescribeThing",
-    "iot:CreateThing",
-    "iot:UpdateThing",
-    "iot:DeleteThing",
-    "iot:AddThingToThingGroup",
-    "iot:GetPolicy",
-    "iot:CreatePolicy",
-    "iot:ListPolicyVersions",
-    "iot:CreatePolicyVersion",
-    "iot:DeletePolicyVersion",
-    "iot:DeletePolicy",
-    "iot:AttachPolicy",
-    "iot:DetachPolicy",
-    "iot:AttachThingPrincipal",
-    "iot:DetachThingPrincipal",
-  ];
-  const ADMIN_IOT_ACTIONS = [
-    ...PROVISION_IOT_ACTIONS,
-    "iot:ListAttachedPolicies",
-    "iot:ListPrincipalThings",
-    "iot:ListThingPrincipals",
-  ];
+  /** What each function's code can send, derived from it (test/deploy/reachable.ts), by role. */
+  const ENTRY_OF_ROLE = {
+    ProvisionRole: "handlers/provision-entry.ts",
+    AdminRole: "handlers/admin-entry.ts",
+  } as const;
+  let derived: Map<string, Grant[]>;
+  beforeAll(() => {
+    derived = grantsOf(Object.values(ENTRY_OF_ROLE));
+  }, 120_000);
+  const needed = (roleId: keyof typeof ENTRY_OF_ROLE) =>
+    (derived.get(ENTRY_OF_ROLE[roleId]) ?? []).map((g) => `${g.action} on ${g.resource}`).sort();
+
   const IOT_ARN =
     /^arn:(?:\$\{AWS::Partition\}|aws):iot:(?:\$\{AWS::Region\}|[a-z0-9-]+):(?:\$\{AWS::AccountId\}|\*):(cert|thing|thinggroup|thingtype|policy)\/(.+)$/;
 
   const statementsOf = (roleId: string) =>
     iamStatements(template).filter((s) => s.where.startsWith(`${roleId}/`));
-  const actionsOf = (roleId: string, prefix: string) =>
-    [...new Set(statementsOf(roleId).flatMap((s) => s.Action.filter((a) => a.startsWith(prefix))))].sort();
 
   it("allows no wildcard action anywhere (`*` or `service:*`)", () => {
     const allows = iamStatements(template).filter((s) => s.Effect === "Allow");
@@ -423,24 +408,63 @@ describe("IAM", () => {
     }
   });
 
-  it("grants the admin role every IoT operation the IoT adapter sends (approve provisions, deprovision lists)", () => {
-    // Prepare: the operations the adapter sends, read from the SDK commands it constructs
-    const source = readFileSync(join(root, "adapters", "iot.ts"), "utf8");
-    const sent = [...new Set([...source.matchAll(/new (\w+)Command\(/g)].map((m) => `iot:${m[1]}`))];
-    // Act
-    const granted = actionsOf("AdminRole", "iot:");
-    // Assess
-    expect(sent.length).toBeGreaterThan(10);
-    expect(sent.filter((action) => !granted.includes(action))).toEqual([]);
+  /** The role's IoT and DynamoDB grants as `action on resource` (`iot`, or a table's logical id and index). */
+  const granted = (roleId: string) =>
+    [
+      ...new Set(
+        statementsOf(roleId).flatMap((s) =>
+          s.Action.filter((a) => a.startsWith("iot:") || a.startsWith("dynamodb:")).flatMap((action) =>
+            action.startsWith("iot:")
+              ? [`${action} on iot`]
+              : s.Resource.map(
+                  (r) =>
+                    `${action} on ${r.replace(/^GetAtt:(\w+)\.Arn$/, "$1").replace(/^\$\{(\w+)\.Arn\}/, "$1")}`,
+                ),
+          ),
+        ),
+      ),
+    ].sort();
+
+  it("derives what each function calls from its code: the provisioning function's stores are read, bound, counted and appended to", () => {
+    // Prepare / Act: beforeAll. Assess: the provisioning path never writes mappings, never puts or deletes records or lots, never touches the ledger but to append
+    const provision = needed("ProvisionRole");
+    const admin = needed("AdminRole");
+
+    expect(provision.filter((g) => g.includes("dynamodb:") && !g.includes("IdempotencyTable"))).toEqual([
+      "dynamodb:BatchGetItem on MappingsTable",
+      "dynamodb:GetItem on AllowlistTable",
+      "dynamodb:GetItem on LotsTable",
+      "dynamodb:PutItem on LedgerTable",
+      "dynamodb:UpdateItem on AllowlistTable",
+      "dynamodb:UpdateItem on LotsTable",
+    ]);
+    expect(admin).toContain("iot:ListThingPrincipals on iot");
+    expect(provision).not.toContain("iot:ListThingPrincipals on iot");
+    expect(admin.filter((g) => g.includes("IdempotencyTable"))).toEqual([]);
+    for (const calls of [provision, admin]) {
+      const ledger = calls.filter((g) => g.includes("LedgerTable"));
+      expect(ledger.filter((g) => !/dynamodb:(PutItem|Query) on LedgerTable$/.test(g))).toEqual([]);
+    }
   });
 
-  it("gives each function its own role with exactly the IoT actions it calls", () => {
+  it("grants each role exactly the IoT and DynamoDB actions its function's code can call, on exactly the tables and indexes it uses", () => {
+    for (const roleId of ["ProvisionRole", "AdminRole"] as const) {
+      // Act
+      const grants = granted(roleId);
+      const calls = needed(roleId);
+
+      // Assess: a call without a grant, and a grant no call uses, both fail
+      expect(calls.length, roleId).toBeGreaterThan(10);
+      expect({ roleId, missing: calls.filter((c) => !grants.includes(c)) }).toEqual({ roleId, missing: [] });
+      expect({ roleId, unused: grants.filter((g) => !calls.includes(g)) }).toEqual({ roleId, unused: [] });
+    }
+  });
+
+  it("gives each function its own role", () => {
     expect(evaluate(functionProps("Provision").Role)).toBe("GetAtt:ProvisionRole.Arn");
     expect(evaluate(functionProps("Admin").Role)).toBe("GetAtt:AdminRole.Arn");
     expect(template.Resources.IamRoleLambdaExecution).toBeUndefined();
 
-    expect(actionsOf("ProvisionRole", "iot:")).toEqual([...PROVISION_IOT_ACTIONS].sort());
-    expect(actionsOf("AdminRole", "iot:")).toEqual([...ADMIN_IOT_ACTIONS].sort());
     // Policies the service may change are only those with its prefix; existing ones may only be read.
     for (const roleId of ["ProvisionRole", "AdminRole"]) {
       const existing = statementsOf(roleId).filter((s) =>
@@ -463,7 +487,7 @@ describe("IAM", () => {
     for (const roleId of ["ProvisionRole", "AdminRole"]) {
       for (const resource of resourcesFor(roleId, "dynamodb:")) {
         expect(resource).toMatch(
-          /^(GetAtt:|\$\{)(Allowlist|Mappings|Lots|Ledger|Idempotency)Table(\.Arn|\.Arn\}\/index\/\*)$/,
+          /^(GetAtt:|\$\{)(Allowlist|Mappings|Lots|Ledger|Idempotency)Table(\.Arn|\.Arn\}\/index\/\w+)$/,
         );
       }
     }

@@ -1,10 +1,9 @@
-import { ResourceNotFoundException } from "@aws-sdk/client-dynamodb";
+import { ResourceNotFoundException, ThrottlingException } from "@aws-sdk/client-dynamodb";
 import { BatchWriteCommand, PutCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
 import { beforeEach, describe, expect, it } from "vitest";
 import { DynamoLedger, ledgerSortKey } from "../../../adapters/dynamo/ledger.ts";
 import { decodeCursor, encodeCursor } from "../../../adapters/dynamo/table.ts";
 import { JitrError, TransientError, ValidationError } from "../../../domain/errors.ts";
-import type { ClockPort } from "../../../domain/ports.ts";
 import type { LedgerEntry } from "../../../domain/types.ts";
 import { conditionFailed, ddb, doc, thrownBy } from "./mock.ts";
 
@@ -36,7 +35,7 @@ describe("DynamoLedger", () => {
     // Assess
     expect(keys[0]).toBe("2024-05-01T00:00:00.000Z#c-1#abcdef");
     expect(keys[1]).toBe("2024-05-01T00:00:00.000Z#-#012345");
-    expect(keys[2]).toMatch(/^2024-05-01T00:00:00\.000Z#c-1#[0-9a-f]{6}$/);
+    expect(keys[2]).toMatch(/^2024-05-01T00:00:00\.000Z#c-1#[0-9a-f]{32}$/);
   });
 
   it("append puts the entry under a fresh sort key without overwriting", async () => {
@@ -49,7 +48,7 @@ describe("DynamoLedger", () => {
     // Assess
     expect(ddb).toHaveReceivedCommandExactlyOnceWith(PutCommand, {
       TableName: "ledger",
-      Item: { ...entry, sk: expect.stringMatching(/^2024-05-01T00:00:00\.000Z#c-1#[0-9a-f]{6}$/) },
+      Item: { ...entry, sk: expect.stringMatching(/^2024-05-01T00:00:00\.000Z#c-1#[0-9a-f]{32}$/) },
       ConditionExpression: "attribute_not_exists(sk)",
     });
   });
@@ -65,54 +64,72 @@ describe("DynamoLedger", () => {
     expect(ddb).toHaveReceivedCommandTimes(PutCommand, 2);
   });
 
-  it("appendMany writes 25 entries per request, each under its own sort key", async () => {
+  it("two entries of the same millisecond and certificate get keys of their own, in time order", async () => {
     // Prepare
-    ddb.on(BatchWriteCommand).resolves({});
+    ddb.on(PutCommand).resolves({});
+    const later = { ...entry, at: "2024-05-01T00:00:00.001Z" };
+
+    // Act
+    await ledger.append(entry);
+    await ledger.append({ ...entry });
+    await ledger.append(later);
+
+    // Assess
+    const keys = ddb.commandCalls(PutCommand).map((call) => String(call.args[0].input.Item?.sk));
+    expect(new Set(keys).size).toBe(3);
+    expect(keys.slice(0, 2).every((key) => key.startsWith(`${entry.at}#c-1#`))).toBe(true);
+    expect(keys.slice(0, 2).every((key) => key < String(keys[2]))).toBe(true);
+  });
+
+  it("append of the same entry after a put without answer finds it written instead of adding it twice", async () => {
+    // Prepare
+    ddb
+      .on(PutCommand)
+      .rejectsOnce(new ThrottlingException({ message: "slow down", $metadata: {} }))
+      .rejectsOnce(conditionFailed())
+      .resolves({});
+
+    // Act
+    const first = await thrownBy(ledger.append(entry));
+    await ledger.append(entry);
+
+    // Assess
+    expect(first).toBeInstanceOf(TransientError);
+    const keys = ddb.commandCalls(PutCommand).map((call) => call.args[0].input.Item?.sk);
+    expect(keys).toHaveLength(2);
+    expect(keys[1]).toBe(keys[0]);
+  });
+
+  it("appendMany puts each entry conditionally under its own key, never as an unconditional batch", async () => {
+    // Prepare
+    ddb.on(PutCommand).resolves({});
     const entries = Array.from({ length: 30 }, (_, i) => ({ ...entry, deviceId: `dev-${i}` }));
 
     // Act
     await ledger.appendMany(entries);
 
     // Assess
-    const requests = ddb
-      .commandCalls(BatchWriteCommand)
-      .map((call) => call.args[0].input.RequestItems?.ledger);
-    expect(requests.map((request) => request?.length)).toStrictEqual([25, 5]);
-    expect(requests[0]?.[0]).toStrictEqual({
-      PutRequest: {
-        Item: { ...entry, deviceId: "dev-0", sk: expect.stringMatching(/^2024-05-01T00:00:00\.000Z#c-1#/) },
-      },
-    });
+    expect(ddb).not.toHaveReceivedCommand(BatchWriteCommand);
+    const inputs = ddb.commandCalls(PutCommand).map((call) => call.args[0].input);
+    expect(inputs).toHaveLength(30);
+    expect(inputs.every((input) => input.ConditionExpression === "attribute_not_exists(sk)")).toBe(true);
+    expect(new Set(inputs.map((input) => input.Item?.deviceId)).size).toBe(30);
   });
 
-  it("appendMany writes unprocessed entries again, paced by the store's clock, then gives up", async () => {
+  it("appendMany tries every entry and then throws the first failure", async () => {
     // Prepare
-    const sleeps: number[] = [];
-    const clock: ClockPort = {
-      now: () => new Date(0),
-      sleep: async (ms) => {
-        sleeps.push(ms);
-      },
-    };
-    const paced = new DynamoLedger({
-      doc,
-      table: "ledger",
-      clock,
-      batchRetry: { attempts: 3, baseDelayMs: 10 },
-    });
-    const unprocessed = { PutRequest: { Item: { ...entry, sk: "s" } } };
-    ddb.on(BatchWriteCommand).resolves({ UnprocessedItems: { ledger: [unprocessed] } });
+    ddb
+      .on(PutCommand)
+      .rejectsOnce(new ThrottlingException({ message: "slow down", $metadata: {} }))
+      .resolves({});
+    const entries = Array.from({ length: 3 }, (_, i) => ({ ...entry, deviceId: `dev-${i}` }));
 
     // Act
-    const thrown = await thrownBy(paced.appendMany([entry]));
+    const thrown = await thrownBy(ledger.appendMany(entries));
 
     // Assess
     expect(thrown).toBeInstanceOf(TransientError);
-    expect(ddb).toHaveReceivedCommandTimes(BatchWriteCommand, 3);
-    expect(ddb).toHaveReceivedNthCommandWith(BatchWriteCommand, 2, {
-      RequestItems: { ledger: [unprocessed] },
-    });
-    expect(sleeps).toStrictEqual([10, 20]);
+    expect(ddb).toHaveReceivedCommandTimes(PutCommand, 3);
   });
 
   it("append maps a missing table to JitrError (not transient)", async () => {

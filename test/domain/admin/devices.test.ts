@@ -1,7 +1,7 @@
 /** Approve, deprovision and history over in-memory stores and the fake registry. */
 import { describe, expect, it } from "vitest";
 import { Admin } from "../../../domain/admin/index.ts";
-import { NotFoundError, StateConflictError, TransientError } from "../../../domain/errors.ts";
+import { JitrError, NotFoundError, StateConflictError, TransientError } from "../../../domain/errors.ts";
 import { provision } from "../../../domain/provision.ts";
 import { certificateIdOf, issueCertificate } from "../../../pki/certificates.ts";
 import { makeAdminWorld } from "../../support/admin-fakes.ts";
@@ -105,6 +105,14 @@ describe("deprovision", () => {
       detachedThings: ["dev-p"],
       thingDeleted: true,
       lotReleased: "L1",
+      certificates: [
+        {
+          certificateId: cert.certificateId,
+          revoked: true,
+          detachedPolicies: [own],
+          detachedThings: ["dev-p"],
+        },
+      ],
       warnings: [],
     });
     expect(world.iot.statusOf(cert.certificateId)).toBe("REVOKED");
@@ -113,6 +121,87 @@ describe("deprovision", () => {
     expect(world.allowlist.records.get("dev-p")).not.toHaveProperty("certificateId");
     expect(world.lots.lots.get("L1")?.provisionedCount).toBe(0);
     expect(world.ledger.changes("dev-p").at(-1)).toMatchObject({ action: "deprovision", revoked: true });
+  });
+
+  it("takes out every certificate of an allow-multiple device, not only the bound one, and records each", async () => {
+    // Prepare: two certificates provisioned for one device, both ACTIVE on its thing
+    const world = makeAdminWorld({
+      mappings: [{ selector: "profile:own", policy: { template: "per-device-sensor" }, version: 1 }],
+      records: [
+        {
+          deviceId: "dev-m",
+          status: "allowed",
+          profile: "own",
+          rotation: "allow-multiple",
+          attributes: { site: "n" },
+          version: 1,
+        },
+      ],
+    });
+    const first = await register(world, "dev-m");
+    const second = await register(world, "dev-m");
+    await provision(first.event, world.deps);
+    await provision(second.event, world.deps);
+    const own = world.allowlist.records.get("dev-m")?.policyName ?? "";
+    expect([world.iot.statusOf(first.certificateId), world.iot.statusOf(second.certificateId)]).toEqual([
+      "ACTIVE",
+      "ACTIVE",
+    ]);
+
+    // Act
+    const done = await new Admin(world.deps).devices.deprovision(ACTOR, "dev-m");
+
+    // Assess
+    expect(done.certificates).toEqual([
+      {
+        certificateId: second.certificateId,
+        revoked: true,
+        detachedPolicies: [own],
+        detachedThings: ["dev-m"],
+      },
+      {
+        certificateId: first.certificateId,
+        revoked: true,
+        detachedPolicies: [own],
+        detachedThings: ["dev-m"],
+      },
+    ]);
+    expect(done).toMatchObject({ thingDeleted: true, deletedPolicies: [own], warnings: [] });
+    for (const { certificateId } of [first, second]) {
+      expect(world.iot.statusOf(certificateId)).toBe("REVOKED");
+    }
+    expect(world.iot.policyTargets.get(own)?.size ?? 0).toBe(0);
+    expect(world.iot.policies.has(own)).toBe(false);
+    expect(world.iot.things.has("dev-m")).toBe(false);
+    expect(world.allowlist.records.get("dev-m")).not.toHaveProperty("certificateId");
+    const change = world.ledger.changes("dev-m").at(-1);
+    expect(change).toMatchObject({ action: "deprovision", thingDeleted: true });
+    expect(change?.certificates).toEqual([
+      expect.objectContaining({ certificateId: second.certificateId, revoked: true }),
+      expect.objectContaining({ certificateId: first.certificateId, revoked: true }),
+    ]);
+  });
+
+  it("revokes every certificate before taking anything apart, so a failure later leaves none usable", async () => {
+    // Prepare
+    const world = makeAdminWorld({
+      mappings: [SENSOR],
+      records: [{ deviceId: "dev-f", status: "allowed", rotation: "allow-multiple", version: 1 }],
+    });
+    const first = await register(world, "dev-f");
+    const second = await register(world, "dev-f");
+    await provision(first.event, world.deps);
+    await provision(second.event, world.deps);
+    world.iot.failOn("listAttachedPolicies", () => new JitrError("access denied"));
+
+    // Act
+    const failed = new Admin(world.deps).devices.deprovision(ACTOR, "dev-f");
+
+    // Assess
+    await expect(failed).rejects.toThrow("access denied");
+    expect(world.iot.statusOf(first.certificateId)).toBe("REVOKED");
+    expect(world.iot.statusOf(second.certificateId)).toBe("REVOKED");
+    expect(world.allowlist.records.get("dev-f")?.certificateId).toBe(second.certificateId);
   });
 
   it("retries a throttled registry call and goes on", async () => {
