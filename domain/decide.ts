@@ -177,13 +177,17 @@ function decideByTable(input: DecisionInput): Decision {
       "the certificate's fingerprint differs from the pinned one",
     );
   }
-  // 8. bound to another live certificate
+  // 8. bound to another certificate that still holds the device: any state but REVOKED, since each of the
+  // others (ACTIVE, being provisioned, INACTIVE = suspended) can be made ACTIVE again; only deprovisioning
+  // (or a revocation) releases a binding.
   const rotation: Rotation = record.rotation ?? "reject";
-  const liveBinding =
-    boundCertificate !== undefined &&
-    (boundCertificate.status === "ACTIVE" || boundCertificate.status === "PENDING_ACTIVATION");
+  const liveBinding = boundCertificate !== undefined && boundCertificate.status !== "REVOKED";
   if (liveBinding && rotation === "reject") {
-    return revoke("already-provisioned", deviceId, "the device is bound to another certificate");
+    return revoke(
+      "already-provisioned",
+      deviceId,
+      `the device is bound to another certificate (${boundCertificate.status})`,
+    );
   }
   // 9. lot quota (a device is counted once, on its first provisioning)
   const countsInLot = record.lot !== undefined && record.provisionedAt === undefined;
@@ -249,6 +253,15 @@ function decideByTable(input: DecisionInput): Decision {
       template?.policy !== undefined ? "template-parameter-invalid" : "no-policy",
       deviceId,
       policy.error,
+    );
+  }
+  // 11a. the thing is always the device's own: a template naming another thing would attach this
+  // certificate to that thing, and so to another device's rights.
+  if (thing.thingName !== deviceId) {
+    return quarantine(
+      "thing-name-mismatch",
+      deviceId,
+      `mapping ${mapping.selector}: the template names the thing ${JSON.stringify(thing.thingName)}, not the device id ${deviceId}`,
     );
   }
 
@@ -329,9 +342,9 @@ function choosePolicy(
 }
 
 /**
- * The thing a template describes, over the usual one: what the template declares wins (the thing name may
- * differ from the device id, as JITP allows; the binding stays keyed by the device id), what it leaves out
- * keeps the mapping's and record's values, and thing groups add up, since membership is additive.
+ * The thing a template describes, over the usual one: what the template declares wins (a thing name other
+ * than the device id is then denied by row 11a), what it leaves out keeps the mapping's and record's
+ * values, and thing groups add up, since membership is additive.
  */
 function templateThing(template: EvaluatedTemplate, usual: Allow["thing"]): Allow["thing"] {
   const declared = template.thing;

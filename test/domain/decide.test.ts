@@ -112,6 +112,26 @@ describe("decide: the decision table, row by row", () => {
     ]);
   });
 
+  it("row 8: a suspended (INACTIVE) bound certificate still holds the device -> REVOKED already-provisioned", () => {
+    // Prepare
+    const record = allowed("dev-1", { certificateId: "e".repeat(64) });
+    const suspended = { certificateId: "e".repeat(64), status: "INACTIVE" as const };
+
+    // Act
+    const rejected = denial({ record, boundCertificate: suspended });
+    const replaced = decide(
+      input({ record: { ...record, rotation: "replace" }, boundCertificate: suspended }),
+    );
+    const multiple = decide(
+      input({ record: { ...record, rotation: "allow-multiple" }, boundCertificate: suspended }),
+    );
+
+    // Assess: reject holds the device; replace provisions and retires the suspended one; allow-multiple adds
+    expect(rejected).toEqual(["already-provisioned", "REVOKED"]);
+    expect(replaced).toMatchObject({ outcome: "allow", replaces: suspended.certificateId });
+    expect(multiple).toMatchObject({ outcome: "allow", replaces: undefined });
+  });
+
   it("row 8: other rotations, and a bound certificate no longer ACTIVE, let the new one in", () => {
     const bound = { certificateId: "e".repeat(64), status: "ACTIVE" as const };
     const replace = decide(
@@ -197,6 +217,60 @@ describe("decide: the decision table, row by row", () => {
       version: 1,
     };
     expect(denial({ mappings: [mapping] })).toEqual(["template-parameter-invalid", "INACTIVE"]);
+  });
+
+  it("row 11a: a template naming a thing other than the device id -> INACTIVE thing-name-mismatch", () => {
+    // Prepare: one template names the thing by a literal, one by the CN (the device id here)
+    const named = (ThingName: unknown) => ({
+      selector: "default",
+      policy: { template: "sensor" },
+      provisioningTemplate: {
+        templateBody: {
+          Parameters: { "AWS::IoT::Certificate::CommonName": { Type: "String" } },
+          Resources: { thing: { Type: "AWS::IoT::Thing", Properties: { ThingName } } },
+        },
+      },
+      version: 1,
+    });
+
+    // Act
+    const literal = decide(input({ mappings: [named("someone-else")] }));
+    const fromCn = decide(input({ mappings: [named({ Ref: "AWS::IoT::Certificate::CommonName" })] }));
+
+    // Assess
+    expect(literal).toMatchObject({
+      outcome: "deny",
+      reason: "thing-name-mismatch",
+      certificateStatus: "INACTIVE",
+      detail: expect.stringContaining('"someone-else"'),
+    });
+    expect(fromCn).toMatchObject({ outcome: "allow", thing: { thingName: "dev-1" } });
+  });
+
+  it("row 11 wins over row 11a: a template that cannot be evaluated is template-parameter-invalid", () => {
+    // Prepare: the thing name is not the device id, and a parameter has no value
+    const mapping = {
+      selector: "default",
+      policy: { template: "sensor" },
+      provisioningTemplate: {
+        templateBody: {
+          Parameters: { Missing: { Type: "String" } },
+          Resources: {
+            thing: {
+              Type: "AWS::IoT::Thing",
+              Properties: { ThingName: "other", AttributePayload: { m: { Ref: "Missing" } } },
+            },
+          },
+        },
+      },
+      version: 1,
+    };
+
+    // Act
+    const result = denial({ mappings: [mapping] });
+
+    // Assess
+    expect(result).toEqual(["template-parameter-invalid", "INACTIVE"]);
   });
 
   it("row 12: otherwise provision, with thing, groups, attributes and the rendered policy", () => {
