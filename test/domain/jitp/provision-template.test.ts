@@ -87,17 +87,17 @@ describe("provision with a provisioning template", () => {
       outcome: "provisioned",
       deviceId: "sensor-42",
       thingName: "sensor-42",
-      policyName: "jitr-default-euPolicy-sensor-42",
+      policyName: "jitr-default-euPolicy@sensor-42",
     });
     expect(w.iot.thingPrincipals.get("sensor-42")?.has(arnOf(event.certificateId))).toBe(true);
     expect(w.iot.thingGroups.get("g-record")?.has("sensor-42")).toBe(true);
-    const policy = await w.iot.getPolicy("jitr-default-euPolicy-sensor-42");
+    const policy = await w.iot.getPolicy("jitr-default-euPolicy@sensor-42");
     expect(policy?.document).toContain("topic/sites/hall-7/sensor-42/*");
     expect(policy?.document).toContain("${iot:Connection.Thing.ThingName}");
     expect(await w.allowlist.get("sensor-42")).toMatchObject({
       certificateId: event.certificateId,
       thingName: "sensor-42",
-      policyName: "jitr-default-euPolicy-sensor-42",
+      policyName: "jitr-default-euPolicy@sensor-42",
     });
     expect(w.ledger.entries).toEqual([
       expect.objectContaining({ kind: "provisioned", deviceId: "sensor-42", thingName: "sensor-42" }),
