@@ -26,6 +26,7 @@ import {
   type LotPage,
   type MappingDraft,
   type MappingPage,
+  type MappingSaved,
   type MappingWhatIf,
   type Method,
   type Page,
@@ -275,12 +276,12 @@ export class MappingClient<Upload = never> {
     return this.api.read(adminPaths.mapping(selector));
   }
 
-  /** Creates (`If-None-Match: *`) or updates (`If-Match`) a mapping. */
+  /** Creates (`If-None-Match: *`) or updates (`If-Match`) a mapping; its `warnings`, if any, come with it. */
   put(
     selector: string,
     mapping: MappingDraft | UncheckedBody,
     condition?: WriteCondition,
-  ): Promise<Written<PolicyMapping> & { etag: string }> {
+  ): Promise<Written<MappingSaved> & { etag: string }> {
     return this.api.write(adminPaths.mapping(selector), mapping, condition);
   }
 

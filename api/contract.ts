@@ -11,6 +11,7 @@ import type {
   ImportFormat,
   ImportMode,
   ImportReport,
+  MappingWarning,
   MappingWhatIf,
   ProvisionResult,
   Written,
@@ -37,6 +38,7 @@ export type {
   ImportReport,
   LedgerEntry,
   Lot,
+  MappingWarning,
   MappingWhatIf,
   Page,
   PolicyMapping,
@@ -164,6 +166,8 @@ export function withoutServiceFields(value: object): Record<string, unknown> {
 export type AllowlistDraft = Partial<Omit<AllowlistRecord, ServiceField>>;
 /** The body of a mapping put (or its dry run). */
 export type MappingDraft = Partial<Omit<PolicyMapping, ServiceField>>;
+/** The answer of a mapping put: the mapping as saved, and `warnings` when it will not do what it reads as. */
+export type MappingSaved = PolicyMapping & { warnings?: MappingWarning[] };
 /** The body of a lot put. */
 export type LotDraft = Partial<Omit<Lot, ServiceField>>;
 

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { policyTemplates, renderPolicy } from "../policies/index.ts";
 import { type EvaluatedTemplate, evaluateProvisioningTemplate, type TemplatePolicy } from "./jitp/index.ts";
 import { POLICY_NAME_MAX, THING_NAME_RULE } from "./naming.ts";
@@ -177,13 +178,17 @@ function decideByTable(input: DecisionInput): Decision {
       "the certificate's fingerprint differs from the pinned one",
     );
   }
-  // 8. bound to another live certificate
+  // 8. bound to another certificate that still holds the device: any state but REVOKED, since each of the
+  // others (ACTIVE, being provisioned, INACTIVE = suspended) can be made ACTIVE again; only deprovisioning
+  // (or a revocation) releases a binding.
   const rotation: Rotation = record.rotation ?? "reject";
-  const liveBinding =
-    boundCertificate !== undefined &&
-    (boundCertificate.status === "ACTIVE" || boundCertificate.status === "PENDING_ACTIVATION");
+  const liveBinding = boundCertificate !== undefined && boundCertificate.status !== "REVOKED";
   if (liveBinding && rotation === "reject") {
-    return revoke("already-provisioned", deviceId, "the device is bound to another certificate");
+    return revoke(
+      "already-provisioned",
+      deviceId,
+      `the device is bound to another certificate (${boundCertificate.status})`,
+    );
   }
   // 9. lot quota (a device is counted once, on its first provisioning)
   const countsInLot = record.lot !== undefined && record.provisionedAt === undefined;
@@ -251,6 +256,15 @@ function decideByTable(input: DecisionInput): Decision {
       policy.error,
     );
   }
+  // 11a. the thing is always the device's own: a template naming another thing would attach this
+  // certificate to that thing, and so to another device's rights.
+  if (thing.thingName !== deviceId) {
+    return quarantine(
+      "thing-name-mismatch",
+      deviceId,
+      `mapping ${mapping.selector}: the template names the thing ${JSON.stringify(thing.thingName)}, not the device id ${deviceId}`,
+    );
+  }
 
   // 12. provision
   return {
@@ -268,23 +282,47 @@ function decideByTable(input: DecisionInput): Decision {
   };
 }
 
-/** A policy name from parts, kept within AWS's pattern `[\w+=,.@-]+` and 128 characters. */
+/**
+ * The name of a policy the service creates: `<prefix><base>` for a shared policy, `<prefix><base>@<deviceId>`
+ * for a per-device one, within AWS's rule `[\w+=,.@-]{1,128}`. Distinct (base, device id) pairs always get
+ * distinct names, and no per-device name is a shared one:
+ * - a device id keeps `[A-Za-z0-9_-]`, its `:` becomes `.` (never in a thing name), anything else `=` and
+ *   four hex digits; a base keeps `[A-Za-z0-9_.-]`, its `:` becomes `+`, anything else `=` and four hex
+ *   digits. Neither then holds `@` or `,`, so the one `@` after the prefix separates the two, and each
+ *   decodes back;
+ * - a name over 128 characters is cut to 63 and followed by `,` and the SHA-256 (hex) of the whole name.
+ *   Only a cut name has a `,` at position 64: other names hold a `,` only in the prefix, which the
+ *   configuration keeps to 40 characters.
+ * A shared policy whose base is made of `[A-Za-z0-9_.-]` keeps the name it always had.
+ */
 export function policyNameFor(prefix: string, base: string, deviceId?: string): string {
-  const raw = deviceId === undefined ? `${prefix}${base}` : `${prefix}${base}-${deviceId}`;
-  const safe = raw.replace(/[^\w+=,.@-]/g, "_");
-  if (safe === raw && safe.length <= POLICY_NAME_MAX) return safe;
-  // Sanitizing could make two names collide, so a changed name carries a short digest of the original.
-  const digest = fnv1a(raw);
-  return `${safe.slice(0, POLICY_NAME_MAX - digest.length - 1)}-${digest}`;
+  const encodedBase = escapeName(base, BASE_KEPT, "+");
+  const name =
+    deviceId === undefined
+      ? `${prefix}${encodedBase}`
+      : `${prefix}${encodedBase}${DEVICE_SEPARATOR}${escapeName(deviceId, DEVICE_KEPT, ".")}`;
+  if (name.length <= POLICY_NAME_MAX) return name;
+  const digest = createHash("sha256").update(name).digest("hex");
+  return `${name.slice(0, POLICY_NAME_MAX - digest.length - 1)}${SHORTENED_MARKER}${digest}`;
 }
 
-function fnv1a(text: string): string {
-  let hash = 0x811c9dc5;
+/** Separates the base from the device id in a per-device policy name; in neither once escaped. */
+const DEVICE_SEPARATOR = "@";
+/** Comes before the hash of a shortened name; in no escaped base or device id. */
+const SHORTENED_MARKER = ",";
+const BASE_KEPT = /^[A-Za-z0-9_.-]$/;
+const DEVICE_KEPT = /^[A-Za-z0-9_-]$/;
+
+/** `text` with the characters `kept` as they are, `:` as `colon`, and any other one as `=` and 4 hex digits. */
+function escapeName(text: string, kept: RegExp, colon: string): string {
+  let out = "";
   for (let i = 0; i < text.length; i++) {
-    hash ^= text.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
+    const char = text.charAt(i);
+    if (kept.test(char)) out += char;
+    else if (char === ":") out += colon;
+    else out += `=${text.charCodeAt(i).toString(16).padStart(4, "0")}`;
   }
-  return (hash >>> 0).toString(16).padStart(8, "0");
+  return out;
 }
 
 function choosePolicy(
@@ -329,9 +367,9 @@ function choosePolicy(
 }
 
 /**
- * The thing a template describes, over the usual one: what the template declares wins (the thing name may
- * differ from the device id, as JITP allows; the binding stays keyed by the device id), what it leaves out
- * keeps the mapping's and record's values, and thing groups add up, since membership is additive.
+ * The thing a template describes, over the usual one: what the template declares wins (a thing name other
+ * than the device id is then denied by row 11a), what it leaves out keeps the mapping's and record's
+ * values, and thing groups add up, since membership is additive.
  */
 function templateThing(template: EvaluatedTemplate, usual: Allow["thing"]): Allow["thing"] {
   const declared = template.thing;

@@ -112,7 +112,8 @@ export type DenialReason =
   | "already-provisioned"
   | "lot-quota-exceeded"
   | "no-policy"
-  | "template-parameter-invalid";
+  | "template-parameter-invalid"
+  | "thing-name-mismatch";
 
 export type Outcome = "provisioned" | "denied" | "failed";
 

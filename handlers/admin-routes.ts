@@ -1,4 +1,4 @@
-import { CONTENT_TYPES, errorBody, HEADERS } from "../api/contract.ts";
+import { CONTENT_TYPES, errorBody, HEADERS, type MappingSaved } from "../api/contract.ts";
 import type { Admin } from "../domain/admin/index.ts";
 import {
   type AdminRequest,
@@ -101,7 +101,15 @@ export async function route(admin: Admin, request: AdminRequest): Promise<AdminR
       }
       if (method === "PUT") {
         if (query.dryRun === "true") return json(200, await admin.mappings.whatIf(id, jsonBody(event)));
-        return written(await admin.mappings.put(actor, id, jsonBody(event), preconditionOf(headers)));
+        const { value, created, warnings } = await admin.mappings.put(
+          actor,
+          id,
+          jsonBody(event),
+          preconditionOf(headers),
+        );
+        // saved either way; warnings (what the mapping will not do as it reads) ride along with it
+        const saved: MappingSaved = warnings.length > 0 ? { ...value, warnings } : value;
+        return written({ value: saved, created });
       }
       if (method === "DELETE") {
         await admin.mappings.remove(actor, id, deleteVersionOf(headers));

@@ -9,6 +9,7 @@ import { DeviceAdmin } from "./devices.ts";
 import { LotAdmin } from "./lots.ts";
 import { MappingAdmin } from "./mappings.ts";
 
+export type { MappingWarning } from "../jitp/index.ts";
 export type { ProvisionResult } from "../provision.ts";
 export type { AllowlistFields, LotFields, MappingFields } from "../records.ts";
 export type { AllowlistAdmin, AllowlistQuery } from "./allowlist.ts";

@@ -1,4 +1,5 @@
 import { decide } from "../decide.ts";
+import type { MappingWarning } from "../jitp/index.ts";
 import { mappingSelectors, selectMapping } from "../select-policy.ts";
 import type { AllowlistRecord, PolicyMapping } from "../types.ts";
 import type { AdminContext } from "./deps.ts";
@@ -21,6 +22,8 @@ export interface MappingWhatIf {
   devicesExamined: number;
   affected: MappingImpact[];
   affectedCount: number;
+  /** What the mapping as proposed will not do as it reads (see thingNameWarnings); it could be saved anyway. */
+  warnings: MappingWarning[];
 }
 
 const MAX_IMPACTS_LISTED = 1000;
@@ -30,7 +33,7 @@ export async function impactOf(
   context: AdminContext,
   selector: string,
   proposed: PolicyMapping | undefined,
-): Promise<MappingWhatIf> {
+): Promise<Omit<MappingWhatIf, "warnings">> {
   const { retried } = context;
   const current = new Map<string, PolicyMapping>();
   for await (const mapping of everything((page) => retried.mappings.list(page))) {

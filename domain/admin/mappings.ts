@@ -1,4 +1,5 @@
 import { NotFoundError } from "../errors.ts";
+import { type MappingWarning, thingNameWarnings } from "../jitp/index.ts";
 import type { Page, PageRequest } from "../ports.ts";
 import { mappingFieldsOf } from "../records.ts";
 import type { PolicyMapping } from "../types.ts";
@@ -33,15 +34,16 @@ export class MappingAdmin {
     return this.context.retried.mappings.list(page);
   }
 
-  /** Creates or updates a mapping. */
+  /** Creates or updates a mapping; answers it with the warnings about what it will do (it is saved anyway). */
   async put(
     actor: string,
     selector: string,
     body: unknown,
     precondition: Precondition,
-  ): Promise<Written<PolicyMapping>> {
+  ): Promise<Written<PolicyMapping> & { warnings: MappingWarning[] }> {
     const fields = valid(validateMapping(body, selector, this.context.deps.settings));
-    return writeVersioned<Content<PolicyMapping>>(this.context, this.context.deps.mappings, {
+    const warnings = thingNameWarnings(fields, this.context.deps.settings);
+    const written = await writeVersioned<Content<PolicyMapping>>(this.context, this.context.deps.mappings, {
       actor,
       precondition,
       key: selector,
@@ -50,12 +52,14 @@ export class MappingAdmin {
       compose: () => ({ content: fields, fields }),
       fieldsOf: mappingFieldsOf,
     });
+    return { ...written, warnings };
   }
 
   /** What saving the mapping would change for provisioned devices; nothing is saved. */
   async whatIf(selector: string, body: unknown): Promise<MappingWhatIf> {
     const fields = valid(validateMapping(body, selector, this.context.deps.settings));
-    return impactOf(this.context, selector, { ...fields, version: 0 });
+    const impact = await impactOf(this.context, selector, { ...fields, version: 0 });
+    return { ...impact, warnings: thingNameWarnings(fields, this.context.deps.settings) };
   }
 
   /** Deletes a mapping (at the version given, if one is). */

@@ -12,4 +12,5 @@ export {
   type TemplateThing,
 } from "./evaluate.ts";
 export { type ParameterSource, resolveParameters } from "./parameters.ts";
+export { type MappingWarning, thingNameWarnings } from "./thing-name.ts";
 export { type TemplateProblem, type TemplateValidation, validateProvisioningTemplate } from "./validate.ts";

@@ -282,7 +282,7 @@ describe("deprovision", () => {
     const shared = await call("POST", "/devices/dev-s/deprovision");
 
     // Assess
-    expect(own).toBe("jitr-per-device-sensor-dev-p");
+    expect(own).toBe("jitr-per-device-sensor@dev-p");
     expect(perDevice.json).toMatchObject({ detachedPolicies: [own], deletedPolicies: [own], warnings: [] });
     expect(iot.policies.has(own)).toBe(false);
     expect(shared.json).toMatchObject({ detachedPolicies: ["jitr-sensor"], deletedPolicies: [] });

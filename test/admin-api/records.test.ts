@@ -493,6 +493,47 @@ describe("policy mappings", () => {
     expect(gone.status).toBe(404);
   });
 
+  it("saves a mapping whose template names the thing after the certificate's serialNumber, answering a warning; the dry run shows it too", async () => {
+    // Prepare: the device id is the CN (the service's default strategy)
+    const { call } = await worlds.world();
+    const body = {
+      policy: { template: "sensor" },
+      provisioningTemplate: {
+        templateBody: {
+          Parameters: { "AWS::IoT::Certificate::SerialNumber": { Type: "String" } },
+          Resources: {
+            thing: {
+              Type: "AWS::IoT::Thing",
+              Properties: { ThingName: { Ref: "AWS::IoT::Certificate::SerialNumber" } },
+            },
+          },
+        },
+      },
+    };
+    const warning = {
+      code: "thing-name-mismatch",
+      path: "provisioningTemplate.templateBody.Resources.thing.Properties.ThingName",
+      message: expect.stringContaining("serialNumber"),
+    };
+
+    // Act
+    const dryRun = await call("PUT", "/mappings/profile:bySerial?dryRun=true", { body });
+    const created = await call("PUT", "/mappings/profile:bySerial", { body, headers: CREATE });
+    const read = await call("GET", "/mappings/profile:bySerial");
+    const plain = await call("PUT", "/mappings/default", {
+      body: { policy: { template: "sensor" } },
+      headers: CREATE,
+    });
+
+    // Assess
+    expect(dryRun.json).toMatchObject({ dryRun: true, warnings: [warning] });
+    expect(created.status).toBe(201);
+    expect(created.json).toMatchObject({ selector: "profile:bySerial", version: 1, warnings: [warning] });
+    expect(read.json).not.toHaveProperty("warnings");
+    expect(plain.status).toBe(201);
+    expect(plain.json).not.toHaveProperty("warnings");
+  });
+
   it.each(["default", `ca:${CA}`, "device:dev-1", "thingType:Sensor", "profile:a.b"])(
     "accepts the selector %s",
     async (selector) => {

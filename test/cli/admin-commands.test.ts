@@ -224,6 +224,40 @@ describe("jitr mappings and lots", () => {
     expect(removed.stdout).toBe("deleted default\n");
   });
 
+  it("prints the warnings a saved mapping is answered with, and keeps them in --json", async () => {
+    // Prepare: a template naming one thing for every device
+    const { api, server } = await served();
+    const file = join(dir, "literal-thing.json");
+    await writeFile(
+      file,
+      JSON.stringify({
+        policy: { template: "sensor" },
+        provisioningTemplate: {
+          templateBody: {
+            Resources: { thing: { Type: "AWS::IoT::Thing", Properties: { ThingName: "one" } } },
+          },
+        },
+      }),
+    );
+
+    // Act
+    const put = await jitr("mappings", "put", "profile:p", "--file", file, ...api);
+    const dryRun = await jitr("mappings", "put", "profile:q", "--file", file, "--dry-run", ...api);
+    const json = await jitr("mappings", "put", "profile:r", "--file", file, "--json", ...api);
+    await server.close();
+
+    // Assess
+    const line =
+      'warning: provisioningTemplate.templateBody.Resources.thing.Properties.ThingName: names the thing "one"';
+    expect(put.status).toBe(0);
+    expect(put.stderr).toContain(line);
+    expect(put.stdout).not.toContain("warnings");
+    expect(dryRun.stderr).toContain(line);
+    expect(JSON.parse(json.stdout).warnings).toEqual([
+      expect.objectContaining({ code: "thing-name-mismatch" }),
+    ]);
+  });
+
   it("refuses a provisioning template with the API's message", async () => {
     // Prepare
     const { api, server } = await served();

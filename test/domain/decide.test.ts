@@ -1,5 +1,7 @@
+import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { type DecisionInput, decide, policyNameFor } from "../../domain/decide.ts";
+import { POLICY_NAME_MAX, POLICY_NAME_PATTERN } from "../../domain/naming.ts";
 import type { CertificateFacts } from "../../domain/types.ts";
 import { allowed, CA_ID, defaultMapping, eventFor } from "../support/world.ts";
 
@@ -112,6 +114,26 @@ describe("decide: the decision table, row by row", () => {
     ]);
   });
 
+  it("row 8: a suspended (INACTIVE) bound certificate still holds the device -> REVOKED already-provisioned", () => {
+    // Prepare
+    const record = allowed("dev-1", { certificateId: "e".repeat(64) });
+    const suspended = { certificateId: "e".repeat(64), status: "INACTIVE" as const };
+
+    // Act
+    const rejected = denial({ record, boundCertificate: suspended });
+    const replaced = decide(
+      input({ record: { ...record, rotation: "replace" }, boundCertificate: suspended }),
+    );
+    const multiple = decide(
+      input({ record: { ...record, rotation: "allow-multiple" }, boundCertificate: suspended }),
+    );
+
+    // Assess: reject holds the device; replace provisions and retires the suspended one; allow-multiple adds
+    expect(rejected).toEqual(["already-provisioned", "REVOKED"]);
+    expect(replaced).toMatchObject({ outcome: "allow", replaces: suspended.certificateId });
+    expect(multiple).toMatchObject({ outcome: "allow", replaces: undefined });
+  });
+
   it("row 8: other rotations, and a bound certificate no longer ACTIVE, let the new one in", () => {
     const bound = { certificateId: "e".repeat(64), status: "ACTIVE" as const };
     const replace = decide(
@@ -199,6 +221,60 @@ describe("decide: the decision table, row by row", () => {
     expect(denial({ mappings: [mapping] })).toEqual(["template-parameter-invalid", "INACTIVE"]);
   });
 
+  it("row 11a: a template naming a thing other than the device id -> INACTIVE thing-name-mismatch", () => {
+    // Prepare: one template names the thing by a literal, one by the CN (the device id here)
+    const named = (ThingName: unknown) => ({
+      selector: "default",
+      policy: { template: "sensor" },
+      provisioningTemplate: {
+        templateBody: {
+          Parameters: { "AWS::IoT::Certificate::CommonName": { Type: "String" } },
+          Resources: { thing: { Type: "AWS::IoT::Thing", Properties: { ThingName } } },
+        },
+      },
+      version: 1,
+    });
+
+    // Act
+    const literal = decide(input({ mappings: [named("someone-else")] }));
+    const fromCn = decide(input({ mappings: [named({ Ref: "AWS::IoT::Certificate::CommonName" })] }));
+
+    // Assess
+    expect(literal).toMatchObject({
+      outcome: "deny",
+      reason: "thing-name-mismatch",
+      certificateStatus: "INACTIVE",
+      detail: expect.stringContaining('"someone-else"'),
+    });
+    expect(fromCn).toMatchObject({ outcome: "allow", thing: { thingName: "dev-1" } });
+  });
+
+  it("row 11 wins over row 11a: a template that cannot be evaluated is template-parameter-invalid", () => {
+    // Prepare: the thing name is not the device id, and a parameter has no value
+    const mapping = {
+      selector: "default",
+      policy: { template: "sensor" },
+      provisioningTemplate: {
+        templateBody: {
+          Parameters: { Missing: { Type: "String" } },
+          Resources: {
+            thing: {
+              Type: "AWS::IoT::Thing",
+              Properties: { ThingName: "other", AttributePayload: { m: { Ref: "Missing" } } },
+            },
+          },
+        },
+      },
+      version: 1,
+    };
+
+    // Act
+    const result = denial({ mappings: [mapping] });
+
+    // Assess
+    expect(result).toEqual(["template-parameter-invalid", "INACTIVE"]);
+  });
+
   it("row 12: otherwise provision, with thing, groups, attributes and the rendered policy", () => {
     const record = allowed("dev-1", {
       thingGroups: ["g2"],
@@ -249,20 +325,165 @@ describe("decide: the decision table, row by row", () => {
     );
     if (decision.outcome !== "allow") throw new Error(decision.detail);
     expect(decision.policy.perDevice).toBe(true);
-    expect(decision.policy.policyName).toMatch(/^jitr-per-device-sensor-dev_1-[0-9a-f]{8}$/);
+    expect(decision.policy.policyName).toBe("jitr-per-device-sensor@dev.1");
     expect(decision.policy.document).toContain("topic/sites/north/devices/dev:1/telemetry");
   });
 });
 
 describe("policyNameFor", () => {
-  it("keeps names inside [\\w+=,.@-]{1,128} and distinct after sanitizing", () => {
-    expect(policyNameFor("jitr-", "sensor")).toBe("jitr-sensor");
-    const a = policyNameFor("jitr-", "t", "a:b");
-    const b = policyNameFor("jitr-", "t", "a_b");
-    expect(a).not.toBe(b);
-    const long = policyNameFor("jitr-", "t", "x".repeat(128));
-    expect(long.length).toBeLessThanOrEqual(128);
-    expect(long).toMatch(/^[\w+=,.@-]+$/);
+  const PREFIX = "jitr-";
+  const BASES = [
+    "per-device-sensor",
+    "sensor",
+    "default",
+    "profile:x-Name",
+    "profile:x",
+    "selector-logicalName",
+    "selector",
+    "default-Pol@dev-1",
+    "device:a:b-Policy",
+  ];
+  const THING_ALPHABET = "abcXYZ0129:_-";
+  const CRAFT_ALPHABET = ":_-a";
+
+  /** The 32-bit FNV-1a digest the former naming appended; used here to craft the ids that collided. */
+  const fnv1a = (text: string): string => {
+    let hash = 0x811c9dc5;
+    for (let i = 0; i < text.length; i++) {
+      hash ^= text.charCodeAt(i);
+      hash = Math.imul(hash, 0x01000193);
+    }
+    return (hash >>> 0).toString(16).padStart(8, "0");
+  };
+
+  /** A deterministic pseudo-random generator, so a failure can be replayed. */
+  const random = (seed: number) => () => {
+    seed = (Math.imul(seed ^ (seed >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) | 0;
+    return ((seed ^ (seed >>> 13)) >>> 0) / 2 ** 32;
+  };
+  const idFrom = (next: () => number, alphabet: string, length: number): string =>
+    Array.from({ length }, () => alphabet[Math.floor(next() * alphabet.length)]).join("");
+
+  it("a shared policy keeps its name when its base needs no escaping", () => {
+    expect(policyNameFor(PREFIX, "sensor")).toBe("jitr-sensor");
+    expect(policyNameFor(PREFIX, "default-policy")).toBe("jitr-default-policy");
+    expect(policyNameFor(PREFIX, "profile:outdoor")).toBe("jitr-profile+outdoor");
+  });
+
+  it("a per-device name is <prefix><base>@<device id, ':' as '.'>", () => {
+    expect(policyNameFor(PREFIX, "per-device-sensor", "dev:1")).toBe("jitr-per-device-sensor@dev.1");
+    expect(policyNameFor(PREFIX, "profile:x-Name", "a-b_c")).toBe("jitr-profile+x-Name@a-b_c");
+  });
+
+  it("the ids that collided under the former naming (v:x and v_x-<digest>; a hashed long name) get distinct names", () => {
+    // Prepare: the former name of v:x was <prefix><base>-v_x-<fnv of the raw name>; a device registered
+    // under exactly that suffix had the same name. Likewise a long id whose name was cut and hashed.
+    const base = "per-device-sensor";
+    const crafted = `v_x-${fnv1a(`${PREFIX}${base}-v:x`)}`;
+    const long = "L".repeat(128);
+    const longRaw = `${PREFIX}${base}-${long}`;
+    const formerLong = `${longRaw.slice(0, 128 - 9)}-${fnv1a(longRaw)}`;
+    const craftedLong = formerLong.slice(`${PREFIX}${base}-`.length);
+
+    // Act
+    const names = [
+      policyNameFor(PREFIX, base, "v:x"),
+      policyNameFor(PREFIX, base, crafted),
+      policyNameFor(PREFIX, base, long),
+      policyNameFor(PREFIX, base, craftedLong),
+    ];
+
+    // Assess
+    expect(craftedLong).toMatch(/^[a-zA-Z0-9:_-]{1,128}$/);
+    expect(new Set(names).size).toBe(4);
+  });
+
+  it("a name over 128 characters is cut and followed by ',' and the full SHA-256 of the whole name", () => {
+    // Prepare
+    const id = `${"d".repeat(100)}:${"e".repeat(27)}`;
+    const whole = `jitr-per-device-sensor@${"d".repeat(100)}.${"e".repeat(27)}`;
+
+    // Act
+    const name = policyNameFor(PREFIX, "per-device-sensor", id);
+
+    // Assess
+    expect(name).toBe(`${whole.slice(0, 63)},${createHash("sha256").update(whole).digest("hex")}`);
+    expect(name).toHaveLength(128);
+  });
+
+  it("random and crafted ids never share a name, across bases and with shared names; every name is valid", () => {
+    // Prepare: random ids over the thing-name alphabet and a narrow one (near-collisions), of every
+    // length, plus long ids that differ only past the cut
+    const next = random(12);
+    const ids = new Set<string>();
+    for (let i = 0; i < 4000; i++) {
+      const alphabet = i % 2 === 0 ? THING_ALPHABET : CRAFT_ALPHABET;
+      ids.add(idFrom(next, alphabet, 1 + Math.floor(next() * 128)));
+    }
+    for (let i = 0; i < 200; i++) ids.add(`${"a".repeat(100)}${idFrom(next, CRAFT_ALPHABET, 28)}`);
+    for (const short of ["a", "a:b", "a_b", "a-b", "a:b:c", "a_b_c", "_", ":", "-", "logicalName"])
+      ids.add(short);
+    // and, for ids with a ':', the id the former naming gave the same name
+    for (const id of [...ids].filter((i) => i.includes(":")).slice(0, 300)) {
+      const former = `${id.replace(/:/g, "_")}-${fnv1a(`${PREFIX}per-device-sensor-${id}`)}`;
+      if (former.length <= 128) ids.add(former);
+    }
+
+    // Act
+    const owners = new Map<string, string>();
+    const collisions: string[] = [];
+    for (const base of BASES) {
+      const shared = policyNameFor(PREFIX, base);
+      if (owners.has(shared)) collisions.push(`${shared}: shared ${base} and ${owners.get(shared)}`);
+      owners.set(shared, `shared ${base}`);
+      for (const id of ids) {
+        const name = policyNameFor(PREFIX, base, id);
+        const owner = `${base} / ${id}`;
+        if (owners.has(name)) collisions.push(`${name}: ${owner} and ${owners.get(name)}`);
+        owners.set(name, owner);
+      }
+    }
+
+    // Assess
+    expect(collisions).toEqual([]);
+    const invalid = [...owners.keys()].filter(
+      (n) => !POLICY_NAME_PATTERN.test(n) || n.length > POLICY_NAME_MAX,
+    );
+    expect(invalid).toEqual([]);
+    expect(owners.size).toBeGreaterThan(BASES.length * 4000);
+  });
+
+  it("every name that is not cut decodes back to its base and device id (so none can be another's)", () => {
+    // Prepare: a decoder of the rule as the README states it
+    const decodePart = (text: string, colon: string) =>
+      text.replace(/=([0-9a-f]{4})|[+.]/g, (match, hex: string | undefined) => {
+        if (hex !== undefined) return String.fromCharCode(Number.parseInt(hex, 16));
+        return match === colon ? ":" : match;
+      });
+    const decode = (name: string) => {
+      const rest = name.slice(PREFIX.length);
+      const at = rest.indexOf("@");
+      return at < 0
+        ? { base: decodePart(rest, "+"), deviceId: undefined }
+        : { base: decodePart(rest.slice(0, at), "+"), deviceId: decodePart(rest.slice(at + 1), ".") };
+    };
+    const next = random(7);
+    const cases = BASES.flatMap((base) =>
+      Array.from({ length: 200 }, () => ({
+        base,
+        deviceId: idFrom(next, THING_ALPHABET, 1 + Math.floor(next() * 40)),
+      })),
+    );
+
+    // Act
+    const decoded = cases
+      .map((c) => policyNameFor(PREFIX, c.base, c.deviceId))
+      .filter((name) => !name.includes(","))
+      .map(decode);
+
+    // Assess
+    expect(decoded.length).toBeGreaterThan(cases.length / 2);
+    for (const d of decoded) expect(cases).toContainEqual(d);
   });
 });
 

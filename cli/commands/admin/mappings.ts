@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import type { Command } from "commander";
-import type { MappingWhatIf } from "../../../api/contract.ts";
+import type { MappingWarning, MappingWhatIf } from "../../../api/contract.ts";
 import { CliError, printPage, printRows } from "../../output.ts";
 import {
   addGetCommand,
@@ -70,7 +70,10 @@ export function registerMappings(program: Command): void {
         return;
       }
       const { body, condition } = await draftOf(read, fields, opts, "put");
-      printWritten(selector, await api.mappings.put(selector, body, condition), opts.json === true);
+      const written = await api.mappings.put(selector, body, condition);
+      const { warnings = [], ...mapping } = written.value;
+      printWarnings(warnings);
+      printWritten(selector, opts.json ? written : { ...written, value: mapping }, opts.json === true);
     }),
   );
 
@@ -127,8 +130,14 @@ async function documentFrom(value: string): Promise<unknown> {
   }
 }
 
-/** Prints what a mapping change would do: a summary line and the devices whose policy would change. */
+/** Prints each warning about a mapping (saved, or as it would be) on stderr: `warning: <path>: <message>`. */
+function printWarnings(warnings: MappingWarning[]): void {
+  for (const w of warnings) process.stderr.write(`warning: ${w.path}: ${w.message}\n`);
+}
+
+/** Prints what a mapping change would do: its warnings, a summary line and the devices whose policy would change. */
 function printWhatIf(whatIf: MappingWhatIf, json: boolean): void {
+  printWarnings(whatIf.warnings);
   if (json) {
     process.stdout.write(`${JSON.stringify(whatIf, null, 2)}\n`);
     return;

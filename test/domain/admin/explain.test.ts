@@ -63,6 +63,50 @@ describe("explain", () => {
     expect(world.iot.methods().filter((m) => WRITES.has(m))).toEqual([]);
   });
 
+  it("explains a certificate whose template would name another device's thing as thing-name-mismatch", async () => {
+    // Prepare: the thing name comes from the serialNumber, the device id from the CN
+    const world = makeAdminWorld({
+      records: [{ deviceId: "attacker-1", status: "allowed", profile: "bySerial", version: 1 }],
+      mappings: [
+        {
+          selector: "profile:bySerial",
+          policy: { template: "sensor" },
+          provisioningTemplate: {
+            templateBody: {
+              Parameters: { "AWS::IoT::Certificate::SerialNumber": { Type: "String" } },
+              Resources: {
+                thing: {
+                  Type: "AWS::IoT::Thing",
+                  Properties: { ThingName: { Ref: "AWS::IoT::Certificate::SerialNumber" } },
+                },
+              },
+            },
+          },
+          version: 1,
+        },
+      ],
+    });
+    const admin = new Admin(world.deps);
+    const issued = await issueCertificate(await testCa(), {
+      subject: { CN: "attacker-1", serialNumber: "SN-X" },
+    });
+
+    // Act
+    const explained = await admin.devices.explain({ certificatePem: issued.certificatePem });
+
+    // Assess
+    expect(explained).toMatchObject({
+      deviceId: "attacker-1",
+      decision: "deny",
+      reason: "thing-name-mismatch",
+      certificateStatus: "INACTIVE",
+      detail: expect.stringContaining('"SN-X"'),
+      mapping: { selector: "profile:bySerial" },
+    });
+    expect(explained.thing).toBeUndefined();
+    expect(world.iot.methods().filter((m) => WRITES.has(m))).toEqual([]);
+  });
+
   it("explains a device that is not allowlisted as a quarantine", async () => {
     // Prepare
     const admin = new Admin(makeAdminWorld().deps);

@@ -19,6 +19,16 @@ const bound = (deviceId: string, extra: Partial<AllowlistRecord> = {}): Allowlis
   ...extra,
 });
 
+/** A mapping body whose provisioning template names the thing `kitchen-bulb`, whatever the device. */
+const LITERAL_THING = {
+  policy: { template: "sensor" },
+  provisioningTemplate: {
+    templateBody: {
+      Resources: { bulb: { Type: "AWS::IoT::Thing", Properties: { ThingName: "kitchen-bulb" } } },
+    },
+  },
+};
+
 describe("policy mappings", () => {
   it("creates, reads, updates, lists and deletes a mapping, recording each change under the mapping's key", async () => {
     // Prepare
@@ -101,6 +111,59 @@ describe("policy mappings", () => {
   });
 });
 
+describe("mapping warnings", () => {
+  it("saves a mapping whose template names a literal thing, and answers a warning with it", async () => {
+    // Prepare
+    const world = makeAdminWorld();
+    const admin = new Admin(world.deps);
+
+    // Act
+    const written = await admin.mappings.put(ACTOR, "profile:bulbs", LITERAL_THING, { create: true });
+
+    // Assess
+    expect(written.created).toBe(true);
+    expect(written.warnings).toEqual([
+      expect.objectContaining({
+        code: "thing-name-mismatch",
+        message: expect.stringContaining("kitchen-bulb"),
+      }),
+    ]);
+    expect(world.mappings.mappings.get("profile:bulbs")).toMatchObject({ version: 1 });
+    expect(world.mappings.mappings.get("profile:bulbs")).not.toHaveProperty("warnings");
+  });
+
+  it("answers no warning for a mapping without a template, or one naming the thing after the device id", async () => {
+    // Prepare
+    const admin = new Admin(makeAdminWorld().deps);
+    const byDevice = {
+      policy: { template: "sensor" },
+      provisioningTemplate: {
+        templateBody: {
+          Parameters: { "AWS::IoT::Certificate::CommonName": { Type: "String" } },
+          Resources: {
+            bulb: {
+              Type: "AWS::IoT::Thing",
+              Properties: { ThingName: { Ref: "AWS::IoT::Certificate::CommonName" } },
+            },
+          },
+        },
+      },
+    };
+
+    // Act
+    const plain = await admin.mappings.put(
+      ACTOR,
+      "default",
+      { policy: { template: "sensor" } },
+      { create: true },
+    );
+    const templated = await admin.mappings.put(ACTOR, "profile:bulbs", byDevice, { create: true });
+
+    // Assess
+    expect([plain.warnings, templated.warnings]).toEqual([[], []]);
+  });
+});
+
 describe("mapping what-if", () => {
   it("lists the provisioned devices whose policy would change, and saves nothing", async () => {
     // Prepare
@@ -132,6 +195,7 @@ describe("mapping what-if", () => {
           documentChanged: true,
         },
       ],
+      warnings: [],
     });
     expect([...world.mappings.mappings.keys()]).toEqual(["default"]);
     expect(world.ledger.entries).toEqual([]);
@@ -161,6 +225,23 @@ describe("mapping what-if", () => {
       affectedCount: 1,
       affected: [{ deviceId: "c-1", to: { selector: `ca:${CA}` } }],
     });
+  });
+
+  it("shows the warnings a save would answer: a template naming one thing for every device", async () => {
+    // Prepare
+    const admin = new Admin(makeAdminWorld().deps);
+
+    // Act
+    const whatIf = await admin.mappings.whatIf("profile:bulbs", LITERAL_THING);
+
+    // Assess
+    expect(whatIf.warnings).toEqual([
+      {
+        code: "thing-name-mismatch",
+        path: "provisioningTemplate.templateBody.Resources.bulb.Properties.ThingName",
+        message: expect.stringContaining('names the thing "kitchen-bulb" for every device'),
+      },
+    ]);
   });
 
   it("validates the proposed mapping like a real write", async () => {

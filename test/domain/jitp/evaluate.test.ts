@@ -185,9 +185,10 @@ describe("evaluateProvisioningTemplate: the factory template (every supported fu
       "AWS::IoT::Certificate::Locality": "Munich",
     });
     expect(template.thing).toEqual({
-      thingName: "acme_sensor-42",
+      thingName: "sensor-42",
       thingTypeName: "sensor-DE",
       attributes: {
+        label: "acme_sensor-42",
         site: "hall-7",
         model: "42",
         tier: "gold",
@@ -210,7 +211,7 @@ describe("evaluateProvisioningTemplate: the factory template (every supported fu
           {
             Effect: "Allow",
             Action: "iot:Publish",
-            Resource: "arn:aws:iot:eu-west-1:111122223333:topic/sites/hall-7/acme_sensor-42/*",
+            Resource: "arn:aws:iot:eu-west-1:111122223333:topic/sites/hall-7/sensor-42/*",
           },
         ],
       },

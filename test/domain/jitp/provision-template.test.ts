@@ -74,7 +74,7 @@ describe("provision with a provisioning template", () => {
     ]);
   });
 
-  it("the factory template: a thing named unlike the device id, and a per-device policy; the binding stays keyed by the device id", async () => {
+  it("the factory template: a thing named after the device id (its CN), and a per-device policy", async () => {
     const w = world({
       records: [allowed("sensor-42", { attributes: { Site: "hall-7" }, thingGroups: ["g-record"] })],
       mappings: [templateMapping(fixture("factory-template.json"))],
@@ -86,21 +86,21 @@ describe("provision with a provisioning template", () => {
     expect(result).toMatchObject({
       outcome: "provisioned",
       deviceId: "sensor-42",
-      thingName: "acme_sensor-42",
-      policyName: "jitr-default-euPolicy-sensor-42",
+      thingName: "sensor-42",
+      policyName: "jitr-default-euPolicy@sensor-42",
     });
-    expect(w.iot.thingPrincipals.get("acme_sensor-42")?.has(arnOf(event.certificateId))).toBe(true);
-    expect(w.iot.thingGroups.get("g-record")?.has("acme_sensor-42")).toBe(true);
-    const policy = await w.iot.getPolicy("jitr-default-euPolicy-sensor-42");
-    expect(policy?.document).toContain("topic/sites/hall-7/acme_sensor-42/*");
+    expect(w.iot.thingPrincipals.get("sensor-42")?.has(arnOf(event.certificateId))).toBe(true);
+    expect(w.iot.thingGroups.get("g-record")?.has("sensor-42")).toBe(true);
+    const policy = await w.iot.getPolicy("jitr-default-euPolicy@sensor-42");
+    expect(policy?.document).toContain("topic/sites/hall-7/sensor-42/*");
     expect(policy?.document).toContain("${iot:Connection.Thing.ThingName}");
     expect(await w.allowlist.get("sensor-42")).toMatchObject({
       certificateId: event.certificateId,
-      thingName: "acme_sensor-42",
-      policyName: "jitr-default-euPolicy-sensor-42",
+      thingName: "sensor-42",
+      policyName: "jitr-default-euPolicy@sensor-42",
     });
     expect(w.ledger.entries).toEqual([
-      expect.objectContaining({ kind: "provisioned", deviceId: "sensor-42", thingName: "acme_sensor-42" }),
+      expect.objectContaining({ kind: "provisioned", deviceId: "sensor-42", thingName: "sensor-42" }),
     ]);
   });
 
