@@ -32,4 +32,4 @@ writeFileSync(join(staging, ".built"), `${new Date().toISOString()}\n`);
 if (existsSync(dist)) renameSync(dist, previous);
 renameSync(staging, dist);
 rmSync(previous, { recursive: true, force: true });
-console.log(`built dist/ in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+console.error(`built dist/ in ${((Date.now() - started) / 1000).toFixed(1)} s`);
