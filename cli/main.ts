@@ -1,15 +1,18 @@
 import { Command, CommanderError } from "commander";
 import { registerAdminCommands } from "./commands/admin/index.ts";
 import { registerCaCommands } from "./commands/ca.ts";
+import { registerCompletionCommand } from "./commands/completion.ts";
 import { registerDeviceCommands } from "./commands/device.ts";
 import { registerLocalCommands } from "./commands/local.ts";
 import { registerSimulateCommand } from "./commands/simulate.ts";
 import { CliError } from "./output.ts";
+import { packageVersion } from "./version.ts";
 
 /** Builds the `jitr` command tree. */
 export function buildProgram(): Command {
   const program = new Command("jitr")
     .description("Just-in-time registration for AWS IoT Core: allowlist, policy mappings, local stack")
+    .version(packageVersion(), "-V, --version", "print the version of jitr")
     .showHelpAfterError()
     .exitOverride();
   registerCaCommands(program);
@@ -17,6 +20,7 @@ export function buildProgram(): Command {
   registerAdminCommands(program);
   registerLocalCommands(program);
   registerSimulateCommand(program);
+  registerCompletionCommand(program);
   return program;
 }
 

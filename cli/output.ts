@@ -1,4 +1,10 @@
-import Table from "cli-table3";
+import { createRequire } from "node:module";
+import type TableConstructor from "cli-table3";
+
+const requireModule = createRequire(import.meta.url);
+
+/** The table renderer, loaded when the first table is printed rather than on every start. */
+const Table = (): typeof TableConstructor => requireModule("cli-table3") as typeof TableConstructor;
 
 /** Prints rows as a table for people, or as JSON with `--json`. */
 export function printRows<T extends object>(
@@ -14,7 +20,7 @@ export function printRows<T extends object>(
     process.stdout.write("(none)\n");
     return;
   }
-  const table = new Table({ head: [...columns], style: { head: [], border: [] } });
+  const table = new (Table())({ head: [...columns], style: { head: [], border: [] } });
   for (const row of rows) table.push(columns.map((c) => formatCell(row[c])));
   process.stdout.write(`${table.toString()}\n`);
 }
@@ -25,7 +31,7 @@ export function printObject(value: object, json: boolean): void {
     process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
     return;
   }
-  const table = new Table({ style: { head: [], border: [] } });
+  const table = new (Table())({ style: { head: [], border: [] } });
   for (const [key, v] of Object.entries(value)) table.push({ [key]: formatCell(v) });
   process.stdout.write(`${table.toString()}\n`);
 }

@@ -1,5 +1,5 @@
 /** A certificate and its private key on disk: the key readable by its owner only. */
-import { readFile, writeFile } from "node:fs/promises";
+import { open, readFile, writeFile } from "node:fs/promises";
 import { type KeyedCertificate, loadKeyedCertificate } from "./certificates.ts";
 
 /** Where a certificate and its private key are kept. */
@@ -8,9 +8,19 @@ export interface KeyFiles {
   key: string;
 }
 
-/** Writes a private key (or another secret) readable by its owner only. */
-export const writeSecret = (path: string, pem: string): Promise<void> =>
-  writeFile(path, pem, { mode: 0o600 });
+/**
+ * Writes a private key (or another secret) readable by its owner only, also when it replaces a file that
+ * was readable by others: the file is emptied and made owner-only before the secret goes in.
+ */
+export async function writeSecret(path: string, pem: string): Promise<void> {
+  const file = await open(path, "w", 0o600);
+  try {
+    await file.chmod(0o600);
+    await file.writeFile(pem);
+  } finally {
+    await file.close();
+  }
+}
 
 /** Writes a certificate and its private key, the key owner-only. */
 export async function writeKeyFiles(

@@ -1,12 +1,8 @@
-import { mkdir, readFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import type { Command } from "commander";
-import { readCertificate } from "../../domain/certificate.ts";
 import { isThingName, THING_NAME_RULE } from "../../domain/naming.ts";
 import { defaultDataDir, loadLocalEndpoints } from "../../local/contract.ts";
-import { certificateIdOf, issueCertificate } from "../../pki/certificates.ts";
-import { writeKeyFiles } from "../../pki/key-files.ts";
-import { deviceFiles, loadCa } from "../ca.ts";
-import { connectWithRetry, publishAcknowledged } from "../device-client.ts";
+import { defaultCaDir, defaultDeviceDir, prepareKeyDirectory } from "../key-directory.ts";
 import { CliError, printObject } from "../output.ts";
 
 /** Adds `jitr device create` and `jitr device connect`. */
@@ -16,12 +12,13 @@ export function registerDeviceCommands(program: Command): Command {
   device
     .command("create")
     .description("issue a device certificate signed by the CA: <id>.cert.pem and <id>.key.pem (owner-only)")
-    .requiredOption("--ca <dir>", "directory made by `jitr ca create`")
+    .option("--ca <dir>", "directory made by `jitr ca create`", defaultCaDir())
     .requiredOption("--id <deviceId>", "device id, written as the subject CN (a valid thing name)")
-    .requiredOption("--out <dir>", "directory to write into")
+    .option("--out <dir>", "directory to write into", defaultDeviceDir())
     .option("--serial-number <sn>", "also set the subject serialNumber (OID 2.5.4.5)")
     .option("--san-uri <uri>", "also add a URI subject alternative name")
     .option("--days <n>", "validity in days", "365")
+    .option("--force", "replace the device's certificate and key if --out already holds them")
     .option("--json", "print JSON")
     .action(
       async (opts: {
@@ -31,6 +28,7 @@ export function registerDeviceCommands(program: Command): Command {
         serialNumber?: string;
         sanUri?: string;
         days: string;
+        force?: boolean;
         json?: boolean;
       }) => {
         if (!isThingName(opts.id)) {
@@ -38,14 +36,20 @@ export function registerDeviceCommands(program: Command): Command {
         }
         const days = Number(opts.days);
         if (!Number.isInteger(days) || days < 1) throw new CliError("--days must be a whole number of days");
+        const [{ deviceFiles, loadCa }, { certificateIdOf, issueCertificate }, { writeKeyFiles }] =
+          await Promise.all([
+            import("../ca.ts"),
+            import("../../pki/certificates.ts"),
+            import("../../pki/key-files.ts"),
+          ]);
+        const files = deviceFiles(opts.out, opts.id);
         const ca = await loadCa(opts.ca);
         const issued = await issueCertificate(ca, {
           subject: { CN: opts.id, ...(opts.serialNumber ? { serialNumber: opts.serialNumber } : {}) },
           ...(opts.sanUri ? { sanUris: [opts.sanUri] } : {}),
           notAfter: new Date(Date.now() + days * 86_400_000),
         });
-        await mkdir(opts.out, { recursive: true });
-        const files = deviceFiles(opts.out, opts.id);
+        await prepareKeyDirectory(opts.out, [files.certificate, files.key], opts.force === true);
         await writeKeyFiles(files, issued);
         printObject(
           { deviceId: opts.id, ...files, certificateId: certificateIdOf(issued.certificatePem) },
@@ -77,6 +81,10 @@ export function registerDeviceCommands(program: Command): Command {
     .option("--deadline <seconds>", "give up after this long", "60")
     .option("--json", "print JSON")
     .action(async (opts) => {
+      const [{ readCertificate }, { connectWithRetry, publishAcknowledged }] = await Promise.all([
+        import("../../domain/certificate.ts"),
+        import("../device-client.ts"),
+      ]);
       const [certificatePem, privateKeyPem] = await Promise.all([
         readFile(opts.cert, "utf8"),
         readFile(opts.key, "utf8"),

@@ -3,9 +3,7 @@ import { join } from "node:path";
 import type { LogLevel } from "@aws-lambda-powertools/logger/types";
 import type { Command } from "commander";
 import { defaultDataDir, ENDPOINTS_FILE, LOCAL_PORTS } from "../../local/contract.ts";
-import { runFleet } from "../fleet.ts";
 import { CliError } from "../output.ts";
-import { printFleetSummary, progressBar } from "../report.ts";
 
 const port = (name: string, value: string | undefined, fallback: number): number => {
   if (value === undefined) return fallback;
@@ -97,7 +95,8 @@ export function registerLocalCommands(program: Command): void {
       );
 
       if (devices > 0) {
-        const { prepareDemo, demoOracles } = await import("../demo.ts");
+        const [{ prepareDemo, demoOracles }, { runFleet }, { printFleetSummary, progressBar }] =
+          await Promise.all([import("../demo.ts"), import("../fleet.ts"), import("../report.ts")]);
         const fleet = await prepareDemo(stack, opts.data, devices);
         const bar = progressBar(fleet.length, "devices");
         const summary = await runFleet({

@@ -1,12 +1,7 @@
 import { readFile } from "node:fs/promises";
-import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { IoTClient } from "@aws-sdk/client-iot";
 import type { Command } from "commander";
 import { defaultDataDir, LOCAL_CREDENTIALS, LOCAL_TABLES, loadLocalEndpoints } from "../../local/contract.ts";
-import { demoOracles, prepareDemo } from "../demo.ts";
-import { runFleet } from "../fleet.ts";
 import { CliError } from "../output.ts";
-import { printFleetSummary, progressBar } from "../report.ts";
 
 /** Adds `jitr simulate`. */
 export function registerSimulateCommand(program: Command): void {
@@ -34,6 +29,19 @@ export function registerSimulateCommand(program: Command): void {
         throw new CliError("--deadline must be a number of seconds");
       if (!/^[a-z0-9-]{1,20}$/.test(opts.prefix)) throw new CliError("--prefix must be 1-20 of [a-z0-9-]");
       const endpoints = await loadLocalEndpoints(opts.data);
+      const [
+        { DynamoDBClient },
+        { IoTClient },
+        { demoOracles, prepareDemo },
+        { runFleet },
+        { printFleetSummary, progressBar },
+      ] = await Promise.all([
+        import("@aws-sdk/client-dynamodb"),
+        import("@aws-sdk/client-iot"),
+        import("../demo.ts"),
+        import("../fleet.ts"),
+        import("../report.ts"),
+      ]);
       const config = {
         endpoint: endpoints.awsEndpoint,
         region: endpoints.region,

@@ -2,7 +2,6 @@ import { createReadStream, createWriteStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { SingleBar } from "cli-progress";
 import { type Command, Option } from "commander";
 import { ApiError } from "../../../api/client.ts";
 import type { AllowlistStatus, ImportFormat, ImportMode, ImportReport } from "../../../api/contract.ts";
@@ -192,7 +191,7 @@ async function importFile(file: string, opts: Common & { mode: ImportMode; forma
   const format =
     opts.format ?? (/\.csv$/i.test(file) ? "csv" : /\.(jsonl|ndjson)$/i.test(file) ? "jsonl" : undefined);
   const bar = process.stderr.isTTY
-    ? new SingleBar({
+    ? new (await import("cli-progress")).SingleBar({
         stream: process.stderr,
         format: "importing [{bar}] {percentage}% | {value}/{total} bytes",
       })

@@ -7,7 +7,7 @@ import {
   type WriteCondition,
   withoutServiceFields,
 } from "../../../api/contract.ts";
-import { type ApiOptions, connectAdminApi, type NodeAdminClient } from "../../api-client.ts";
+import type { ApiOptions, NodeAdminClient } from "../../api-client.ts";
 import { CliError, printObject } from "../../output.ts";
 
 /** The options every admin command takes. */
@@ -37,13 +37,15 @@ export function withApi(command: Command): Command {
     .option("--json", "print JSON for scripts");
 }
 
-/** The admin API client the flags point at. */
-export const connect = (opts: Common): Promise<NodeAdminClient> =>
-  connectAdminApi({
+/** The admin API client the flags point at (its HTTP and signing code loaded only now, not at start). */
+export async function connect(opts: Common): Promise<NodeAdminClient> {
+  const { connectAdminApi } = await import("../../api-client.ts");
+  return connectAdminApi({
     ...(opts.api !== undefined ? { api: opts.api } : {}),
     ...(opts.data !== undefined ? { data: opts.data } : {}),
     ...(opts.token !== undefined ? { token: opts.token } : {}),
   });
+}
 
 /** An API error as a CLI error: its message, then one line per field at fault. */
 export function explainError(error: ApiError): CliError {
