@@ -190,8 +190,10 @@ function decideByTable(input: DecisionInput): Decision {
       `the device is bound to another certificate (${boundCertificate.status})`,
     );
   }
-  // 9. lot quota (a device is counted once, on its first provisioning)
-  const countsInLot = record.lot !== undefined && record.provisionedAt === undefined;
+  // 9. lot quota (a device is counted once, on its first provisioning; one that holds a place already,
+  // `lotCounted`, was counted by an earlier or a concurrent run and relies on that place)
+  const countsInLot =
+    record.lot !== undefined && record.provisionedAt === undefined && record.lotCounted === undefined;
   if (countsInLot) {
     if (lot === undefined)
       return quarantine("lot-quota-exceeded", deviceId, `lot ${record.lot} does not exist`);

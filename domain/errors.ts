@@ -135,6 +135,17 @@ export class TransientError extends JitrError {
   }
 }
 
+/**
+ * A write that failed in a way that leaves its outcome unknown (a 5xx or a lost response: it may have
+ * been applied). Not transient: repeating a count could count twice.
+ */
+export class OutcomeUnknownError extends JitrError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "OutcomeUnknownError";
+  }
+}
+
 /** A provisioning step failed for good; what the run created was undone. */
 export class ProvisioningError extends JitrError {
   constructor(

@@ -61,21 +61,60 @@ export interface BindingClaim {
   expectedCertificateId: string | undefined;
 }
 
+/** A device's place in its lot, taken for the certificate bound to it (see domain/lot-place.ts). */
+export interface LotMark {
+  deviceId: string;
+  certificateId: string;
+  lot: string;
+}
+
+/** A claim to give back a device's lot place, made against the record as it was read. */
+export interface LotReleaseClaim {
+  deviceId: string;
+  /** The lot the record holds a place in (`lotCounted`). */
+  lot: string;
+  /** The certificate the record is bound to (undefined: none). */
+  boundTo: string | undefined;
+  /** The interrupted claim this one takes over (`lotReleaseStartedAt` as read; undefined: none). */
+  previousClaim: string | undefined;
+  /** When this claim starts; it names the claim until it ends. */
+  startedAt: string;
+}
+
 /** Allowlist records and the device-to-certificate binding. */
 export interface AllowlistPort {
   get(deviceId: string): Promise<AllowlistRecord | undefined>;
   /** Conditionally bind; false when another certificate won the race. */
   claimBinding(claim: BindingClaim): Promise<boolean>;
-  /** Record what was provisioned for a claimed binding. */
+  /**
+   * Record what was provisioned for a claimed binding; ConflictError when the binding is no longer
+   * this certificate's, or when `lot` is given and the record no longer holds that lot place (or it is
+   * being given back).
+   */
   completeBinding(binding: {
     deviceId: string;
     certificateId: string;
     thingName: string;
     policyName: string;
     provisionedAt: string;
+    lot?: string;
   }): Promise<void>;
   /** Undo a claim (only if it is still this certificate's), restoring the previous binding. */
   releaseBinding(claim: BindingClaim): Promise<void>;
+  /**
+   * Marks the device counted in the lot (`lotCounted`) if it is bound to the certificate and holds no
+   * lot place; false otherwise. Only the run whose mark is written counts the device in the lot.
+   */
+  markLotCounted(mark: LotMark): Promise<boolean>;
+  /**
+   * Takes back a mark the lot's quota refused; false when a release has claimed it or a binding was
+   * completed on it meanwhile (the place must then stay counted).
+   */
+  unmarkLotCounted(mark: LotMark): Promise<boolean>;
+  /** Starts giving back the device's lot place (`lotReleaseStartedAt`); false when the record is not as read. */
+  claimLotRelease(claim: LotReleaseClaim): Promise<boolean>;
+  /** Removes the lot place and its release claim if the claim is still the one started at `startedAt`. */
+  endLotRelease(end: { deviceId: string; startedAt: string }): Promise<void>;
 }
 
 export interface MappingPort {
@@ -85,9 +124,14 @@ export interface MappingPort {
 
 export interface LotPort {
   get(lot: string): Promise<Lot | undefined>;
-  /** Count one more provisioned device if under `maxDevices`; false when the lot is full. */
+  /**
+   * Count one more provisioned device if under `maxDevices`; false when the lot is full.
+   * OutcomeUnknownError when the write may or may not have been applied (it is not repeated).
+   */
   reserve(lot: string): Promise<boolean>;
-  /** Give back a reservation. */
+  /** Count one more device whatever `maxDevices` says (one whose place is already relied on); as `reserve` on errors. */
+  reserveBeyondQuota(lot: string): Promise<void>;
+  /** Give back one place; the count may go below zero while the place's own count is still on its way. */
   release(lot: string): Promise<void>;
 }
 
@@ -145,12 +189,15 @@ export interface AllowlistStore extends AllowlistPort {
   create(record: AllowlistRecord): Promise<boolean>;
   /** Replaces the admin fields if the stored version is `expectedVersion`; false otherwise. */
   update(record: AllowlistRecord, expectedVersion: number): Promise<boolean>;
-  /** Deletes the record if its version and binding are still as expected; false otherwise. */
+  /** Deletes the record if its version and binding are still as expected and it holds no lot place; false otherwise. */
   remove(
     deviceId: string,
     expected: { version: number; certificateId: string | undefined },
   ): Promise<boolean>;
-  /** Removes the binding fields if the record is still bound to `certificateId`; false otherwise. */
+  /**
+   * Removes the binding fields if the record is still bound to `certificateId` and holds no lot place
+   * (give it back first); false otherwise.
+   */
   unbind(deviceId: string, certificateId: string): Promise<boolean>;
 }
 

@@ -1,9 +1,17 @@
 import { readCertificate } from "./certificate.ts";
 import { type Allow, type DecisionInput, type DecisionSettings, decide } from "./decide.ts";
 import { deriveDeviceId } from "./device-id.ts";
-import { ConflictError, describeError, JitrError, ProvisioningError, TransientError } from "./errors.ts";
+import {
+  ConflictError,
+  describeError,
+  JitrError,
+  OutcomeUnknownError,
+  ProvisioningError,
+  TransientError,
+} from "./errors.ts";
 import { execute } from "./execute.ts";
 import type { KnownPolicies } from "./known-policies.ts";
+import { giveBackLotPlace, type TakeOutcome, takeLotPlace } from "./lot-place.ts";
 import { plan } from "./plan.ts";
 import type {
   AllowlistPort,
@@ -32,10 +40,11 @@ import type {
  *  3. Gather the allowlist record, the bound certificate's status, the lot and the candidate mappings.
  *  4. Decide (pure).
  *  5. Denied: set the certificate INACTIVE or REVOKED, record the outcome.
- *  6. Allowed: claim the device binding (conditional write: one certificate wins a race) and the lot place;
- *     a lost claim gathers and decides again.
- *  7. Plan and execute against IoT, activation last; a permanent failure undoes the run, releases the claim,
- *     records `failed` and is rethrown.
+ *  6. Allowed: claim the device binding (conditional write: one certificate wins a race), then the lot
+ *     place (./lot-place.ts: marked on the record, then counted, so a device counts once); a lost claim
+ *     gathers and decides again.
+ *  7. Plan and execute against IoT, activation last; a permanent failure undoes the run, gives back the
+ *     lot place and the claim, records `failed` and is rethrown.
  *  8. Complete the binding, retire a replaced certificate (rotation `replace`), record `provisioned`.
  */
 
@@ -203,12 +212,49 @@ export async function provision(
       }
       continue;
     }
+    // 6b. the lot place (I6, see ./lot-place.ts): counted once, by the run whose mark is written
+    const lotPlace = lotPlaceOf(decision);
     if (decision.reserveLot !== undefined) {
-      const lot = decision.reserveLot;
-      if (!(await ports.lots.reserve(lot))) {
+      const mark = { deviceId: decision.deviceId, certificateId, lot: decision.reserveLot };
+      let taken: TakeOutcome;
+      try {
+        taken = await takeLotPlace(ports, mark);
+      } catch (error) {
+        // Stop as a crash would: the mark, if written, makes the retry count nothing again.
+        throw await recordFailure(
+          { ...base, deviceId: decision.deviceId },
+          error instanceof OutcomeUnknownError
+            ? new TransientError(`device ${decision.deviceId}: ${error.message}; retry later`, {
+                cause: error,
+              })
+            : error instanceof Error
+              ? error
+              : new Error(String(error)),
+        );
+      }
+      if (taken === "full") {
         await ports.allowlist.releaseBinding(claim);
         continue; // the next round sees the full lot and denies
       }
+      if (taken === "lost") {
+        if (round >= MAX_CLAIM_ROUNDS) {
+          throw await recordFailure(
+            { ...base, deviceId: decision.deviceId },
+            new TransientError(`device ${decision.deviceId}: the lot place kept changing; retry later`),
+          );
+        }
+        continue; // another run marked the device (the next round relies on its mark), or the binding moved
+      }
+    } else if (lotPlace !== undefined && decision.record.lotReleaseStartedAt !== undefined) {
+      // The place this run would rely on is being given back: wait for that, or finish an interrupted one.
+      const given = await giveBackLotPlace(ports, decision.deviceId, certificateId, clock.now());
+      if (given.outcome === "busy" || round >= MAX_CLAIM_ROUNDS) {
+        throw await recordFailure(
+          { ...base, deviceId: decision.deviceId },
+          new TransientError(`device ${decision.deviceId}: its lot place is being given back; retry later`),
+        );
+      }
+      continue; // the next round takes a place anew
     }
 
     // 7. plan and execute
@@ -233,7 +279,7 @@ export async function provision(
         },
       ));
     } catch (error) {
-      await releaseClaim(decision, claim, ports);
+      await releaseClaim(decision, claim, ports, clock);
       throw await recordFailure(
         ledgerBase,
         error instanceof JitrError
@@ -251,6 +297,7 @@ export async function provision(
         thingName: decision.thing.thingName,
         policyName: decision.policy.policyName,
         provisionedAt,
+        ...(lotPlace !== undefined ? { lot: lotPlace } : {}),
       });
     } catch (error) {
       // The binding was taken away while this run provisioned (an admin deprovisioned or re-bound the
@@ -330,15 +377,26 @@ async function gather(
   };
 }
 
+/**
+ * The lot place a first provisioning depends on: the one it takes, or the one the record holds already
+ * (marked by an earlier or a concurrent run of the device). Undefined for a device already provisioned.
+ */
+function lotPlaceOf(decision: Allow): string | undefined {
+  if (decision.reserveLot !== undefined) return decision.reserveLot;
+  return decision.record.provisionedAt === undefined ? decision.record.lotCounted : undefined;
+}
+
+/** Undoes a claim: gives back the lot place of a first provisioning (the reverse order), then the binding. */
 async function releaseClaim(
   decision: Allow,
   claim: { deviceId: string; certificateId: string; expectedCertificateId: string | undefined },
   ports: Pick<RetryingPorts, "allowlist" | "lots">,
+  clock: ClockPort,
 ): Promise<void> {
-  await ports.allowlist.releaseBinding(claim).catch(() => undefined);
-  if (decision.reserveLot !== undefined) {
-    await ports.lots.release(decision.reserveLot).catch(() => undefined);
+  if (lotPlaceOf(decision) !== undefined) {
+    await giveBackLotPlace(ports, claim.deviceId, claim.certificateId, clock.now()).catch(() => undefined);
   }
+  await ports.allowlist.releaseBinding(claim).catch(() => undefined);
 }
 
 /** Rotation `replace`: revoke the old certificate, then detach its thing and policy. Best effort. */

@@ -53,12 +53,14 @@ export const ALLOWLIST_FIELDS = [
 /** The fields every versioned record carries for its audit, all written by the service. */
 export const AUDIT_FIELDS = ["version", "createdAt", "updatedAt", "updatedBy"] as const;
 
-/** Allowlist fields only the service writes: the binding and the audit fields. */
+/** Allowlist fields only the service writes: the binding, the lot place and the audit fields. */
 export const ALLOWLIST_SERVICE_FIELDS = [
   "certificateId",
   "thingName",
   "policyName",
   "provisionedAt",
+  "lotCounted",
+  "lotReleaseStartedAt",
   ...AUDIT_FIELDS,
 ] as const satisfies readonly (keyof AllowlistRecord)[];
 

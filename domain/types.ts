@@ -61,6 +61,10 @@ export interface AllowlistRecord {
   thingName?: string;
   policyName?: string;
   provisionedAt?: string;
+  /** Written by the service: the lot the device is counted in (set before the count; invariant I6). */
+  lotCounted?: string;
+  /** Written by the service: when giving back the device's lot place began (under way, or interrupted). */
+  lotReleaseStartedAt?: string;
 }
 
 /** Where a mapping's policy comes from. */

@@ -9,7 +9,15 @@ import {
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
 import { ConflictError } from "../../domain/errors.ts";
-import type { AllowlistFilter, AllowlistStore, BindingClaim, Page, PageRequest } from "../../domain/ports.ts";
+import type {
+  AllowlistFilter,
+  AllowlistStore,
+  BindingClaim,
+  LotMark,
+  LotReleaseClaim,
+  Page,
+  PageRequest,
+} from "../../domain/ports.ts";
 import { ALLOWLIST_FIELDS } from "../../domain/records.ts";
 import type { AllowlistRecord } from "../../domain/types.ts";
 import { indexNames } from "../tables.ts";
@@ -32,7 +40,8 @@ function toAllowlistRecord(item: Item, table: string): AllowlistRecord {
 
 /**
  * The allowlist table (key `deviceId`). The service writes only the binding fields
- * (certificateId, thingName, policyName, provisionedAt); `version`/`updatedAt` belong to admins.
+ * (certificateId, thingName, policyName, provisionedAt) and the lot place (lotCounted,
+ * lotReleaseStartedAt); `version`/`updatedAt` belong to admins.
  */
 export class DynamoAllowlist extends DynamoTable implements AllowlistStore {
   /** The device's record, read consistently; undefined when there is none. */
@@ -69,36 +78,120 @@ export class DynamoAllowlist extends DynamoTable implements AllowlistStore {
     );
   }
 
-  /** Records what was provisioned; ConflictError when the binding is no longer this certificate's. */
+  /**
+   * Records what was provisioned; ConflictError when the binding is no longer this certificate's, or
+   * when `lot` is given and the record no longer holds that lot place (or it is being given back).
+   */
   async completeBinding(binding: {
     deviceId: string;
     certificateId: string;
     thingName: string;
     policyName: string;
     provisionedAt: string;
+    lot?: string;
   }): Promise<void> {
     const resource = this.#resource(binding.deviceId);
+    const { lot } = binding;
     const written = await sendConditional("UpdateItem", resource, () =>
       this.doc.send(
         new UpdateCommand({
           TableName: this.table,
           Key: { deviceId: binding.deviceId },
           UpdateExpression: "SET thingName = :t, policyName = :p, provisionedAt = :at",
-          ConditionExpression: "certificateId = :c",
+          ConditionExpression:
+            lot === undefined
+              ? "certificateId = :c"
+              : "certificateId = :c AND lotCounted = :lot AND attribute_not_exists(lotReleaseStartedAt)",
           ExpressionAttributeValues: {
             ":t": binding.thingName,
             ":p": binding.policyName,
             ":at": binding.provisionedAt,
             ":c": binding.certificateId,
+            ...(lot === undefined ? {} : { ":lot": lot }),
           },
         }),
       ),
     );
     if (!written) {
       throw new ConflictError(
-        `${resource} is no longer bound to certificate ${binding.certificateId}; binding not completed`,
+        lot === undefined
+          ? `${resource} is no longer bound to certificate ${binding.certificateId}; binding not completed`
+          : `${resource} is no longer bound to certificate ${binding.certificateId} with its place in lot ${lot}; binding not completed`,
       );
     }
+  }
+
+  /** Marks the device counted in the lot if bound to the certificate and holding no lot place. */
+  async markLotCounted(mark: LotMark): Promise<boolean> {
+    return sendConditional("UpdateItem", this.#resource(mark.deviceId), () =>
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { deviceId: mark.deviceId },
+          UpdateExpression: "SET lotCounted = :lot",
+          ConditionExpression: "certificateId = :c AND attribute_not_exists(lotCounted)",
+          ExpressionAttributeValues: { ":lot": mark.lot, ":c": mark.certificateId },
+        }),
+      ),
+    );
+  }
+
+  /** Takes back a mark unless a release claimed it or a binding was completed on it. */
+  async unmarkLotCounted(mark: LotMark): Promise<boolean> {
+    return sendConditional("UpdateItem", this.#resource(mark.deviceId), () =>
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { deviceId: mark.deviceId },
+          UpdateExpression: "REMOVE lotCounted",
+          ConditionExpression:
+            "lotCounted = :lot AND attribute_not_exists(lotReleaseStartedAt) AND attribute_not_exists(provisionedAt)",
+          ExpressionAttributeValues: { ":lot": mark.lot },
+        }),
+      ),
+    );
+  }
+
+  /** Starts giving back the lot place if the record is still as the claim read it. */
+  async claimLotRelease(claim: LotReleaseClaim): Promise<boolean> {
+    const conditions = ["lotCounted = :lot"];
+    const values: Record<string, NativeAttributeValue> = { ":lot": claim.lot, ":s": claim.startedAt };
+    if (claim.boundTo === undefined) conditions.push("attribute_not_exists(certificateId)");
+    else {
+      conditions.push("certificateId = :b");
+      values[":b"] = claim.boundTo;
+    }
+    if (claim.previousClaim === undefined) conditions.push("attribute_not_exists(lotReleaseStartedAt)");
+    else {
+      conditions.push("lotReleaseStartedAt = :p");
+      values[":p"] = claim.previousClaim;
+    }
+    return sendConditional("UpdateItem", this.#resource(claim.deviceId), () =>
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { deviceId: claim.deviceId },
+          UpdateExpression: "SET lotReleaseStartedAt = :s",
+          ConditionExpression: conditions.join(" AND "),
+          ExpressionAttributeValues: values,
+        }),
+      ),
+    );
+  }
+
+  /** Removes the lot place and its release claim if the claim is still the given one. */
+  async endLotRelease(end: { deviceId: string; startedAt: string }): Promise<void> {
+    await sendConditional("UpdateItem", this.#resource(end.deviceId), () =>
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { deviceId: end.deviceId },
+          UpdateExpression: "REMOVE lotCounted, lotReleaseStartedAt",
+          ConditionExpression: "lotReleaseStartedAt = :s",
+          ExpressionAttributeValues: { ":s": end.startedAt },
+        }),
+      ),
+    );
   }
 
   /**
@@ -185,6 +278,8 @@ export class DynamoAllowlist extends DynamoTable implements AllowlistStore {
       thingName: _t,
       policyName: _p,
       provisionedAt: _a,
+      lotCounted: _l,
+      lotReleaseStartedAt: _r,
       deviceId,
       ...fields
     } = record;
@@ -200,7 +295,7 @@ export class DynamoAllowlist extends DynamoTable implements AllowlistStore {
     );
   }
 
-  /** Deletes the record if its version and binding are still the expected ones. */
+  /** Deletes the record if its version and binding are still the expected ones and it holds no lot place. */
   async remove(
     deviceId: string,
     expected: { version: number; certificateId: string | undefined },
@@ -213,8 +308,8 @@ export class DynamoAllowlist extends DynamoTable implements AllowlistStore {
           Key: { deviceId },
           ConditionExpression:
             bound === undefined
-              ? "version = :v AND attribute_not_exists(certificateId)"
-              : "version = :v AND certificateId = :c",
+              ? "version = :v AND attribute_not_exists(certificateId) AND attribute_not_exists(lotCounted)"
+              : "version = :v AND certificateId = :c AND attribute_not_exists(lotCounted)",
           ExpressionAttributeValues:
             bound === undefined ? { ":v": expected.version } : { ":v": expected.version, ":c": bound },
         }),
@@ -222,7 +317,10 @@ export class DynamoAllowlist extends DynamoTable implements AllowlistStore {
     );
   }
 
-  /** Removes certificateId, thingName, policyName and provisionedAt if still bound to `certificateId`. */
+  /**
+   * Removes certificateId, thingName, policyName and provisionedAt if still bound to `certificateId`
+   * and holding no lot place (given back first).
+   */
   async unbind(deviceId: string, certificateId: string): Promise<boolean> {
     return sendConditional("UpdateItem", this.#resource(deviceId), () =>
       this.doc.send(
@@ -230,7 +328,7 @@ export class DynamoAllowlist extends DynamoTable implements AllowlistStore {
           TableName: this.table,
           Key: { deviceId },
           UpdateExpression: "REMOVE certificateId, thingName, policyName, provisionedAt",
-          ConditionExpression: "certificateId = :c",
+          ConditionExpression: "certificateId = :c AND attribute_not_exists(lotCounted)",
           ExpressionAttributeValues: { ":c": certificateId },
         }),
       ),

@@ -1,6 +1,8 @@
 import { GetCommand, PutCommand, ScanCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { OutcomeUnknownError, TransientError } from "../../domain/errors.ts";
 import type { LotStore, Page, PageRequest } from "../../domain/ports.ts";
 import type { Lot } from "../../domain/types.ts";
+import { errorName } from "../aws-errors.ts";
 import { ADMIN_META_FIELDS, replaceExpression } from "./replace-expression.ts";
 import { DynamoTable, type Item, invalidRecord, pageInput, send, sendConditional, toPage } from "./table.ts";
 
@@ -17,6 +19,30 @@ function toLot(item: Item, table: string): Lot {
   return { ...item, lot, provisionedCount: provisionedCount ?? 0 };
 }
 
+/** Errors that say a request was refused before anything was written. */
+const NOT_APPLIED: ReadonlySet<string> = new Set([
+  "ProvisionedThroughputExceededException",
+  "ThrottlingException",
+  "RequestLimitExceeded",
+]);
+
+/**
+ * Sends one conditional increment of a count. A transient error that may have left the count changed
+ * (5xx, a lost response) becomes OutcomeUnknownError, so it is not repeated: a repeat could count twice.
+ */
+async function sendCount(operation: string, resource: string, run: () => Promise<unknown>): Promise<boolean> {
+  try {
+    return await sendConditional(operation, resource, run);
+  } catch (error) {
+    if (error instanceof TransientError && !NOT_APPLIED.has(errorName(error.cause))) {
+      throw new OutcomeUnknownError(`${error.message} (the count may or may not have changed)`, {
+        cause: error,
+      });
+    }
+    throw error;
+  }
+}
+
 /** The lots table (key `lot`) with its provisioned-device counter. */
 export class DynamoLots extends DynamoTable implements LotStore {
   /** The lot; a missing `provisionedCount` reads as 0. */
@@ -29,10 +55,11 @@ export class DynamoLots extends DynamoTable implements LotStore {
 
   /**
    * Counts one more device when the lot exists and is under `maxDevices` (a missing count is 0,
-   * so a lot with `maxDevices` 0 never admits one). False when the lot is full or does not exist.
+   * so a lot with `maxDevices` 0 never admits one). False when the lot is full or does not exist;
+   * OutcomeUnknownError when the write may or may not have been applied.
    */
   async reserve(lot: string): Promise<boolean> {
-    return sendConditional("UpdateItem", this.#resource(lot), () =>
+    return sendCount("UpdateItem", this.#resource(lot), () =>
       this.doc.send(
         new UpdateCommand({
           TableName: this.table,
@@ -47,15 +74,34 @@ export class DynamoLots extends DynamoTable implements LotStore {
     );
   }
 
-  /** Gives back one reservation; nothing happens when the count is already 0 or the lot is gone. */
+  /** Counts one more device whatever `maxDevices` says; nothing happens when the lot is gone. */
+  async reserveBeyondQuota(lot: string): Promise<void> {
+    await sendCount("UpdateItem", this.#resource(lot), () =>
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { lot },
+          UpdateExpression: "SET provisionedCount = if_not_exists(provisionedCount, :zero) + :one",
+          ConditionExpression: "attribute_exists(lot)",
+          ExpressionAttributeValues: { ":zero": 0, ":one": 1 },
+        }),
+      ),
+    );
+  }
+
+  /**
+   * Gives back one place; nothing happens when the lot is gone. Not held at zero: a place given back
+   * before its own count arrived (a release racing the run that counts it) is then counted back to
+   * where it was.
+   */
   async release(lot: string): Promise<void> {
     await sendConditional("UpdateItem", this.#resource(lot), () =>
       this.doc.send(
         new UpdateCommand({
           TableName: this.table,
           Key: { lot },
-          UpdateExpression: "SET provisionedCount = provisionedCount - :one",
-          ConditionExpression: "provisionedCount > :zero",
+          UpdateExpression: "SET provisionedCount = if_not_exists(provisionedCount, :zero) - :one",
+          ConditionExpression: "attribute_exists(lot)",
           ExpressionAttributeValues: { ":zero": 0, ":one": 1 },
         }),
       ),

@@ -1,4 +1,5 @@
-import { DeviceBoundError, NotFoundError } from "../errors.ts";
+import { DeviceBoundError, NotFoundError, StateConflictError } from "../errors.ts";
+import { giveBackLotPlace } from "../lot-place.ts";
 import type { Page, PageRequest } from "../ports.ts";
 import { type AllowlistFields, allowlistFieldsOf } from "../records.ts";
 import type { AllowlistRecord, AllowlistStatus } from "../types.ts";
@@ -80,6 +81,13 @@ export class AllowlistAdmin {
         throw new DeviceBoundError(deviceId, certificateId, bound.status);
       }
     }
+    // The record takes the device's lot place with it: give it back first (see ../lot-place.ts).
+    const given = await giveBackLotPlace(retried, deviceId, certificateId, deps.clock.now());
+    if (given.outcome === "busy") {
+      throw new StateConflictError(
+        `device ${deviceId}: its lot place is being given back by another request; try again shortly`,
+      );
+    }
     if (!(await deps.allowlist.remove(deviceId, { version: current.version, certificateId }))) {
       throw lostRace(what);
     }
@@ -103,8 +111,8 @@ export class AllowlistAdmin {
   }
 }
 
-/** The service-written binding fields of a record. */
+/** The service-written fields of a record: the binding and the lot place. */
 function bindingOf(record: Content<AllowlistRecord>): Partial<AllowlistRecord> {
-  const { certificateId, thingName, policyName, provisionedAt } = record;
-  return compact({ certificateId, thingName, policyName, provisionedAt });
+  const { certificateId, thingName, policyName, provisionedAt, lotCounted, lotReleaseStartedAt } = record;
+  return compact({ certificateId, thingName, policyName, provisionedAt, lotCounted, lotReleaseStartedAt });
 }

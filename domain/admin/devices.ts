@@ -1,4 +1,5 @@
 import { describeError, NotFoundError, StateConflictError } from "../errors.ts";
+import { giveBackLotPlace } from "../lot-place.ts";
 import type { Page, PageRequest } from "../ports.ts";
 import { type ProvisionResult, provision } from "../provision.ts";
 import type { LedgerEntry } from "../types.ts";
@@ -40,6 +41,9 @@ export interface Deprovisioned {
 /** The certificate id in a certificate ARN (`arn:<partition>:iot:<region>:<account>:cert/<id>`). */
 const certificateIdInArn = (principal: string): string | undefined =>
   /^arn:[\w-]+:iot:[\w-]*:\d*:cert\/([0-9a-f]{64})$/.exec(principal)?.[1];
+
+/** How many times deprovision gives back a lot place marked while it unbinds before it gives up. */
+const UNBIND_ATTEMPTS = 3;
 
 /** How many of a device's latest ledger entries approve looks through for a quarantined certificate. */
 const APPROVE_SCAN_LIMIT = 500;
@@ -175,15 +179,7 @@ export class DeviceAdmin {
         warnings.push(`thing ${thingName} kept: ${left.length} certificate(s) attached meanwhile`);
       }
     }
-    if (!(await retried.allowlist.unbind(deviceId, certificateId))) {
-      throw new StateConflictError(
-        `device ${deviceId} was bound to another certificate meanwhile; nothing unbound`,
-      );
-    }
-    if (record.lot !== undefined && record.provisionedAt !== undefined) {
-      await retried.lots.release(record.lot);
-      result.lotReleased = record.lot;
-    }
+    result.lotReleased = await this.#giveBackAndUnbind(deviceId, certificateId);
     await retried.ledger.append({
       deviceId,
       at: deps.clock.now().toISOString(),
@@ -207,6 +203,31 @@ export class DeviceAdmin {
   async history(deviceId: string, page: PageRequest): Promise<Page<LedgerEntry>> {
     requireDeviceId(deviceId);
     return this.context.retried.ledger.history(deviceId, page);
+  }
+
+  /**
+   * Gives back the device's lot place (see ../lot-place.ts), then unbinds; a place a provisioning run
+   * marked meanwhile is given back too. The lot given back, if any.
+   */
+  async #giveBackAndUnbind(deviceId: string, certificateId: string): Promise<string | undefined> {
+    const { deps, retried } = this.context;
+    let released: string | undefined;
+    for (let attempt = 1; attempt <= UNBIND_ATTEMPTS; attempt++) {
+      const given = await giveBackLotPlace(retried, deviceId, certificateId, deps.clock.now());
+      if (given.outcome === "busy") {
+        throw new StateConflictError(
+          `device ${deviceId}: its lot place is being given back by another request; try again shortly`,
+        );
+      }
+      if (given.outcome === "released") released = given.lot;
+      if (await retried.allowlist.unbind(deviceId, certificateId)) return released;
+      if ((await retried.allowlist.get(deviceId))?.certificateId !== certificateId) {
+        throw new StateConflictError(
+          `device ${deviceId} was bound to another certificate meanwhile; nothing unbound`,
+        );
+      }
+    }
+    throw new StateConflictError(`device ${deviceId}: its lot place kept changing; nothing unbound`);
   }
 
   /** Deletes a policy: its non-default versions first, as AWS IoT requires. */

@@ -223,12 +223,15 @@ async function writeBatch(
         report.unchanged += 1;
       } else {
         const { certificateId, thingName, policyName, provisionedAt, createdAt } = current;
+        const { lotCounted, lotReleaseStartedAt } = current;
         const record: AllowlistRecord = {
           ...fields,
           ...(certificateId !== undefined ? { certificateId } : {}),
           ...(thingName !== undefined ? { thingName } : {}),
           ...(policyName !== undefined ? { policyName } : {}),
           ...(provisionedAt !== undefined ? { provisionedAt } : {}),
+          ...(lotCounted !== undefined ? { lotCounted } : {}),
+          ...(lotReleaseStartedAt !== undefined ? { lotReleaseStartedAt } : {}),
           version: current.version + 1,
           ...(createdAt !== undefined ? { createdAt } : {}),
           updatedAt: now,

@@ -40,6 +40,8 @@ const byKey = <T>(map: Map<string, T>): T[] =>
   [...map.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, value]) => value);
 
 const BINDING_FIELDS = ["certificateId", "thingName", "policyName", "provisionedAt"] as const;
+/** The service fields an admin write keeps: the binding and the lot place. */
+const SERVICE_KEPT = [...BINDING_FIELDS, "lotCounted", "lotReleaseStartedAt"] as const;
 
 /** Allowlist records in memory: admin writes conditional on version, the binding on the certificate. */
 export class MemoryAllowlistStore extends MemoryAllowlist implements AllowlistStore {
@@ -73,7 +75,7 @@ export class MemoryAllowlistStore extends MemoryAllowlist implements AllowlistSt
     const stored = this.records.get(record.deviceId);
     if (stored === undefined || stored.version !== expectedVersion) return false;
     const next: AllowlistRecord = structuredClone(record);
-    for (const field of BINDING_FIELDS) {
+    for (const field of SERVICE_KEPT) {
       if (stored[field] !== undefined) next[field] = stored[field];
       else delete next[field];
     }
@@ -85,13 +87,14 @@ export class MemoryAllowlistStore extends MemoryAllowlist implements AllowlistSt
     this.write();
     const stored = this.records.get(deviceId);
     if (stored?.version !== expected.version || stored.certificateId !== expected.certificateId) return false;
+    if (stored.lotCounted !== undefined) return false;
     this.records.delete(deviceId);
     return true;
   }
   async unbind(deviceId: string, certificateId: string) {
     this.enter("unbind");
     const stored = this.records.get(deviceId);
-    if (stored?.certificateId !== certificateId) return false;
+    if (stored?.certificateId !== certificateId || stored.lotCounted !== undefined) return false;
     for (const field of BINDING_FIELDS) delete stored[field];
     return true;
   }

@@ -9,7 +9,9 @@ import type {
   IotPort,
   LedgerPort,
   LedgerStore,
+  LotMark,
   LotPort,
+  LotReleaseClaim,
   LotStore,
   MappingPort,
   MappingStore,
@@ -279,10 +281,13 @@ export class MemoryAllowlist extends Interference<keyof AllowlistStore> implemen
     thingName: string;
     policyName: string;
     provisionedAt: string;
+    lot?: string;
   }) {
     this.enter("completeBinding");
     const r = this.records.get(b.deviceId);
     if (!r || r.certificateId !== b.certificateId) throw new ConflictError("binding lost");
+    if (b.lot !== undefined && (r.lotCounted !== b.lot || r.lotReleaseStartedAt !== undefined))
+      throw new ConflictError("lot place lost");
     Object.assign(r, { thingName: b.thingName, policyName: b.policyName, provisionedAt: b.provisionedAt });
   }
   async releaseBinding(claim: BindingClaim) {
@@ -291,6 +296,48 @@ export class MemoryAllowlist extends Interference<keyof AllowlistStore> implemen
     if (!r || r.certificateId !== claim.certificateId) return;
     if (claim.expectedCertificateId === undefined) delete r.certificateId;
     else r.certificateId = claim.expectedCertificateId;
+  }
+  async markLotCounted(mark: LotMark) {
+    this.enter("markLotCounted");
+    await Promise.resolve();
+    const r = this.records.get(mark.deviceId);
+    if (!r || r.certificateId !== mark.certificateId || r.lotCounted !== undefined) return false;
+    r.lotCounted = mark.lot;
+    return true;
+  }
+  async unmarkLotCounted(mark: LotMark) {
+    this.enter("unmarkLotCounted");
+    const r = this.records.get(mark.deviceId);
+    if (
+      !r ||
+      r.lotCounted !== mark.lot ||
+      r.lotReleaseStartedAt !== undefined ||
+      r.provisionedAt !== undefined
+    )
+      return false;
+    delete r.lotCounted;
+    return true;
+  }
+  async claimLotRelease(claim: LotReleaseClaim) {
+    this.enter("claimLotRelease");
+    await Promise.resolve();
+    const r = this.records.get(claim.deviceId);
+    if (
+      !r ||
+      r.lotCounted !== claim.lot ||
+      r.certificateId !== claim.boundTo ||
+      r.lotReleaseStartedAt !== claim.previousClaim
+    )
+      return false;
+    r.lotReleaseStartedAt = claim.startedAt;
+    return true;
+  }
+  async endLotRelease(end: { deviceId: string; startedAt: string }) {
+    this.enter("endLotRelease");
+    const r = this.records.get(end.deviceId);
+    if (!r || r.lotReleaseStartedAt !== end.startedAt) return;
+    delete r.lotCounted;
+    delete r.lotReleaseStartedAt;
   }
 }
 
@@ -331,10 +378,16 @@ export class MemoryLots extends Interference<keyof LotStore> implements LotPort 
     l.provisionedCount += 1;
     return true;
   }
+  async reserveBeyondQuota(lot: string) {
+    this.enter("reserveBeyondQuota");
+    const l = this.lots.get(lot);
+    if (l) l.provisionedCount += 1;
+  }
   async release(lot: string) {
     this.enter("release");
+    await Promise.resolve();
     const l = this.lots.get(lot);
-    if (l && l.provisionedCount > 0) l.provisionedCount -= 1;
+    if (l) l.provisionedCount -= 1;
   }
 }
 

@@ -174,12 +174,14 @@ describe("against dynalite", () => {
     const unlimited = await lots.reserve("Lx");
     const missing = await lots.reserve("nope");
     await lots.release("L0");
+    await lots.release("nope");
 
     // Assess
     expect(results).toStrictEqual([true, true, false]);
     expect(afterRelease).toStrictEqual({ lot: "L1", maxDevices: 2, provisionedCount: 1 });
     expect([zeroQuota, unlimited, missing]).toStrictEqual([false, true, false]);
-    expect((await lots.get("L0"))?.provisionedCount).toBe(0);
+    expect((await lots.get("L0"))?.provisionedCount).toBe(-1);
+    expect(await lots.get("nope")).toBeUndefined();
   });
 
   it("reads several mappings at once", async () => {
