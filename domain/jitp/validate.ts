@@ -10,7 +10,7 @@ import {
   THING_NAME_RULE,
 } from "../naming.ts";
 import { ExpressionChecker } from "./expressions.ts";
-import { anchored, parameterProblem } from "./parameters.ts";
+import { compilePattern, parameterProblem } from "./parameters.ts";
 import {
   CERTIFICATE_ID_PARAMETER,
   CERTIFICATE_IDENTITY_PROPERTIES,
@@ -268,13 +268,9 @@ class Checker extends ExpressionChecker {
     if (defaultValue !== undefined) result.default = defaultValue;
     const pattern = text("AllowedPattern");
     if (pattern !== undefined) {
-      try {
-        anchored(pattern);
-        result.allowedPattern = pattern;
-      } catch (error) {
-        const reason = error instanceof Error ? error.message : String(error);
-        this.fail(keyPath(at, "AllowedPattern"), `is not a valid regular expression: ${reason}`);
-      }
+      const compiled = compilePattern(pattern);
+      if (compiled.ok) result.allowedPattern = pattern;
+      else this.fail(keyPath(at, "AllowedPattern"), compiled.problem);
     }
     const allowed = declaration.AllowedValues;
     if (allowed !== undefined) {
