@@ -162,6 +162,7 @@ export async function importAllowlist(
     report.stopped = { line: error.line, limit: error.limit, reason: error.message };
   }
   if (mode === "all-or-nothing") {
+    if (report.rejectedCount === 0 && report.stopped === undefined) await checkMerges(context, held, reject);
     if (report.rejectedCount > 0 || report.stopped !== undefined) return finish(report);
     for (let start = 0; start < held.length; start += BATCH) {
       const slice = held.slice(start, start + BATCH);
@@ -172,6 +173,24 @@ export async function importAllowlist(
   }
   await writer.drain();
   return finish(report);
+}
+
+/** Before an all-or-nothing import writes: rejects each bulk line whose merge into its stored record is invalid. */
+async function checkMerges(
+  context: AdminContext,
+  held: Parsed[],
+  reject: (line: number, reason: string) => void,
+): Promise<void> {
+  const merges = held.filter((item) => item.merge);
+  for (let start = 0; start < merges.length; start += BATCH) {
+    const slice = merges.slice(start, start + BATCH);
+    const stored = await context.retried.allowlist.getMany(slice.map((item) => item.fields.deviceId));
+    const byId = new Map(stored.map((record) => [record.deviceId, record]));
+    for (const item of slice) {
+      const composed = composeFields(item, byId.get(item.fields.deviceId));
+      if (!composed.ok) reject(item.line, composed.reason);
+    }
+  }
 }
 
 const issuesText = (issues: { path: string; message: string }[]): string =>

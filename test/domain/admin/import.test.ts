@@ -331,6 +331,25 @@ describe("import over existing records", () => {
     expect(world.allowlist.records.get("f-1")?.version).toBe(3);
   });
 
+  it("all-or-nothing refuses a bulk line whose merge is invalid before writing any line", async () => {
+    // Prepare
+    const full = Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`a${i}`, "v"]));
+    const world = makeAdminWorld({ records: [{ ...pinned("f-2"), attributes: full }] });
+    const admin = new Admin(world.deps);
+
+    // Act
+    const report = await admin.allowlist.import(
+      ACTOR,
+      linesOf('{"deviceId":"new-1"}', '{"ThingName":"f-2","extra":"v"}'),
+      { mode: "all-or-nothing" },
+    );
+
+    // Assess
+    expect(report).toMatchObject({ accepted: 0, rejected: [{ line: 2 }] });
+    expect([...world.allowlist.records.keys()]).toEqual(["f-2"]);
+    expect(world.ledger.entries).toEqual([]);
+  });
+
   it("dry run: says what each line would do to each record, and writes nothing", async () => {
     // Prepare
     const world = makeAdminWorld({ records: [pinned("d-merge"), pinned("d-replace"), pinned("d-same")] });
