@@ -25,7 +25,7 @@ import type { PageRequest } from "../domain/ports.ts";
  * (path, caller, preconditions, query parameters, body) into the typed requests the use cases take.
  */
 
-/** The largest request body accepted, the import excepted (streamed). */
+/** The largest request body accepted, the import excepted (see IMPORT_LIMITS). */
 export const MAX_BODY_BYTES = 1024 * 1024;
 
 /** An admin API event: HTTP API payload 2.0, with the IAM authorizer's identity when deployed. */

@@ -32,7 +32,8 @@ export type ParameterResolution =
   | { ok: true; parameters: Map<string, ResolvedParameter> }
   | { ok: false; parameter: string; message: string };
 
-const NUMBER = /^-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;
+/** A number as CloudFormation reads one; unambiguous, so a long near miss is refused in linear time. */
+const NUMBER = /^-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?$/;
 const quote = (value: string) => JSON.stringify(value.length > 64 ? `${value.slice(0, 61)}...` : value);
 
 /** Why a value does not satisfy a parameter's declaration, or undefined when it does. */

@@ -174,4 +174,34 @@ describe("AllowedPattern", () => {
     });
     expect(atTheCap.ok).toBe(true);
   });
+
+  it("refuses a long near-miss number in linear time", async () => {
+    // Prepare: 100,000 digits and an "x"; an ambiguous number pattern backtracks quadratically on it
+    const context = await deviceContext({ CN: "num-1", O: "acme" });
+    const body = {
+      ...templateWith("[a-z]+"),
+      Parameters: {
+        "AWS::IoT::Certificate::CommonName": { Type: "String" },
+        [ORGANIZATION]: { Type: "String" },
+        Count: { Type: "Number" },
+      },
+    };
+    const check = (value: string) =>
+      evaluateProvisioningTemplate({ templateBody: body, parameters: { Count: value } }, context);
+
+    // Act
+    const started = performance.now();
+    const refused = check(`${"1".repeat(100_000)}x`);
+    const elapsed = performance.now() - started;
+    const numbers = ["12", "-1.5", "1.", ".5", "2e10", "1.5E-3"].map((n) => check(n).ok);
+
+    // Assess
+    expect(refused).toMatchObject({
+      ok: false,
+      parameter: "Count",
+      error: expect.stringMatching(/is not a number/),
+    });
+    expect(elapsed).toBeLessThan(2000);
+    expect(numbers).toEqual([true, true, true, true, true, true]);
+  });
 });
