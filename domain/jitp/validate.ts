@@ -103,6 +103,9 @@ function validateMappingField(field: Record<string, unknown>): TemplateProblem[]
   return errors;
 }
 
+/** The longest provisioning template body, as compact JSON (AWS IoT's limit on a template body). */
+export const TEMPLATE_BODY_MAX = 10_240;
+
 /** Parses (when it is JSON text) and checks a template body; the parsed template when it is valid. */
 export function checkTemplateBody(
   body: unknown,
@@ -116,6 +119,12 @@ export function checkTemplateBody(
       const reason = error instanceof Error ? error.message : String(error);
       return { template: undefined, errors: [{ path: basePath, message: `is not valid JSON: ${reason}` }] };
     }
+  }
+  // AWS's own bound on a provisioning template body; it also bounds the work of checking one.
+  const size = JSON.stringify(parsed)?.length ?? 0;
+  if (size > TEMPLATE_BODY_MAX) {
+    const message = `is ${size} characters as compact JSON; a provisioning template may have at most ${TEMPLATE_BODY_MAX}`;
+    return { template: undefined, errors: [{ path: basePath, message }] };
   }
   const checker = new Checker(basePath);
   const template = checker.check(parsed);

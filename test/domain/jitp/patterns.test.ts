@@ -204,4 +204,32 @@ describe("AllowedPattern", () => {
     expect(elapsed).toBeLessThan(2000);
     expect(numbers).toEqual([true, true, true, true, true, true]);
   });
+
+  it("refuses a template body over 10,240 characters, which bounds the work of checking it", async () => {
+    // Prepare: an Fn::Sub string of unclosed "${", which a scan for variables reads quadratically
+    const world = makeAdminWorld();
+    const admin = new Admin(world.deps);
+    const body = templateWith("[a-z]+");
+    const sub = { "Fn::Sub": "${".repeat(200_000) };
+    const big = {
+      ...body,
+      Resources: { ...body.Resources, thing: { ...body.Resources.thing, Properties: { ThingName: sub } } },
+    };
+
+    // Act
+    const started = performance.now();
+    const saving = await admin.mappings
+      .put("admin", "default", { provisioningTemplate: { templateBody: big } }, { create: true })
+      .then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+    const elapsed = performance.now() - started;
+
+    // Assess
+    expect(saving instanceof ValidationError ? saving.issues : []).toEqual([
+      { path: "provisioningTemplate.templateBody", message: expect.stringMatching(/at most 10240/) },
+    ]);
+    expect(elapsed).toBeLessThan(2000);
+  });
 });
