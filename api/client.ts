@@ -246,7 +246,8 @@ export class AllowlistClient<Upload = never> {
 
   /**
    * Imports records from a body of JSON lines or CSV; answers the report. An all-or-nothing import with a
-   * bad line throws ApiError `ImportRejected` whose details are the report.
+   * bad line, or an import stopped at a line over a limit, throws ApiError `ImportRejected` (413
+   * `PayloadTooLarge` for a body over the limit) whose details are the report.
    */
   async import(body: string | Upload, query: ImportQuery = {}): Promise<ImportReport> {
     const headers = { [HEADERS.contentType]: importContentType(query.format) };

@@ -10,6 +10,7 @@ import type {
   Explanation,
   ImportFormat,
   ImportMode,
+  ImportOutcome,
   ImportReport,
   MappingWarning,
   MappingWhatIf,
@@ -35,6 +36,7 @@ export type {
   Explanation,
   ImportFormat,
   ImportMode,
+  ImportOutcome,
   ImportReport,
   LedgerEntry,
   Lot,
@@ -131,11 +133,27 @@ export interface PageQuery {
 /** The filters of an allowlist listing, with its page. */
 export interface AllowlistListQuery extends PageQuery, AllowlistFilter {}
 
-/** How an import runs: `best-effort` (the default) or `all-or-nothing`; the format, else sniffed. */
+/**
+ * How an import runs: `best-effort` (the default) or `all-or-nothing`; the format, else sniffed; a dry
+ * run decides every line against the stored records and writes nothing.
+ */
 export interface ImportQuery {
   mode?: ImportMode;
   format?: ImportFormat;
+  dryRun?: boolean;
 }
+
+/**
+ * The limits of an import body, in bytes. A line longer than `lineBytes` (an allowlist record is far
+ * smaller) is answered 400 naming it; a body larger than `bodyBytes` (what the deployed API passes a
+ * Lambda function) or, on the local server that streams it, `localBodyBytes` is answered 413. Either stops
+ * the import at that line: see the report's `stopped`.
+ */
+export const IMPORT_LIMITS = {
+  lineBytes: 64 * 1024,
+  bodyBytes: 6 * 1024 * 1024,
+  localBodyBytes: 64 * 1024 * 1024,
+} as const;
 
 /** The query of a mapping put that saves nothing and answers what would change. */
 export const DRY_RUN_QUERY = { dryRun: "true" } as const;

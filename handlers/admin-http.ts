@@ -1,8 +1,16 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyEventV2WithIAMAuthorizer } from "aws-lambda";
-import { CONTENT_TYPES, type ErrorCode, etagOf, HEADERS, versionOfTag } from "../api/contract.ts";
+import {
+  CONTENT_TYPES,
+  type ErrorCode,
+  etagOf,
+  HEADERS,
+  IMPORT_LIMITS,
+  versionOfTag,
+} from "../api/contract.ts";
 import {
   type AllowlistQuery,
   type ImportFormat,
+  ImportLimitError,
   type ImportOptions,
   type Issue,
   isLotName,
@@ -17,7 +25,7 @@ import type { PageRequest } from "../domain/ports.ts";
  * (path, caller, preconditions, query parameters, body) into the typed requests the use cases take.
  */
 
-/** The largest request body accepted, the import excepted (streamed). */
+/** The largest request body accepted, the import excepted (see IMPORT_LIMITS). */
 export const MAX_BODY_BYTES = 1024 * 1024;
 
 /** An admin API event: HTTP API payload 2.0, with the IAM authorizer's identity when deployed. */
@@ -162,12 +170,18 @@ export function allowlistQueryOf(query: Query): AllowlistQuery {
   };
 }
 
-/** An import's `mode` and `format` (the query's, or the Content-Type's; otherwise sniffed). */
+/** An import's `mode`, `format` (the query's, or the Content-Type's; otherwise sniffed) and `dryRun`. */
 export function importOptionsOf(query: Query, headers: Record<string, string | undefined>): ImportOptions {
   const mode = query.mode ?? "best-effort";
   if (mode !== "best-effort" && mode !== "all-or-nothing") {
     throw new ValidationError("mode must be best-effort or all-or-nothing", [
       { path: "mode", message: "must be best-effort or all-or-nothing" },
+    ]);
+  }
+  const dryRun = query.dryRun ?? "false";
+  if (dryRun !== "true" && dryRun !== "false") {
+    throw new ValidationError("dryRun must be true or false", [
+      { path: "dryRun", message: "must be true or false" },
     ]);
   }
   const format = query.format ?? formatOfContentType(headers[HEADERS.contentType]);
@@ -176,7 +190,11 @@ export function importOptionsOf(query: Query, headers: Record<string, string | u
       { path: "format", message: "must be jsonl or csv" },
     ]);
   }
-  return { mode, ...(format !== undefined ? { format } : {}) };
+  return {
+    mode,
+    ...(format !== undefined ? { format } : {}),
+    ...(dryRun === "true" ? { dryRun: true } : {}),
+  };
 }
 
 /** The import format a Content-Type names, or undefined (then sniffed). */
@@ -218,24 +236,76 @@ export function jsonBody(event: AdminEvent): unknown {
   }
 }
 
-/** An import body as lines: streamed by the local server, or split from the whole body (no size cap). */
+/**
+ * An import body as lines: streamed by the local server (which bounds it), or split from the whole body
+ * the deployed HTTP API hands over: 413 over {@link IMPORT_LIMITS}`.bodyBytes` before a line is read, and
+ * a line over `lineBytes` stops the import there.
+ */
 export function importLinesOf(request: AdminRequest): AsyncIterable<string> {
   if (request.lines !== undefined) return request.lines;
   const { event } = request;
-  const body = event.body ?? "";
-  return linesOf(event.isBase64Encoded ? Buffer.from(body, "base64").toString("utf8") : body);
+  const body = Buffer.from(event.body ?? "", event.isBase64Encoded ? "base64" : "utf8");
+  if (body.length > IMPORT_LIMITS.bodyBytes) {
+    throw new HttpError(
+      413,
+      "PayloadTooLarge",
+      `the import body is larger than ${IMPORT_LIMITS.bodyBytes} bytes; nothing was imported: split the file`,
+    );
+  }
+  return linesOf([body], { lineBytes: IMPORT_LIMITS.lineBytes, bodyBytes: IMPORT_LIMITS.bodyBytes });
 }
 
-/** Splits a whole body into lines (the deployed HTTP API hands the body over at once). */
-export async function* linesOf(body: string): AsyncGenerator<string> {
-  let start = 0;
-  while (start <= body.length) {
-    const end = body.indexOf("\n", start);
-    if (end < 0) {
-      if (start < body.length) yield body.slice(start);
-      return;
+/** The most bytes one line, and the whole body, may hold. */
+export interface LineLimits {
+  lineBytes: number;
+  bodyBytes: number;
+}
+
+/**
+ * Splits a body, arriving in chunks, into UTF-8 lines on `\n`, holding at most one line's bytes: a line
+ * longer than `limits.lineBytes`, or a body longer than `limits.bodyBytes`, throws ImportLimitError naming
+ * the line (1-based) that broke it, before another byte is read; every line before it has been yielded.
+ */
+export async function* linesOf(
+  chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  limits: LineLimits,
+): AsyncGenerator<string> {
+  let parts: Uint8Array[] = [];
+  let lineBytes = 0;
+  let bodyBytes = 0;
+  let line = 1;
+  const tooLong = () =>
+    new ImportLimitError(
+      "line",
+      line,
+      `line ${line} is longer than ${limits.lineBytes} bytes (an allowlist record is far smaller); the import stopped there`,
+    );
+  for await (const chunk of chunks) {
+    // Only the bytes within the body limit are split; lines wholly inside it are still yielded.
+    const room = limits.bodyBytes - bodyBytes;
+    const bytes = chunk.length > room ? chunk.subarray(0, room) : chunk;
+    bodyBytes += bytes.length;
+    let start = 0;
+    while (start < bytes.length) {
+      const newline = bytes.indexOf(10, start);
+      const end = newline < 0 ? bytes.length : newline;
+      lineBytes += end - start;
+      if (lineBytes > limits.lineBytes) throw tooLong();
+      parts.push(bytes.subarray(start, end));
+      if (newline < 0) break;
+      yield Buffer.concat(parts).toString("utf8");
+      parts = [];
+      lineBytes = 0;
+      line += 1;
+      start = newline + 1;
     }
-    yield body.slice(start, end);
-    start = end + 1;
+    if (chunk.length > room) {
+      throw new ImportLimitError(
+        "body",
+        line,
+        `the import body is larger than ${limits.bodyBytes} bytes; the import stopped at line ${line}`,
+      );
+    }
   }
+  if (lineBytes > 0) yield Buffer.concat(parts).toString("utf8");
 }

@@ -51,6 +51,17 @@ export async function route(admin: Admin, request: AdminRequest): Promise<AdminR
         if (method !== "POST") throw notAllowed("POST");
         const options = importOptionsOf(query, headers);
         const report = await admin.allowlist.import(actor, importLinesOf(request), options);
+        if (report.stopped !== undefined) {
+          const { limit, reason } = report.stopped;
+          const written = report.dryRun
+            ? "nothing was written (dry run)"
+            : options.mode === "all-or-nothing"
+              ? "nothing was written"
+              : "the lines before it were imported as the report says";
+          const [status, code] =
+            limit === "body" ? [413, "PayloadTooLarge" as const] : [400, "ImportRejected" as const];
+          return json(status, errorBody(code, `${reason}: ${written}`, report));
+        }
         if (options.mode === "all-or-nothing" && report.rejectedCount > 0) {
           return json(
             400,

@@ -1,10 +1,9 @@
 import { timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { createInterface } from "node:readline";
 import type { APIGatewayProxyEventV2WithIAMAuthorizer } from "aws-lambda";
-import { CONTENT_TYPES, errorBody, HEADERS } from "../api/contract.ts";
-import type { AdminDeps } from "../domain/admin/index.ts";
+import { CONTENT_TYPES, errorBody, HEADERS, IMPORT_LIMITS } from "../api/contract.ts";
+import { type AdminDeps, ImportLimitError } from "../domain/admin/index.ts";
 import {
   type AdminRouter,
   errorResponse,
@@ -12,6 +11,7 @@ import {
   MAX_BODY_BYTES,
   makeAdminRouter,
 } from "../handlers/admin.ts";
+import { type LineLimits, linesOf } from "../handlers/admin-http.ts";
 
 /** The identity local admin requests run as (the bearer token stands for it). */
 export const LOCAL_ADMIN = "local-admin";
@@ -24,6 +24,8 @@ export interface AdminServerOptions {
   token: string;
   deps: AdminDeps;
   logError?: (message: string, details: Record<string, unknown>) => void;
+  /** The most bytes a streamed import body may hold; {@link IMPORT_LIMITS}`.localBodyBytes` unless given. */
+  importBodyBytes?: number;
 }
 
 export interface AdminServer {
@@ -34,7 +36,9 @@ export interface AdminServer {
 /**
  * The admin API over plain HTTP on loopback: checks `Authorization: Bearer <token>`, turns each request
  * into an HTTP API v2 event and calls the same router as the deployed handler. The import body is
- * streamed to the router line by line; every other body is capped at {@link MAX_BODY_BYTES}.
+ * streamed to the router line by line, holding one line at a time, within {@link IMPORT_LIMITS} (a larger
+ * body than deployed: the local server never holds it whole); every other body is capped at
+ * {@link MAX_BODY_BYTES}.
  */
 export async function startAdminServer(options: AdminServerOptions): Promise<AdminServer> {
   const router = makeAdminRouter({
@@ -42,8 +46,12 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
     ...(options.logError ? { logError: options.logError } : {}),
   });
   const expected = Buffer.from(`Bearer ${options.token}`, "utf8");
+  const limits: LineLimits = {
+    lineBytes: IMPORT_LIMITS.lineBytes,
+    bodyBytes: options.importBodyBytes ?? IMPORT_LIMITS.localBodyBytes,
+  };
   const server = createServer((req, res) => {
-    handle(req, res, router, expected).catch((error: unknown) => {
+    handle(req, res, router, expected, limits).catch((error: unknown) => {
       if (res.headersSent) {
         res.destroy();
         return;
@@ -101,11 +109,19 @@ async function readBody(req: IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString("utf8");
 }
 
+/** Answers an error, then stops the upload (the rest of the body is never read). */
+function refuseUpload(req: IncomingMessage, res: ServerResponse, statusCode: number, body: unknown): void {
+  res.setHeader("connection", "close");
+  res.once("finish", () => req.destroy());
+  send(res, statusCode, body);
+}
+
 async function handle(
   req: IncomingMessage,
   res: ServerResponse,
   router: AdminRouter,
   expected: Buffer,
+  limits: LineLimits,
 ): Promise<void> {
   if (!authorized(req.headers.authorization, expected)) {
     res.setHeader("www-authenticate", 'Bearer realm="jitr-admin"');
@@ -118,25 +134,43 @@ async function handle(
   const isImport = method === "POST" && url.pathname.replace(/\/+$/, "") === "/allowlist/import";
   let body: string | undefined;
   let lines: AsyncIterable<string> | undefined;
+  let limitBroken = false;
   if (isImport) {
-    // Take the iterator now: it buffers lines from here on, however many ticks pass before the import reads.
-    const iterator = createInterface({ input: req, crlfDelay: Number.POSITIVE_INFINITY })[
-      Symbol.asyncIterator
-    ]();
-    lines = { [Symbol.asyncIterator]: () => iterator };
+    const declared = Number(req.headers["content-length"] ?? Number.NaN);
+    if (declared > limits.bodyBytes) {
+      const message = `the import body is larger than ${limits.bodyBytes} bytes; nothing was imported: split the file`;
+      refuseUpload(req, res, 413, errorBody("PayloadTooLarge", message));
+      return;
+    }
+    // Read as the import asks for lines (the request stays paused until then), one line held at a time.
+    const source = linesOf(req, limits);
+    lines = {
+      async *[Symbol.asyncIterator]() {
+        try {
+          yield* source;
+        } catch (error) {
+          limitBroken = error instanceof ImportLimitError;
+          throw error;
+        }
+      },
+    };
   } else {
     try {
       body = await readBody(req);
     } catch (error) {
       const failed = errorResponse(error);
-      res.setHeader("connection", "close");
-      res.once("finish", () => req.destroy()); // answer first, then stop the upload
-      send(res, failed.statusCode, failed.body);
+      refuseUpload(req, res, failed.statusCode, failed.body);
       return;
     }
   }
   const response = await router(toEvent(req, url, method, body), lines ? { lines } : {});
-  if (lines !== undefined) req.resume(); // drain whatever the router did not read (a refused import)
+  if (limitBroken) {
+    // The body broke a limit: answer, then stop the upload; nothing more of it is read.
+    res.setHeader("connection", "close");
+    res.once("finish", () => req.destroy());
+  } else if (lines !== undefined) {
+    req.resume(); // drain whatever the router did not read (a refused import)
+  }
   if (response.lines === undefined) {
     res.writeHead(response.statusCode, response.headers);
     res.end(response.body ?? "");

@@ -1,7 +1,7 @@
 import { once } from "node:events";
 import { parse } from "csv-parse";
 import { parse as parseSync } from "csv-parse/sync";
-import { ValidationError } from "../errors.ts";
+import { JitrError, ValidationError } from "../errors.ts";
 import { ALLOWLIST_FIELDS } from "../records.ts";
 
 /*
@@ -13,10 +13,31 @@ import { ALLOWLIST_FIELDS } from "../records.ts";
 
 export type ImportFormat = "jsonl" | "csv";
 
-/** One line read: an allowlist body to validate (with warnings), or why the line cannot be read. */
+/**
+ * One line read: an allowlist body to validate (with warnings), or why the line cannot be read. `merge`
+ * marks an AWS bulk-provisioning line: it merges into an existing record instead of replacing it.
+ */
 export type ParsedLine =
-  | { line: number; body: Record<string, unknown>; warnings: string[] }
+  | { line: number; body: Record<string, unknown>; warnings: string[]; merge: boolean }
   | { line: number; problem: string };
+
+/** Which limit an import body broke: one line's length, or the whole body's size. */
+export type ImportLimit = "line" | "body";
+
+/**
+ * Thrown by an import's line source when the body breaks a limit (see the admin API's import limits):
+ * reading stops at `line`, the line that broke it; the lines before it were read in full.
+ */
+export class ImportLimitError extends JitrError {
+  constructor(
+    readonly limit: ImportLimit,
+    readonly line: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = "ImportLimitError";
+  }
+}
 
 /** Sniffs the format from the first non-blank line: `{` starts JSON lines, anything else is a CSV header. */
 export const sniffFormat = (firstLine: string): ImportFormat =>
@@ -74,9 +95,15 @@ async function* parseCsv(
       return undefined;
     },
   });
+  // A line source that fails (a limit broken) ends the records read so far; its error is raised after them.
+  let sourceFailure: { error: unknown } | undefined;
   const feeding = (async () => {
-    for (let text = await next(); text !== undefined; text = await next()) {
-      if (!parser.write(`${text}\n`)) await once(parser, "drain");
+    try {
+      for (let text = await next(); text !== undefined; text = await next()) {
+        if (!parser.write(`${text}\n`)) await once(parser, "drain");
+      }
+    } catch (error) {
+      sourceFailure = { error };
     }
     parser.end();
   })();
@@ -89,6 +116,7 @@ async function* parseCsv(
   }
   await feeding;
   yield* problems.splice(0);
+  if (sourceFailure !== undefined) throw sourceFailure.error;
 }
 
 function csvProblem(code: string | undefined): string {
@@ -111,7 +139,7 @@ function parseJsonLine(text: string, line: number): ParsedLine {
   const object = value as Record<string, unknown>;
   if (object.ThingName !== undefined && object.deviceId === undefined)
     return fromBulkParameters(object, line);
-  return { line, body: object, warnings: [] };
+  return { line, body: object, warnings: [], merge: false };
 }
 
 /** An AWS bulk-provisioning parameter line: ThingName is the device id, other keys attributes, CSR ignored. */
@@ -130,6 +158,7 @@ function fromBulkParameters(object: Record<string, unknown>, line: number): Pars
     line,
     body: { deviceId: object.ThingName, ...(Object.keys(attributes).length > 0 ? { attributes } : {}) },
     warnings,
+    merge: true,
   };
 }
 
@@ -178,5 +207,5 @@ function csvBody(columns: string[], row: string[], line: number): ParsedLine {
     else body[column] = value;
   });
   if (Object.keys(attributes).length > 0) body.attributes = attributes;
-  return { line, body, warnings: [] };
+  return { line, body, warnings: [], merge: false };
 }

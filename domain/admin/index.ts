@@ -16,7 +16,15 @@ export type { AllowlistAdmin, AllowlistQuery } from "./allowlist.ts";
 export type { AdminDeps } from "./deps.ts";
 export type { Deprovisioned, DeviceAdmin } from "./devices.ts";
 export type { ExplainRequest, Explanation } from "./explain.ts";
-export type { ImportFormat, ImportMode, ImportOptions, ImportReport } from "./import.ts";
+export type {
+  ImportFormat,
+  ImportLimit,
+  ImportMode,
+  ImportOptions,
+  ImportOutcome,
+  ImportReport,
+} from "./import.ts";
+export { ImportLimitError } from "./import.ts";
 export { lotLedgerKey, mappingLedgerKey } from "./ledger.ts";
 export type { LotAdmin } from "./lots.ts";
 export type { MappingImpact, MappingWhatIf } from "./mapping-impact.ts";

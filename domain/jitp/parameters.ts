@@ -1,3 +1,4 @@
+import { RE2JS } from "re2js";
 import type { CertificateFacts } from "../types.ts";
 import {
   CERTIFICATE_ID_PARAMETER,
@@ -31,7 +32,8 @@ export type ParameterResolution =
   | { ok: true; parameters: Map<string, ResolvedParameter> }
   | { ok: false; parameter: string; message: string };
 
-const NUMBER = /^-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;
+/** A number as CloudFormation reads one; unambiguous, so a long near miss is refused in linear time. */
+const NUMBER = /^-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?$/;
 const quote = (value: string) => JSON.stringify(value.length > 64 ? `${value.slice(0, 61)}...` : value);
 
 /** Why a value does not satisfy a parameter's declaration, or undefined when it does. */
@@ -50,14 +52,72 @@ export function parameterProblem(declaration: ParameterDeclaration, value: strin
     return `${quote(value)} is shorter than MinLength ${declaration.minLength}`;
   if (declaration.allowedValues !== undefined && !declaration.allowedValues.includes(value))
     return `${quote(value)} is not one of AllowedValues ${declaration.allowedValues.join(", ")}`;
-  // As in CloudFormation, AllowedPattern must match the whole value.
-  if (declaration.allowedPattern !== undefined && !anchored(declaration.allowedPattern).test(value))
-    return `${quote(value)} does not match AllowedPattern ${declaration.allowedPattern}`;
+  if (declaration.allowedPattern !== undefined) return patternProblem(declaration.allowedPattern, value);
   return undefined;
 }
 
-/** An AllowedPattern as a regular expression matching whole values; throws SyntaxError when it is invalid. */
-export const anchored = (pattern: string): RegExp => new RegExp(`^(?:${pattern})$`);
+/** The longest AllowedPattern accepted, in characters. */
+export const PATTERN_MAX_LENGTH = 1024;
+/**
+ * The most instructions a compiled AllowedPattern may have: with {@link PATTERN_VALUE_MAX} this bounds
+ * the work of one check (the engine's time is linear in the value's length times the program's size).
+ */
+export const PATTERN_PROGRAM_MAX = 2000;
+/** The longest value checked against an AllowedPattern (far above any certificate field's X.520 bound). */
+export const PATTERN_VALUE_MAX = 1024;
+
+/** An AllowedPattern compiled for the linear-time engine, or why it cannot be used. */
+export type CompiledPattern = { ok: true; regex: RE2JS } | { ok: false; problem: string };
+
+const compiledPatterns = new Map<string, CompiledPattern>();
+const COMPILED_PATTERNS_KEPT = 256;
+
+/**
+ * Compiles an AllowedPattern with RE2 (re2js: linear time, no backtracking); a pattern RE2 cannot take
+ * (backreferences, lookaround, possessive quantifiers) or one too long or too large is a problem.
+ */
+export function compilePattern(pattern: string): CompiledPattern {
+  const cached = compiledPatterns.get(pattern);
+  if (cached !== undefined) return cached;
+  const compiled = compileUncached(pattern);
+  if (compiledPatterns.size >= COMPILED_PATTERNS_KEPT) compiledPatterns.clear();
+  compiledPatterns.set(pattern, compiled);
+  return compiled;
+}
+
+function compileUncached(pattern: string): CompiledPattern {
+  if (pattern.length > PATTERN_MAX_LENGTH)
+    return { ok: false, problem: `is longer than ${PATTERN_MAX_LENGTH} characters` };
+  let regex: RE2JS;
+  try {
+    regex = RE2JS.compile(pattern);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    return {
+      ok: false,
+      problem: `is not a valid regular expression for the linear-time engine (RE2 syntax: no backreferences or lookaround): ${reason}`,
+    };
+  }
+  if (regex.programSize() > PATTERN_PROGRAM_MAX) {
+    return {
+      ok: false,
+      problem: `is too large to check (${regex.programSize()} instructions compiled, at most ${PATTERN_PROGRAM_MAX}): use fewer or smaller repetition counts`,
+    };
+  }
+  return { ok: true, regex };
+}
+
+/** Why a value fails an AllowedPattern (which must match the whole value, as in CloudFormation), or undefined. */
+export function patternProblem(pattern: string, value: string): string | undefined {
+  const compiled = compilePattern(pattern);
+  if (!compiled.ok) return `AllowedPattern ${compiled.problem}`;
+  if (value.length > PATTERN_VALUE_MAX)
+    return `${quote(value)} is longer than ${PATTERN_VALUE_MAX} characters, the most checked against AllowedPattern`;
+  // A full match of the pattern as written: no anchors are spliced around it, so an alternation or an
+  // unbalanced parenthesis in the pattern cannot turn the check into a prefix or suffix match.
+  if (!compiled.regex.testExact(value)) return `${quote(value)} does not match AllowedPattern ${pattern}`;
+  return undefined;
+}
 
 /** The value the certificate gives a certificate parameter, or undefined when the certificate lacks it. */
 export function certificateValue(

@@ -10,7 +10,7 @@ import {
   THING_NAME_RULE,
 } from "../naming.ts";
 import { ExpressionChecker } from "./expressions.ts";
-import { anchored, parameterProblem } from "./parameters.ts";
+import { compilePattern, parameterProblem } from "./parameters.ts";
 import {
   CERTIFICATE_ID_PARAMETER,
   CERTIFICATE_IDENTITY_PROPERTIES,
@@ -103,6 +103,9 @@ function validateMappingField(field: Record<string, unknown>): TemplateProblem[]
   return errors;
 }
 
+/** The longest provisioning template body, as compact JSON (AWS IoT's limit on a template body). */
+export const TEMPLATE_BODY_MAX = 10_240;
+
 /** Parses (when it is JSON text) and checks a template body; the parsed template when it is valid. */
 export function checkTemplateBody(
   body: unknown,
@@ -116,6 +119,12 @@ export function checkTemplateBody(
       const reason = error instanceof Error ? error.message : String(error);
       return { template: undefined, errors: [{ path: basePath, message: `is not valid JSON: ${reason}` }] };
     }
+  }
+  // AWS's own bound on a provisioning template body; it also bounds the work of checking one.
+  const size = JSON.stringify(parsed)?.length ?? 0;
+  if (size > TEMPLATE_BODY_MAX) {
+    const message = `is ${size} characters as compact JSON; a provisioning template may have at most ${TEMPLATE_BODY_MAX}`;
+    return { template: undefined, errors: [{ path: basePath, message }] };
   }
   const checker = new Checker(basePath);
   const template = checker.check(parsed);
@@ -268,13 +277,9 @@ class Checker extends ExpressionChecker {
     if (defaultValue !== undefined) result.default = defaultValue;
     const pattern = text("AllowedPattern");
     if (pattern !== undefined) {
-      try {
-        anchored(pattern);
-        result.allowedPattern = pattern;
-      } catch (error) {
-        const reason = error instanceof Error ? error.message : String(error);
-        this.fail(keyPath(at, "AllowedPattern"), `is not a valid regular expression: ${reason}`);
-      }
+      const compiled = compilePattern(pattern);
+      if (compiled.ok) result.allowedPattern = pattern;
+      else this.fail(keyPath(at, "AllowedPattern"), compiled.problem);
     }
     const allowed = declaration.AllowedValues;
     if (allowed !== undefined) {

@@ -14,6 +14,8 @@
  * - a document that is not valid JSON contributes no statements.
  */
 
+import { RE2JS } from "re2js";
+
 export interface EvaluationContext {
   /** MQTT client id of the connection (`${iot:ClientId}`). */
   clientId?: string;
@@ -164,9 +166,14 @@ interface PatternPart {
   literal: boolean;
 }
 
-const regexCache = new Map<string, RegExp>();
+const regexCache = new Map<string, RE2JS>();
 
-function wildcardRegex(parts: PatternPart[], ignoreCase: boolean): RegExp {
+/**
+ * A policy pattern as an anchored regular expression for the linear-time engine (RE2): a document's
+ * wildcards and a device's topic or client id are user data, and a backtracking engine takes time
+ * polynomial in the topic's length to the power of the number of `*`s on a near miss.
+ */
+function wildcardRegex(parts: PatternPart[], ignoreCase: boolean): RE2JS {
   const key = `${ignoreCase ? "i" : "s"}${JSON.stringify(parts)}`;
   const cached = regexCache.get(key);
   if (cached) return cached;
@@ -178,7 +185,7 @@ function wildcardRegex(parts: PatternPart[], ignoreCase: boolean): RegExp {
       else source += ch.replace(/[.*+?^${}()|[\]\\/-]/g, "\\$&");
     }
   }
-  const regex = new RegExp(`^${source}$`, ignoreCase ? "is" : "s");
+  const regex = RE2JS.compile(`^${source}$`, RE2JS.DOTALL | (ignoreCase ? RE2JS.CASE_INSENSITIVE : 0));
   if (regexCache.size > 5000) regexCache.clear();
   regexCache.set(key, regex);
   return regex;

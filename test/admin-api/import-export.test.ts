@@ -2,6 +2,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { IMPORT_LIMITS } from "../../api/contract.ts";
 import { Admin, type ImportReport } from "../../domain/admin/index.ts";
 import { linesOf } from "../../handlers/admin-http.ts";
 import { linesFrom, startAdminWorlds } from "./support.ts";
@@ -262,12 +263,151 @@ describe("import", () => {
     const progress: number[] = [];
 
     // Act
-    await new Admin(deps).allowlist.import("tester", linesOf(body), { onProgress: (n) => progress.push(n) });
+    await new Admin(deps).allowlist.import("tester", linesOf([Buffer.from(body)], IMPORT_LIMITS), {
+      onProgress: (n) => progress.push(n),
+    });
 
     // Assess
     expect(progress).toHaveLength(3);
     expect([...progress].sort((a, b) => a - b)).toEqual(progress);
     expect(progress.at(-1)).toBe(230);
+  });
+});
+
+describe("import over existing records", () => {
+  it("merges a bulk-provisioning line into a pinned record and lists each record's outcome; a dry run writes nothing", async () => {
+    // Prepare
+    const { call, deps } = await worlds.world();
+    const pins = {
+      caCertificateId: "c".repeat(64),
+      certificateFingerprint: "d".repeat(64),
+      lot: "lot-7",
+      notAfter: "2036-01-01T00:00:00.000Z",
+    };
+    await call("POST", "/allowlist/import", {
+      body: `${JSON.stringify({ deviceId: "foo", ...pins, attributes: { site: "north" } })}\n${JSON.stringify({ deviceId: "bar", ...pins })}`,
+    });
+    const bulk = `${fixture("bulk-parameters.jsonl").trim()}\n{"deviceId":"new-1"}`;
+
+    // Act
+    const dry = await call("POST", "/allowlist/import?dryRun=true", { body: bulk });
+    const afterDry = [await deps.allowlist.get("foo"), await deps.allowlist.get("new-1")];
+    const imported = await call("POST", "/allowlist/import", { body: bulk });
+
+    // Assess
+    const outcomes = [
+      { line: 1, deviceId: "foo", outcome: "merged" },
+      { line: 2, deviceId: "bar", outcome: "merged" },
+      { line: 3, deviceId: "new-1", outcome: "created" },
+    ];
+    expect(dry.status).toBe(200);
+    expect(report(dry.json)).toMatchObject({ dryRun: true, merged: 2, created: 1, records: outcomes });
+    expect(afterDry).toEqual([expect.objectContaining({ version: 1 }), undefined]);
+    expect(report(imported.json)).toMatchObject({ dryRun: false, merged: 2, created: 1, records: outcomes });
+    expect(await deps.allowlist.get("foo")).toMatchObject({
+      ...pins,
+      attributes: { site: "north", SerialNumber: "123" },
+      version: 2,
+    });
+    expect(await deps.allowlist.get("bar")).toMatchObject({ ...pins, attributes: { SerialNumber: "456" } });
+  });
+
+  it("refuses a dryRun that is not true or false with 400", async () => {
+    // Prepare
+    const { call, scan } = await worlds.world();
+
+    // Act
+    const refused = await call("POST", "/allowlist/import?dryRun=maybe", { body: '{"deviceId":"x"}' });
+
+    // Assess
+    expect(refused.status).toBe(400);
+    expect(refused.json).toMatchObject({ error: { details: [{ path: "dryRun" }] } });
+    expect(await scan("allowlist")).toEqual([]);
+  });
+});
+
+describe("import limits (the deployed path: the whole body in the event)", () => {
+  const longLine = `{"deviceId":"long","note":"${"x".repeat(64 * 1024)}"}`;
+
+  it("answers 400 naming a line over 64 KiB; best-effort keeps the lines before it and reads none after", async () => {
+    // Prepare
+    const { call, scan } = await worlds.world();
+    const body = ['{"deviceId":"l-1"}', longLine, '{"deviceId":"l-3"}'].join("\n");
+
+    // Act
+    const refused = await call("POST", "/allowlist/import", { body });
+
+    // Assess
+    expect(refused.status).toBe(400);
+    expect(refused.json).toMatchObject({
+      error: {
+        code: "ImportRejected",
+        message: expect.stringMatching(/^line 2 is longer than 65536 bytes/),
+        details: { created: 1, records: [{ line: 1, deviceId: "l-1" }], stopped: { line: 2, limit: "line" } },
+      },
+    });
+    expect(await scan("allowlist")).toEqual([expect.objectContaining({ deviceId: "l-1" })]);
+  });
+
+  it("all-or-nothing writes nothing when a line is over 64 KiB", async () => {
+    // Prepare
+    const { call, scan } = await worlds.world();
+
+    // Act
+    const refused = await call("POST", "/allowlist/import?mode=all-or-nothing", {
+      body: `{"deviceId":"l-1"}\n${longLine}`,
+    });
+
+    // Assess
+    expect(refused.status).toBe(400);
+    expect(refused.json).toMatchObject({
+      error: { message: expect.stringContaining("nothing was written"), details: { stopped: { line: 2 } } },
+    });
+    expect(await scan("allowlist")).toEqual([]);
+    expect(await scan("ledger")).toEqual([]);
+  });
+
+  it("splits chunks into lines, keeping a character split across chunks, and stops at the line that breaks a limit", async () => {
+    // Prepare: "ü" is two bytes, split between the first two chunks
+    const text = Buffer.from('{"a":"ü"}\n\n{"b":1}\n0123456789x\n');
+    const chunks = [text.subarray(0, 7), text.subarray(7, 15), text.subarray(15)];
+    const read = async (limits: { lineBytes: number; bodyBytes: number }) => {
+      const lines: string[] = [];
+      try {
+        for await (const line of linesOf(chunks, limits)) lines.push(line);
+      } catch (error) {
+        return { lines, error: error as { limit: string; line: number } };
+      }
+      return { lines, error: undefined };
+    };
+
+    // Act
+    const whole = await read({ lineBytes: 64, bodyBytes: 1024 });
+    const lineCut = await read({ lineBytes: 10, bodyBytes: 1024 });
+    const bodyCut = await read({ lineBytes: 64, bodyBytes: 22 });
+
+    // Assess
+    expect(whole).toEqual({ lines: ['{"a":"ü"}', "", '{"b":1}', "0123456789x"], error: undefined });
+    expect(lineCut.lines).toEqual(['{"a":"ü"}', "", '{"b":1}']);
+    expect(lineCut.error).toMatchObject({ limit: "line", line: 4 });
+    expect(bodyCut.lines).toEqual(['{"a":"ü"}', "", '{"b":1}']);
+    expect(bodyCut.error).toMatchObject({ limit: "body", line: 4 });
+  });
+
+  it("answers 413 for a body over 6 MiB before reading a line", async () => {
+    // Prepare
+    const { call, scan } = await worlds.world();
+    const line = JSON.stringify({ deviceId: "big", note: "n".repeat(1000) });
+    const body = Array.from({ length: 6400 }, () => line).join("\n");
+
+    // Act
+    const refused = await call("POST", "/allowlist/import", { body });
+
+    // Assess
+    expect(body.length).toBeGreaterThan(6 * 1024 * 1024);
+    expect(refused.status).toBe(413);
+    expect(refused.json).toMatchObject({ error: { code: "PayloadTooLarge" } });
+    expect(await scan("allowlist")).toEqual([]);
   });
 });
 

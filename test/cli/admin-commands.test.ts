@@ -173,6 +173,51 @@ describe("jitr allowlist", () => {
     expect((await scan("allowlist")).map((r) => r.deviceId)).toEqual(["csv-1"]);
   });
 
+  it("prints each record's outcome: a bulk file merges into pinned records, and --dry-run writes nothing", async () => {
+    // Prepare
+    const { api, server, deps } = await served();
+    const lot = "lot-9";
+    await jitr("allowlist", "put", "foo", "--lot", lot, "--attribute", "site=north", ...api);
+
+    // Act
+    const dry = await jitr("allowlist", "import", fixture, "--dry-run", ...api);
+    const afterDry = await deps.allowlist.get("bar");
+    const imported = await jitr("allowlist", "import", fixture, ...api);
+    await server.close();
+
+    // Assess
+    expect(dry.status).toBe(0);
+    expect(dry.stdout).toMatch(/dry run/);
+    expect(dry.stdout).toMatch(/│ 1\s+│ foo\s+│ merged\s+│/);
+    expect(dry.stdout).toMatch(/│ 2\s+│ bar\s+│ created\s+│/);
+    expect(afterDry).toBeUndefined();
+    expect(imported.stdout).toMatch(/│ 1\s+│ foo\s+│ merged\s+│/);
+    expect(await deps.allowlist.get("foo")).toMatchObject({
+      lot,
+      attributes: { site: "north", SerialNumber: "123" },
+    });
+  });
+
+  it("exits 1 and says where an import stopped when a line is over the limit", async () => {
+    // Prepare
+    const { api, server, scan } = await served();
+    const file = join(dir, "long-line.jsonl");
+    await writeFile(
+      file,
+      `{"deviceId":"ok-1"}\n{"deviceId":"${"x".repeat(70 * 1024)}"}\n{"deviceId":"ok-3"}\n`,
+    );
+
+    // Act
+    const imported = await jitr("allowlist", "import", file, ...api);
+    await server.close();
+
+    // Assess
+    expect(imported.status).toBe(1);
+    expect(imported.stderr).toMatch(/line 2 is longer than 65536 bytes/);
+    expect(imported.stdout).toMatch(/stopped.*at line 2/);
+    expect((await scan("allowlist")).map((r) => r.deviceId)).toEqual(["ok-1"]);
+  });
+
   it("exports to a file that imports back unchanged", async () => {
     // Prepare
     const { api, server } = await served();

@@ -157,7 +157,8 @@ export function registerAllowlist(program: Command): void {
           "jsonl",
           "csv",
         ]),
-      ),
+      )
+      .option("--dry-run", "say what each line would do to each record; write nothing"),
   ).action(handled(importFile));
 
   withApi(
@@ -180,7 +181,10 @@ export function registerAllowlist(program: Command): void {
 }
 
 /** `jitr allowlist import`: streams the file to the API (with a progress bar on a terminal), prints the report. */
-async function importFile(file: string, opts: Common & { mode: ImportMode; format?: ImportFormat }) {
+async function importFile(
+  file: string,
+  opts: Common & { mode: ImportMode; format?: ImportFormat; dryRun?: boolean },
+) {
   const api = await connect(opts);
   const size = await stat(file).then(
     (s) => s.size,
@@ -210,17 +214,23 @@ async function importFile(file: string, opts: Common & { mode: ImportMode; forma
     report = await api.allowlist.import(createReadStream(file).pipe(progress), {
       mode: opts.mode,
       ...(format ? { format } : {}),
+      ...(opts.dryRun ? { dryRun: true } : {}),
     });
   } catch (error) {
-    if (!(error instanceof ApiError) || error.status !== 400 || error.code !== "ImportRejected") throw error;
-    report = error.details as ImportReport;
+    // A refused import (a bad line in all-or-nothing, a limit broken) still answers with its report.
+    if (!(error instanceof ApiError) || !isReport(error.details)) throw error;
+    report = error.details;
     process.stderr.write(`${error.message}\n`);
   } finally {
     bar?.stop();
   }
   printReport(report, opts.json === true);
+  if (report.stopped !== undefined) throw new CliError(`import stopped at line ${report.stopped.line}`, 1);
   if (report.rejectedCount > 0) throw new CliError(`${report.rejectedCount} line(s) rejected`, 1);
 }
+
+const isReport = (details: unknown): details is ImportReport =>
+  typeof details === "object" && details !== null && "mode" in details && "rejectedCount" in details;
 
 function printReport(report: ImportReport, json: boolean): void {
   if (json) {
@@ -230,18 +240,23 @@ function printReport(report: ImportReport, json: boolean): void {
   printObject(
     {
       mode: report.mode,
+      ...(report.dryRun ? { "dry run": "nothing written; the counts say what the import would do" } : {}),
       format: report.format,
       accepted: report.accepted,
       created: report.created,
-      updated: report.updated,
+      replaced: report.replaced,
+      merged: report.merged,
       unchanged: report.unchanged,
       rejected: report.rejectedCount,
       warnings: report.warnings.length,
+      ...(report.stopped ? { stopped: `at line ${report.stopped.line}: ${report.stopped.reason}` } : {}),
     },
     false,
   );
+  if (report.records.length > 0) printRows(report.records, ["line", "deviceId", "outcome"], false);
   if (report.rejected.length > 0) printRows(report.rejected, ["line", "reason"], false);
   if (report.warnings.length > 0) printRows(report.warnings, ["line", "message"], false);
+  if (report.truncated) process.stdout.write("(lists cut at 1,000 lines; the counts are complete)\n");
 }
 
 /** A pass-through stream that counts the non-empty lines going through it. */

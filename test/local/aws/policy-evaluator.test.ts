@@ -262,4 +262,21 @@ describe("policy evaluator", () => {
     expect(padded.length).toBeGreaterThan(2048);
     expect(policyDocumentProblem(padded)).toBeUndefined();
   });
+
+  it("matches many wildcards against a long topic in linear time (a near miss does not backtrack)", () => {
+    // Prepare: eight `*a` and a final `b`, which a backtracking engine needs about n^8 steps to refuse
+    const d = doc({ Effect: "Allow", Action: "iot:Publish", Resource: topic(`${"*a".repeat(8)}b`) });
+    const nearMiss = topic("a".repeat(200));
+
+    // Act
+    const started = performance.now();
+    const refused = check([d], "iot:Publish", nearMiss);
+    const matched = check([d], "iot:Publish", topic(`${"a".repeat(200)}b`));
+    const elapsed = performance.now() - started;
+
+    // Assess
+    expect(refused).toEqual({ allowed: false, reason: "implicit-deny" });
+    expect(matched).toEqual({ allowed: true, reason: "allowed" });
+    expect(elapsed).toBeLessThan(2000);
+  });
 });
