@@ -8,6 +8,7 @@ import {
   GetItemCommand,
   ListTablesCommand,
   PutItemCommand,
+  waitUntilTableExists,
 } from "@aws-sdk/client-dynamodb";
 import {
   CreatePolicyCommand,
@@ -106,6 +107,11 @@ describe("routing", () => {
         BillingMode: "PAY_PER_REQUEST",
       }),
     );
+    // A new table is CREATING until the local DynamoDB's timer makes it ACTIVE, as on AWS.
+    await waitUntilTableExists(
+      { client: h.dynamodb, maxWaitTime: 10, minDelay: 0.05 },
+      { TableName: "allowlist" },
+    );
     const table = await h.dynamodb.send(new DescribeTableCommand({ TableName: "allowlist" }));
     expect(table.Table?.TableStatus).toBe("ACTIVE");
     const put = (value: string) =>
@@ -154,6 +160,10 @@ describe("persistence", () => {
           AttributeDefinitions: [{ AttributeName: "pk", AttributeType: "S" }],
           BillingMode: "PAY_PER_REQUEST",
         }),
+      );
+      await waitUntilTableExists(
+        { client: h.dynamodb, maxWaitTime: 10, minDelay: 0.05 },
+        { TableName: "persisted" },
       );
       await h.dynamodb.send(
         new PutItemCommand({ TableName: "persisted", Item: { pk: { S: "k" }, n: { N: "42" } } }),
