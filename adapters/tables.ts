@@ -22,7 +22,15 @@ export const indexNames = {
   allowlistByLot: "byLot",
   allowlistByStatus: "byStatus",
   ledgerByCertificate: "byCertificate",
+  ledgerByTime: "byTime",
 } as const;
+
+/**
+ * How many partitions the fleet-wide ledger index (`byTime`) spreads its entries over: an entry's `feed`
+ * is one of `ledger#0`..`ledger#f`, drawn from the random suffix of its sort key, so a factory burst or a
+ * large import writes to 16 index partitions instead of one (each takes about 1,000 writes a second).
+ */
+export const LEDGER_FEED_SHARDS = 16;
 
 /**
  * The service's tables as CreateTable inputs (all PAY_PER_REQUEST), in the order allowlist,
@@ -32,7 +40,8 @@ export const indexNames = {
  * - mappings: `selector` (S).
  * - lots: `lot` (S).
  * - ledger: `deviceId` (S, HASH) + `sk` (S, RANGE: `${at}#${certificateId ?? "-"}#${6 hex}`);
- *   GSI `byCertificate` (`certificateId`, `sk`).
+ *   GSI `byCertificate` (`certificateId`, `sk`); GSI `byTime` (`feed`, `sk`): the fleet-wide view,
+ *   `feed` one of {@link LEDGER_FEED_SHARDS} shards (entries written before the index have none).
  * - idempotency: `id` (S), the key Powertools' DynamoDB persistence layer uses by default. Its
  *   TTL attribute (`expiration`) is not part of CreateTable; enable TTL separately where wanted.
  */
@@ -85,6 +94,7 @@ export function tableDefinitions(names: TableNames): CreateTableCommandInput[] {
         { AttributeName: "deviceId", AttributeType: "S" },
         { AttributeName: "sk", AttributeType: "S" },
         { AttributeName: "certificateId", AttributeType: "S" },
+        { AttributeName: "feed", AttributeType: "S" },
       ],
       KeySchema: [
         { AttributeName: "deviceId", KeyType: "HASH" },
@@ -95,6 +105,14 @@ export function tableDefinitions(names: TableNames): CreateTableCommandInput[] {
           IndexName: indexNames.ledgerByCertificate,
           KeySchema: [
             { AttributeName: "certificateId", KeyType: "HASH" },
+            { AttributeName: "sk", KeyType: "RANGE" },
+          ],
+          Projection: { ProjectionType: "ALL" },
+        },
+        {
+          IndexName: indexNames.ledgerByTime,
+          KeySchema: [
+            { AttributeName: "feed", KeyType: "HASH" },
             { AttributeName: "sk", KeyType: "RANGE" },
           ],
           Projection: { ProjectionType: "ALL" },

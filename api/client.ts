@@ -8,6 +8,7 @@ import {
   type AllowlistListQuery,
   type AllowlistPage,
   type AllowlistRecord,
+  type ApprovalPage,
   adminPaths,
   CONTENT_TYPES,
   conditionHeaders,
@@ -21,6 +22,7 @@ import {
   type ImportQuery,
   type ImportReport,
   importContentType,
+  type LedgerQuery,
   type Lot,
   type LotDraft,
   type LotPage,
@@ -117,6 +119,7 @@ export class AdminClient<Upload = never> {
   readonly mappings: MappingClient<Upload>;
   readonly lots: LotClient<Upload>;
   readonly devices: DeviceClient<Upload>;
+  readonly ledger: LedgerClient<Upload>;
   readonly #transport: Transport<Upload>;
   readonly #sign: Signer<Upload>;
 
@@ -129,6 +132,7 @@ export class AdminClient<Upload = never> {
     this.mappings = new MappingClient(this);
     this.lots = new LotClient(this);
     this.devices = new DeviceClient(this);
+    this.ledger = new LedgerClient(this);
   }
 
   /** The URL of a path (relative to the base) with its query parameters. */
@@ -302,6 +306,12 @@ export class MappingClient<Upload = never> {
   async list(query: PageQuery = {}): Promise<MappingPage> {
     return (await this.api.json<MappingPage>({ method: "GET", path: adminPaths.mappings(), query })).value;
   }
+
+  /** One page of the mapping's changes, newest first. */
+  async history(selector: string, query: PageQuery = {}): Promise<HistoryPage> {
+    const path = adminPaths.mappingHistory(selector);
+    return (await this.api.json<HistoryPage>({ method: "GET", path, query })).value;
+  }
 }
 
 /** The lot routes. */
@@ -325,6 +335,12 @@ export class LotClient<Upload = never> {
   /** One page of lots. */
   async list(query: PageQuery = {}): Promise<LotPage> {
     return (await this.api.json<LotPage>({ method: "GET", path: adminPaths.lots(), query })).value;
+  }
+
+  /** One page of the lot's changes, newest first. */
+  async history(lot: string, query: PageQuery = {}): Promise<HistoryPage> {
+    return (await this.api.json<HistoryPage>({ method: "GET", path: adminPaths.lotHistory(lot), query }))
+      .value;
   }
 }
 
@@ -354,5 +370,20 @@ export class DeviceClient<Upload = never> {
   async history(deviceId: string, query: PageQuery = {}): Promise<HistoryPage> {
     return (await this.api.json<HistoryPage>({ method: "GET", path: adminPaths.history(deviceId), query }))
       .value;
+  }
+}
+
+/** The fleet-wide routes: the ledger across devices and the approve queue. */
+export class LedgerClient<Upload = never> {
+  constructor(private readonly api: AdminClient<Upload>) {}
+
+  /** One page of every device's outcomes and admin changes matching the filters, newest first. */
+  async list(query: LedgerQuery = {}): Promise<HistoryPage> {
+    return (await this.api.json<HistoryPage>({ method: "GET", path: adminPaths.ledger(), query })).value;
+  }
+
+  /** One page of the approve queue: quarantined devices, each with whether its records now allow it. */
+  async approvals(query: PageQuery = {}): Promise<ApprovalPage> {
+    return (await this.api.json<ApprovalPage>({ method: "GET", path: adminPaths.approvals(), query })).value;
   }
 }

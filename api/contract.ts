@@ -5,6 +5,7 @@
  */
 import type {
   AllowlistQuery as AllowlistFilter,
+  Approval,
   Deprovisioned,
   ExplainRequest,
   Explanation,
@@ -31,6 +32,7 @@ import type {
 export type {
   AllowlistRecord,
   AllowlistStatus,
+  Approval,
   Deprovisioned,
   ExplainRequest,
   Explanation,
@@ -71,6 +73,10 @@ export const adminPaths = {
   approve: (deviceId: string): string => `devices/${segment(deviceId)}/approve`,
   deprovision: (deviceId: string): string => `devices/${segment(deviceId)}/deprovision`,
   history: (deviceId: string): string => `devices/${segment(deviceId)}/history`,
+  ledger: (): string => "ledger",
+  approvals: (): string => "approvals",
+  mappingHistory: (selector: string): string => `mappings/${segment(selector)}/history`,
+  lotHistory: (lot: string): string => `lots/${segment(lot)}/history`,
 } as const;
 
 // ---------------------------------------------------------------- headers and preconditions
@@ -128,6 +134,17 @@ export function conditionHeaders(condition: WriteCondition | undefined): Record<
 export interface PageQuery {
   limit?: number | string;
   cursor?: string;
+}
+
+/**
+ * The filters of the fleet-wide ledger, with its page: `kind` (provisioned, denied, failed, admin),
+ * `reason`, `lot`, and `since` (an ISO 8601 time, or a duration back from now: `30m`, `12h`, `7d`).
+ */
+export interface LedgerQuery extends PageQuery {
+  kind?: LedgerEntry["kind"];
+  reason?: string;
+  lot?: string;
+  since?: string;
 }
 
 /** The filters of an allowlist listing, with its page. */
@@ -203,6 +220,7 @@ export type AllowlistPage = Page<AllowlistRecord>;
 export type MappingPage = Page<PolicyMapping>;
 export type LotPage = Page<Lot>;
 export type HistoryPage = Page<LedgerEntry>;
+export type ApprovalPage = Page<Approval>;
 
 // ---------------------------------------------------------------- errors
 

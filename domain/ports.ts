@@ -224,4 +224,17 @@ export interface LedgerStore extends LedgerPort {
   appendMany(entries: LedgerEntry[]): Promise<void>;
   /** A device's entries, newest first. */
   history(deviceId: string, page: PageRequest): Promise<Page<LedgerEntry>>;
+  /** Entries of every device (and every mapping and lot change) matching the filter, newest first. */
+  fleet(filter: LedgerFilter, page: PageRequest): Promise<Page<LedgerEntry>>;
+}
+
+/** Filters of the fleet-wide ledger: every one given must match. */
+export interface LedgerFilter {
+  kind?: LedgerEntry["kind"];
+  reason?: string;
+  lot?: string;
+  /** Only a denial that gave the certificate this status. */
+  certificateStatus?: CertificateStatus;
+  /** ISO 8601 (as `toISOString` writes it): only entries at or after it. */
+  since?: string;
 }

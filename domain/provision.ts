@@ -170,6 +170,7 @@ export async function provision(
       caCertificateId: caEvent.caCertificateId,
       ...(facts ? { fingerprint: facts.fingerprint } : {}),
       ...(input.record ? { recordVersion: input.record.version } : {}),
+      ...(input.record?.lot !== undefined ? { lot: input.record.lot } : {}),
       ...(options.actor ? { actor: options.actor } : {}),
     };
 

@@ -98,6 +98,11 @@ export function mappingFieldsOf(mapping: MappingFields): MappingFields {
   return pick(mapping, MAPPING_FIELDS);
 }
 
+/** The admin-editable fields of a stored lot (not its count). */
+export function lotFieldsOf(lot: LotFields): LotFields {
+  return pick(lot, LOT_FIELDS);
+}
+
 /** The fields of `value` named in `keys` (those present), in the order of `keys`. */
 function pick<T extends object, K extends keyof T>(value: T, keys: readonly K[]): Pick<T, K> {
   const picked: Partial<Pick<T, K>> = {};

@@ -138,6 +138,8 @@ export interface LedgerEntry {
   perDevicePolicy?: boolean;
   thingName?: string;
   recordVersion?: number;
+  /** The lot the device's record named when the entry was written (for the fleet-wide view's filter). */
+  lot?: string;
   mappingSelector?: string;
   mappingVersion?: number;
   timings?: Record<string, number>;

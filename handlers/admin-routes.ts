@@ -1,5 +1,5 @@
 import { CONTENT_TYPES, errorBody, HEADERS, type MappingSaved } from "../api/contract.ts";
-import type { Admin } from "../domain/admin/index.ts";
+import { type Admin, ledgerFilterOf } from "../domain/admin/index.ts";
 import {
   type AdminRequest,
   type AdminResponse,
@@ -24,6 +24,7 @@ import {
  *   GET /lots, GET|PUT /lots/{lot}
  *   POST /explain
  *   POST /devices/{deviceId}/approve, POST /devices/{deviceId}/deprovision, GET /devices/{deviceId}/history
+ *   GET /ledger?kind=&reason=&lot=&since=, GET /approvals, GET /mappings/{selector}/history, GET /lots/{lot}/history
  */
 
 /** Writes answer the record with its version as ETag: 201 when created, 200 when updated. */
@@ -101,6 +102,10 @@ export async function route(admin: Admin, request: AdminRequest): Promise<AdminR
       throw notAllowed("GET, PUT, DELETE");
     }
     case "mappings": {
+      if (id !== undefined && action === "history") {
+        if (method !== "GET") throw notAllowed("GET");
+        return json(200, await admin.fleet.mappingHistory(id, pageOf(query)));
+      }
       if (action !== undefined) throw notFound();
       if (id === undefined) {
         if (method !== "GET") throw notAllowed("GET");
@@ -129,6 +134,10 @@ export async function route(admin: Admin, request: AdminRequest): Promise<AdminR
       throw notAllowed("GET, PUT, DELETE");
     }
     case "lots": {
+      if (id !== undefined && action === "history") {
+        if (method !== "GET") throw notAllowed("GET");
+        return json(200, await admin.fleet.lotHistory(id, pageOf(query)));
+      }
       if (action !== undefined) throw notFound();
       if (id === undefined) {
         if (method !== "GET") throw notAllowed("GET");
@@ -161,6 +170,17 @@ export async function route(admin: Admin, request: AdminRequest): Promise<AdminR
       if (action === "approve") return json(200, await admin.devices.approve(actor, id));
       if (action === "deprovision") return json(200, await admin.devices.deprovision(actor, id));
       throw notFound();
+    }
+    case "ledger": {
+      if (id !== undefined) throw notFound();
+      if (method !== "GET") throw notAllowed("GET");
+      const filter = ledgerFilterOf(query, admin.deps.clock.now());
+      return json(200, await admin.fleet.ledger(filter, pageOf(query)));
+    }
+    case "approvals": {
+      if (id !== undefined) throw notFound();
+      if (method !== "GET") throw notAllowed("GET");
+      return json(200, await admin.fleet.approvals(pageOf(query)));
     }
     default:
       throw notFound();

@@ -1,9 +1,9 @@
 import { randomBytes } from "node:crypto";
 import { PutCommand, QueryCommand, type QueryCommandInput } from "@aws-sdk/lib-dynamodb";
-import { ConflictError } from "../../domain/errors.ts";
-import type { LedgerStore, Page, PageRequest } from "../../domain/ports.ts";
+import { ConflictError, ValidationError } from "../../domain/errors.ts";
+import type { LedgerFilter, LedgerStore, Page, PageRequest } from "../../domain/ports.ts";
 import type { LedgerEntry } from "../../domain/types.ts";
-import { indexNames } from "../tables.ts";
+import { indexNames, LEDGER_FEED_SHARDS } from "../tables.ts";
 import { DynamoTable, type Item, invalidRecord, pageInput, send, sendConditional, toPage } from "./table.ts";
 
 /**
@@ -15,11 +15,20 @@ export function ledgerSortKey(entry: Pick<LedgerEntry, "at" | "certificateId">, 
   return `${entry.at}#${entry.certificateId ?? "-"}#${suffix ?? randomBytes(16).toString("hex")}`;
 }
 
+/** The fleet-wide index shard of an entry: `ledger#<first hex digit of the sort key's random suffix>`. */
+export function ledgerFeedOf(sk: string): string {
+  const digit = Number.parseInt(sk.slice(sk.lastIndexOf("#") + 1, sk.lastIndexOf("#") + 2), 16);
+  return feedName(Number.isNaN(digit) ? 0 : digit % LEDGER_FEED_SHARDS);
+}
+
+const feedName = (shard: number): string => `ledger#${shard.toString(16)}`;
+
 /** A ledger entry as stored, with its sort key. */
 type StoredLedgerEntry = LedgerEntry & { sk: string };
 
-/** An entry as read back; it keeps its sort key beside the entry's fields. */
-function toStoredLedgerEntry(item: Item, table: string): StoredLedgerEntry {
+/** An entry as read back; it keeps its sort key beside the entry's fields (not its index shard). */
+function toStoredLedgerEntry(stored: Item, table: string): StoredLedgerEntry {
+  const { feed: _feed, ...item } = stored;
   const { deviceId, sk, at, kind } = item;
   const what = `ledger entry in ${table}`;
   if (typeof deviceId !== "string" || typeof sk !== "string")
@@ -61,7 +70,7 @@ export class DynamoLedger extends DynamoTable implements LedgerStore {
           this.doc.send(
             new PutCommand({
               TableName: this.table,
-              Item: { ...entry, sk },
+              Item: { ...entry, sk, feed: ledgerFeedOf(sk) },
               ConditionExpression: "attribute_not_exists(sk)",
             }),
           ),
@@ -111,6 +120,78 @@ export class DynamoLedger extends DynamoTable implements LedgerStore {
     });
   }
 
+  /**
+   * Every device's entries matching the filter, newest first, through the `byTime` index: one query per
+   * shard, merged by sort key. A page holds at most `limit` entries, fewer when the filter is selective
+   * (its cursor then goes on); the cursor is valid with the same filter only.
+   */
+  async fleet(filter: LedgerFilter, page: PageRequest): Promise<Page<LedgerEntry>> {
+    const limit = Math.min(Math.max(1, page.limit ?? 100), 1000);
+    const perQuery = Math.max(10, Math.ceil((limit * 2) / LEDGER_FEED_SHARDS));
+    const shards: FeedShard[] = decodeFeedCursor(page.cursor).map((resume, shard) => ({
+      shard,
+      resume,
+      buffer: [],
+      afterBuffer: "done",
+    }));
+    const condition = fleetCondition(filter);
+    const items: StoredLedgerEntry[] = [];
+    let queries = 0;
+    while (items.length < limit) {
+      const hungry = shards.filter((s) => s.buffer.length === 0 && s.resume !== "done");
+      if (hungry.length > 0) {
+        // An entry is given out only once every shard that may hold a newer one has been read.
+        if (queries + hungry.length > FLEET_QUERY_BUDGET) break;
+        queries += hungry.length;
+        await Promise.all(hungry.map((s) => this.#fill(s, condition, perQuery)));
+        continue;
+      }
+      let newest: FeedShard | undefined;
+      for (const s of shards) {
+        const head = s.buffer[0];
+        if (head !== undefined && (newest?.buffer[0]?.sk ?? "") < head.sk) newest = s;
+      }
+      const entry = newest?.buffer.shift();
+      if (newest === undefined || entry === undefined) break;
+      newest.resume = newest.buffer.length > 0 ? [entry.deviceId, entry.sk] : newest.afterBuffer;
+      items.push(entry);
+    }
+    const finished = shards.every((s) => s.resume === "done" && s.buffer.length === 0);
+    return finished ? { items } : { items, cursor: encodeFeedCursor(shards.map((s) => s.resume)) };
+  }
+
+  /** Reads the next entries of one shard into its buffer (none, when the filter left none of them). */
+  async #fill(shard: FeedShard, condition: FleetCondition, limit: number): Promise<void> {
+    const feed = feedName(shard.shard);
+    const start = shard.resume;
+    const output = await send("Query", `fleet-wide ledger (${feed}) in ${this.table}`, () =>
+      this.doc.send(
+        new QueryCommand({
+          TableName: this.table,
+          IndexName: indexNames.ledgerByTime,
+          KeyConditionExpression: `feed = :feed${condition.since ? " AND sk >= :since" : ""}`,
+          ...(condition.filter ? { FilterExpression: condition.filter } : {}),
+          ...(Object.keys(condition.names).length > 0 ? { ExpressionAttributeNames: condition.names } : {}),
+          ExpressionAttributeValues: { ":feed": feed, ...condition.values },
+          ScanIndexForward: false,
+          Limit: limit,
+          ...(Array.isArray(start) ? { ExclusiveStartKey: { feed, deviceId: start[0], sk: start[1] } } : {}),
+        }),
+      ),
+    );
+    const last = output.LastEvaluatedKey;
+    const next: FeedPosition =
+      last !== undefined && typeof last.deviceId === "string" && typeof last.sk === "string"
+        ? [last.deviceId, last.sk]
+        : "done";
+    const items = (output.Items ?? []).map((item) => toStoredLedgerEntry(item, this.table));
+    if (items.length === 0) shard.resume = next;
+    else {
+      shard.buffer = items;
+      shard.afterBuffer = next;
+    }
+  }
+
   async #query(
     subject: string,
     page: PageRequest,
@@ -124,4 +205,88 @@ export class DynamoLedger extends DynamoTable implements LedgerStore {
     );
     return toPage(output, (item) => toStoredLedgerEntry(item, this.table));
   }
+}
+
+/** Queries one fleet-wide page may send before it answers with what it has (and a cursor). */
+const FLEET_QUERY_BUDGET = LEDGER_FEED_SHARDS * 6;
+
+/**
+ * Where a shard's reading goes on: `"start"` (its newest entry), after an entry (`[deviceId, sk]`, the
+ * base table's key, which with `feed` is the index's start key), or `"done"`.
+ */
+type FeedPosition = "start" | "done" | [string, string];
+
+/** One shard while a page is read: where it goes on, entries read and not yet given out, where after them. */
+interface FeedShard {
+  shard: number;
+  resume: FeedPosition;
+  buffer: StoredLedgerEntry[];
+  afterBuffer: FeedPosition;
+}
+
+/** The key condition and filter of a fleet-wide query. */
+interface FleetCondition {
+  since: boolean;
+  filter: string | undefined;
+  names: Record<string, string>;
+  values: Record<string, string>;
+}
+
+function fleetCondition(filter: LedgerFilter): FleetCondition {
+  const names: Record<string, string> = {};
+  const values: Record<string, string> = {};
+  const clauses: string[] = [];
+  const fields = [
+    ["kind", filter.kind],
+    ["reason", filter.reason],
+    ["lot", filter.lot],
+    ["certificateStatus", filter.certificateStatus],
+  ] as const;
+  for (const [field, value] of fields) {
+    if (value === undefined) continue;
+    names[`#${field}`] = field;
+    values[`:${field}`] = value;
+    clauses.push(`#${field} = :${field}`);
+  }
+  if (filter.since !== undefined) values[":since"] = filter.since;
+  return {
+    since: filter.since !== undefined,
+    filter: clauses.length > 0 ? clauses.join(" AND ") : undefined,
+    names,
+    values,
+  };
+}
+
+const notAFeedCursor = (): ValidationError =>
+  new ValidationError("invalid cursor", [
+    { path: "cursor", message: "not a cursor of the fleet-wide ledger" },
+  ]);
+
+/** A cursor: base64url of the JSON array of every shard's position. */
+function encodeFeedCursor(positions: FeedPosition[]): string {
+  return Buffer.from(JSON.stringify(positions), "utf8").toString("base64url");
+}
+
+/** Every shard's position in a cursor (each at its start without one); ValidationError when it is not one. */
+function decodeFeedCursor(cursor: string | undefined): FeedPosition[] {
+  if (cursor === undefined) return Array.from({ length: LEDGER_FEED_SHARDS }, () => "start");
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
+  } catch {
+    throw notAFeedCursor();
+  }
+  if (!Array.isArray(parsed) || parsed.length !== LEDGER_FEED_SHARDS) throw notAFeedCursor();
+  return parsed.map((position: unknown): FeedPosition => {
+    if (position === "start" || position === "done") return position;
+    if (
+      Array.isArray(position) &&
+      position.length === 2 &&
+      typeof position[0] === "string" &&
+      typeof position[1] === "string"
+    ) {
+      return [position[0], position[1]];
+    }
+    throw notAFeedCursor();
+  });
 }

@@ -6,6 +6,7 @@
 import { AllowlistAdmin } from "./allowlist.ts";
 import { type AdminDeps, adminContext } from "./deps.ts";
 import { DeviceAdmin } from "./devices.ts";
+import { FleetAdmin } from "./fleet.ts";
 import { LotAdmin } from "./lots.ts";
 import { MappingAdmin } from "./mappings.ts";
 
@@ -16,6 +17,7 @@ export type { AllowlistAdmin, AllowlistQuery } from "./allowlist.ts";
 export type { AdminDeps } from "./deps.ts";
 export type { Deprovisioned, DeviceAdmin } from "./devices.ts";
 export type { ExplainRequest, Explanation } from "./explain.ts";
+export { type Approval, type FleetAdmin, LEDGER_KINDS, ledgerFilterOf } from "./fleet.ts";
 export type {
   ImportFormat,
   ImportLimit,
@@ -38,6 +40,7 @@ export class Admin {
   readonly mappings: MappingAdmin;
   readonly lots: LotAdmin;
   readonly devices: DeviceAdmin;
+  readonly fleet: FleetAdmin;
 
   constructor(readonly deps: AdminDeps) {
     const context = adminContext(deps);
@@ -45,5 +48,6 @@ export class Admin {
     this.mappings = new MappingAdmin(context);
     this.lots = new LotAdmin(context);
     this.devices = new DeviceAdmin(context);
+    this.fleet = new FleetAdmin(context);
   }
 }

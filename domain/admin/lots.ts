@@ -1,5 +1,6 @@
 import { NotFoundError } from "../errors.ts";
 import type { Page, PageRequest } from "../ports.ts";
+import { lotFieldsOf } from "../records.ts";
 import type { Lot } from "../types.ts";
 import type { AdminContext } from "./deps.ts";
 import { lotLedgerKey } from "./ledger.ts";
@@ -36,6 +37,7 @@ export class LotAdmin {
         content: { ...fields, provisionedCount: current?.provisionedCount ?? 0 },
         fields,
       }),
+      fieldsOf: lotFieldsOf,
     });
   }
 }

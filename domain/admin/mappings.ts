@@ -74,6 +74,7 @@ export class MappingAdmin {
     await recordChange(retried.ledger, actor, mappingLedgerKey(selector), deps.clock.now().toISOString(), {
       action: "delete",
       before: mappingFieldsOf(current),
+      previousVersion: current.version,
     });
   }
 }

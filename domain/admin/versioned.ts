@@ -102,6 +102,7 @@ export async function writeVersioned<C extends object>(
     ...(write.fieldsOf ? { before: write.fieldsOf(current) } : {}),
     after: fields,
     version: record.version,
+    previousVersion: condition.version,
   });
   return { value: record, created: false };
 }

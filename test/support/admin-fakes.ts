@@ -8,6 +8,7 @@ import { ValidationError } from "../../domain/errors.ts";
 import type {
   AllowlistFilter,
   AllowlistStore,
+  LedgerFilter,
   LedgerStore,
   LotStore,
   MappingStore,
@@ -166,6 +167,20 @@ export class MemoryLedgerStore extends MemoryLedger implements LedgerStore {
   async history(deviceId: string, page: PageRequest) {
     this.enter("history");
     return pageOf(this.entries.filter((e) => e.deviceId === deviceId).reverse(), page);
+  }
+  async fleet(filter: LedgerFilter, page: PageRequest) {
+    this.enter("fleet");
+    const matches = (e: LedgerEntry) =>
+      (filter.kind === undefined || e.kind === filter.kind) &&
+      (filter.reason === undefined || e.reason === filter.reason) &&
+      (filter.lot === undefined || e.lot === filter.lot) &&
+      (filter.certificateStatus === undefined || e.certificateStatus === filter.certificateStatus) &&
+      (filter.since === undefined || e.at >= filter.since);
+    const newestFirst = this.entries.filter(matches).reverse();
+    return pageOf(
+      newestFirst.sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0)),
+      page,
+    );
   }
   /** The changes recorded under a ledger key, oldest first. */
   changes(ledgerKey: string): Record<string, unknown>[] {

@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import type { Command } from "commander";
 import type { ExplainRequest, Explanation } from "../../../api/contract.ts";
 import { CliError, printObject, printPage } from "../../output.ts";
+import { approveAllReady } from "./fleet.ts";
 import { type Common, connect, handled, type PageOptions, withApi, withPaging } from "./shared.ts";
 
 /** Registers `jitr explain|approve|deprovision|history`: the commands about one device. */
@@ -36,12 +37,20 @@ export function registerDevices(program: Command): void {
 
   withApi(
     program
-      .command("approve <deviceId>")
+      .command("approve [deviceId]")
       .description(
         "re-run the decision for the device's latest quarantined (INACTIVE) certificate; provision it if now allowed",
-      ),
+      )
+      .option("--all-ready", "approve every device of the approve queue (jitr approvals) that is ready")
+      .option("--yes", "do not ask for confirmation (--all-ready)"),
   ).action(
-    handled(async (deviceId: string, opts: Common) => {
+    handled(async (deviceId: string | undefined, opts: Common & { allReady?: boolean; yes?: boolean }) => {
+      if ((deviceId === undefined) === (opts.allReady !== true))
+        throw new CliError("give a device id or --all-ready, not both");
+      if (deviceId === undefined) {
+        await approveAllReady(await connect(opts), opts.yes === true, opts.json === true);
+        return;
+      }
       const result = await (await connect(opts)).devices.approve(deviceId);
       printObject(result, opts.json === true);
       if (result.outcome !== "provisioned") {

@@ -1,13 +1,15 @@
 import type { Command } from "commander";
 import { registerAllowlist } from "./allowlist.ts";
 import { registerDevices } from "./devices.ts";
+import { registerFleet } from "./fleet.ts";
 import { registerLots } from "./lots.ts";
 import { registerMappings } from "./mappings.ts";
 
-/** Registers `jitr allowlist|mappings|lots|explain|approve|deprovision|history`. */
+/** Registers `jitr allowlist|mappings|lots|explain|approve|deprovision|history|ledger|approvals`. */
 export function registerAdminCommands(program: Command): void {
   registerAllowlist(program);
   registerMappings(program);
   registerLots(program);
   registerDevices(program);
+  registerFleet(program);
 }

@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { CliError, printPage } from "../../output.ts";
+import { addChangeHistoryCommand } from "./fleet.ts";
 import {
   addGetCommand,
   type Common,
@@ -50,6 +51,7 @@ export function registerLots(program: Command): void {
   );
 
   addGetCommand(lots, "lot", "show a lot", (api, name) => api.lots.get(name));
+  addChangeHistoryCommand(lots, "lot", (api, name, page) => api.lots.history(name, page));
 
   withApi(
     withPaging(lots.command("list").description("list lots (one page; --cursor for the next)"), "lots"),

@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import type { Command } from "commander";
 import type { MappingWarning, MappingWhatIf } from "../../../api/contract.ts";
 import { CliError, printPage, printRows } from "../../output.ts";
+import { addChangeHistoryCommand } from "./fleet.ts";
 import {
   addGetCommand,
   type Common,
@@ -78,6 +79,7 @@ export function registerMappings(program: Command): void {
   );
 
   addGetCommand(mappings, "selector", "show a mapping", (api, name) => api.mappings.get(name));
+  addChangeHistoryCommand(mappings, "selector", (api, name, page) => api.mappings.history(name, page));
 
   withApi(
     withPaging(

@@ -47,12 +47,17 @@ export async function connect(opts: Common): Promise<NodeAdminClient> {
   });
 }
 
-/** An API error as a CLI error: its message, then one line per field at fault. */
+/** An API error as a CLI error: its message, then one line per field at fault (unless the message is that one line). */
 export function explainError(error: ApiError): CliError {
   const details = fieldIssuesOf(error.details)
-    .map((d) => `\n  ${d.path ? `${d.path}: ` : ""}${d.message}`)
+    .map((d) => `${d.path ? `${d.path}: ` : ""}${d.message}`)
+    .filter((line) => line !== error.message)
+    .map((line) => `\n  ${line}`)
     .join("");
-  return new CliError(`${error.message}${details}`, 1);
+  return new CliError(`${error.message}${details}`, 1, {
+    code: error.code,
+    ...(error.details !== undefined ? { details: error.details } : {}),
+  });
 }
 
 /** A command action whose API errors end the command as CLI errors (exit status 1). */

@@ -48,7 +48,11 @@ describe("DynamoLedger", () => {
     // Assess
     expect(ddb).toHaveReceivedCommandExactlyOnceWith(PutCommand, {
       TableName: "ledger",
-      Item: { ...entry, sk: expect.stringMatching(/^2024-05-01T00:00:00\.000Z#c-1#[0-9a-f]{32}$/) },
+      Item: {
+        ...entry,
+        sk: expect.stringMatching(/^2024-05-01T00:00:00\.000Z#c-1#[0-9a-f]{32}$/),
+        feed: expect.stringMatching(/^ledger#[0-9a-f]$/),
+      },
       ConditionExpression: "attribute_not_exists(sk)",
     });
   });

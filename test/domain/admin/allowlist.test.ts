@@ -74,6 +74,7 @@ describe("allowlist records", () => {
         before: { deviceId: "dev-1", status: "blocked" },
         after: { deviceId: "dev-1", status: "blocked", note: "found again?" },
         version: 2,
+        previousVersion: 1,
       },
     ]);
   });

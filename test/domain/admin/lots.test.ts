@@ -31,7 +31,13 @@ describe("lots", () => {
     });
     expect(world.ledger.changes(lotLedgerKey("L1"))).toEqual([
       { action: "create", after: { lot: "L1", maxDevices: 2 }, version: 1 },
-      { action: "update", after: { lot: "L1", maxDevices: 5, notAfter: "2030-01-01" }, version: 2 },
+      {
+        action: "update",
+        before: { lot: "L1", maxDevices: 2 },
+        after: { lot: "L1", maxDevices: 5, notAfter: "2030-01-01" },
+        version: 2,
+        previousVersion: 1,
+      },
     ]);
   });
 

@@ -90,6 +90,7 @@ describe("versioned writes", () => {
       before: { selector: "default", policy: { template: "sensor" } },
       after: { selector: "default", policy: { template: "gateway" } },
       version: 2,
+      previousVersion: 1,
     });
   });
 
