@@ -109,8 +109,10 @@ describe("a template cannot give one device's certificate another device's thing
     expect(attackerRun.stopReason).toBe("INACTIVE");
     expect(attackerRun.client).toBeUndefined();
     expect(t.stack.aws.iot.describeThingByName("SN-X")).toBeUndefined();
-    const history = await admin("GET", "/devices/attacker-1/history");
-    expect(history.json?.items).toEqual([expect.objectContaining({ reason: "thing-name-mismatch" })]);
+    // The certificate leaves PENDING_ACTIVATION before the outcome reaches the ledger: wait for the entry.
+    await expect
+      .poll(async () => (await admin("GET", "/devices/attacker-1/history")).json?.items, { timeout: 10_000 })
+      .toEqual([expect.objectContaining({ reason: "thing-name-mismatch" })]);
 
     // Act: the admin names the thing after the CN (the device id) and approves both
     const fixed = await admin(
