@@ -491,6 +491,7 @@ describe("finding the API", () => {
     ["explain"],
     ["approve"],
     ["deprovision"],
+    ["block"],
     ["history"],
   ])("prints help for %s %s", async (...command) => {
     // Prepare

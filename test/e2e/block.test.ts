@@ -126,4 +126,21 @@ describe("block on the local stack", () => {
     expect(t.status(device.certificateId)).toBe("REVOKED");
     expect(again.stopReason).toBe("REVOKED");
   });
+
+  it("refuses deprovision and allowlist remove without --yes when there is no terminal, changing nothing", async () => {
+    // Prepare
+    const { device, client } = await online("blk-keep");
+    output.reset();
+
+    // Act
+    const deprovisioned = await jitr("deprovision", "blk-keep");
+    const removed = await jitr("allowlist", "remove", "blk-keep");
+
+    // Assess
+    expect([deprovisioned, removed]).toEqual([1, 1]);
+    expect(output.stderr().match(/add --yes/g)).toHaveLength(2);
+    expect(t.status(device.certificateId)).toBe("ACTIVE");
+    expect(client.connected).toBe(true);
+    expect(await jitr("allowlist", "get", "blk-keep")).toBe(0);
+  });
 });
