@@ -8,8 +8,10 @@ import {
   type AllowlistListQuery,
   type AllowlistPage,
   type AllowlistRecord,
+  type AllowlistSaved,
   type ApprovalPage,
   adminPaths,
+  BLOCK_QUERY,
   CONTENT_TYPES,
   conditionHeaders,
   type Deprovisioned,
@@ -37,6 +39,7 @@ import {
   type ProvisionResult,
   parseErrorBody,
   queryOf,
+  SUSPEND_QUERY,
   type UncheckedBody,
   type Versioned,
   type WriteCondition,
@@ -178,12 +181,14 @@ export class AdminClient<Upload = never> {
     path: string,
     body: unknown,
     condition: WriteCondition | undefined,
+    query?: object,
   ): Promise<Written<T> & { etag: string }> {
     const { value, response } = await this.json<T>({
       method: "PUT",
       path,
       json: body,
       headers: conditionHeaders(condition),
+      ...(query !== undefined ? { query } : {}),
     });
     return {
       value,
@@ -229,13 +234,18 @@ export class AllowlistClient<Upload = never> {
     return this.api.read(adminPaths.allowlistRecord(deviceId));
   }
 
-  /** Creates (`If-None-Match: *`) or updates (`If-Match`) a record. */
+  /**
+   * Creates (`If-None-Match: *`) or updates (`If-Match`) a record. A record written blocked has the
+   * device's live certificates revoked (`suspend`: set INACTIVE), as its `block` says.
+   */
   put(
     deviceId: string,
     record: AllowlistDraft | UncheckedBody,
     condition?: WriteCondition,
-  ): Promise<Written<AllowlistRecord> & { etag: string }> {
-    return this.api.write(adminPaths.allowlistRecord(deviceId), record, condition);
+    options: { suspend?: boolean } = {},
+  ): Promise<Written<AllowlistSaved> & { etag: string }> {
+    const query = options.suspend === true ? SUSPEND_QUERY : undefined;
+    return this.api.write(adminPaths.allowlistRecord(deviceId), record, condition, query);
   }
 
   /** Deletes a record (refused while it is bound to an ACTIVE certificate). */
@@ -360,10 +370,16 @@ export class DeviceClient<Upload = never> {
       .value;
   }
 
-  /** Revokes the device's certificate and takes its thing and policies apart. */
-  async deprovision(deviceId: string): Promise<Deprovisioned> {
-    return (await this.api.json<Deprovisioned>({ method: "POST", path: adminPaths.deprovision(deviceId) }))
-      .value;
+  /**
+   * Revokes the device's certificates and takes its thing and policies apart; the record stays allowed
+   * unless `block` (retire the device: the record is written blocked first).
+   */
+  async deprovision(deviceId: string, options: { block?: boolean } = {}): Promise<Deprovisioned> {
+    const path = adminPaths.deprovision(deviceId);
+    const query = options.block === true ? BLOCK_QUERY : undefined;
+    return (
+      await this.api.json<Deprovisioned>({ method: "POST", path, ...(query !== undefined ? { query } : {}) })
+    ).value;
   }
 
   /** One page of the device's ledger entries, newest first. */

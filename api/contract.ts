@@ -6,6 +6,8 @@
 import type {
   AllowlistQuery as AllowlistFilter,
   Approval,
+  BlockMode,
+  CutOff,
   Deprovisioned,
   ExplainRequest,
   Explanation,
@@ -33,6 +35,8 @@ export type {
   AllowlistRecord,
   AllowlistStatus,
   Approval,
+  BlockMode,
+  CutOff,
   Deprovisioned,
   ExplainRequest,
   Explanation,
@@ -199,6 +203,15 @@ export function withoutServiceFields(value: object): Record<string, unknown> {
 
 /** The body of an allowlist put: the admin fields (the server checks them, and refuses unknown ones). */
 export type AllowlistDraft = Partial<Omit<AllowlistRecord, ServiceField>>;
+/**
+ * The answer of an allowlist put: the record as saved, and, for a record written blocked, `block`: what
+ * was done to the device's certificates (`complete: false`: put it again to finish).
+ */
+export type AllowlistSaved = AllowlistRecord & { block?: CutOff };
+/** The query of an allowlist put that suspends (INACTIVE) a blocked device's certificates, not revokes them. */
+export const SUSPEND_QUERY = { suspend: "true" } as const;
+/** The query of a deprovision that also writes the record blocked (the device is retired). */
+export const BLOCK_QUERY = { block: "true" } as const;
 /** The body of a mapping put (or its dry run). */
 export type MappingDraft = Partial<Omit<PolicyMapping, ServiceField>>;
 /** The answer of a mapping put: the mapping as saved, and `warnings` when it will not do what it reads as. */

@@ -309,3 +309,14 @@ export async function* linesOf(
   }
   if (lineBytes > 0) yield Buffer.concat(parts).toString("utf8");
 }
+
+/** A `true`/`false` query flag (default false); ValidationError for any other value. */
+export function flagOf(query: Query, name: string): boolean {
+  const value = query[name] ?? "false";
+  if (value !== "true" && value !== "false") {
+    throw new ValidationError(`${name} must be true or false`, [
+      { path: name, message: "must be true or false" },
+    ]);
+  }
+  return value === "true";
+}

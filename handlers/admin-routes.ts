@@ -1,4 +1,10 @@
-import { CONTENT_TYPES, errorBody, HEADERS, type MappingSaved } from "../api/contract.ts";
+import {
+  type AllowlistSaved,
+  CONTENT_TYPES,
+  errorBody,
+  HEADERS,
+  type MappingSaved,
+} from "../api/contract.ts";
 import { type Admin, ledgerFilterOf } from "../domain/admin/index.ts";
 import {
   type AdminRequest,
@@ -7,6 +13,7 @@ import {
   allowlistQueryOf,
   deleteVersionOf,
   etag,
+  flagOf,
   HttpError,
   importLinesOf,
   importOptionsOf,
@@ -20,11 +27,13 @@ import {
 /*
  * The admin API's routes:
  *   GET /allowlist, GET|PUT|DELETE /allowlist/{deviceId}, POST /allowlist/import, GET /allowlist/export
+ *     (PUT ...?suspend=true: a record written blocked suspends its certificates instead of revoking them)
  *   GET /mappings, GET|PUT|DELETE /mappings/{selector} (PUT ?dryRun=true: the what-if)
  *   GET /lots, GET|PUT /lots/{lot}
  *   POST /explain
  *   POST /devices/{deviceId}/approve, POST /devices/{deviceId}/deprovision, GET /devices/{deviceId}/history
  *   GET /ledger?kind=&reason=&lot=&since=, GET /approvals, GET /mappings/{selector}/history, GET /lots/{lot}/history
+ *     (deprovision ?block=true: the record is written blocked first)
  */
 
 /** Writes answer the record with its version as ETag: 201 when created, 200 when updated. */
@@ -93,7 +102,17 @@ export async function route(admin: Admin, request: AdminRequest): Promise<AdminR
         return json(200, record, etag(record.version));
       }
       if (method === "PUT") {
-        return written(await admin.allowlist.put(actor, id, jsonBody(event), preconditionOf(headers)));
+        const suspend = flagOf(query, "suspend");
+        const { value, created, cutOff } = await admin.allowlist.put(
+          actor,
+          id,
+          jsonBody(event),
+          preconditionOf(headers),
+          { suspend },
+        );
+        // a record written blocked answers what was done to the device's certificates, as `block`
+        const saved: AllowlistSaved = cutOff !== undefined ? { ...value, block: cutOff } : value;
+        return written({ value: saved, created });
       }
       if (method === "DELETE") {
         await admin.allowlist.remove(actor, id, deleteVersionOf(headers));
@@ -168,7 +187,10 @@ export async function route(admin: Admin, request: AdminRequest): Promise<AdminR
         throw notFound();
       }
       if (action === "approve") return json(200, await admin.devices.approve(actor, id));
-      if (action === "deprovision") return json(200, await admin.devices.deprovision(actor, id));
+      if (action === "deprovision") {
+        const block = flagOf(query, "block");
+        return json(200, await admin.devices.deprovision(actor, id, { block }));
+      }
       throw notFound();
     }
     case "ledger": {

@@ -79,8 +79,9 @@ export class DynamoAllowlist extends DynamoTable implements AllowlistStore {
   }
 
   /**
-   * Records what was provisioned; ConflictError when the binding is no longer this certificate's, or
-   * when `lot` is given and the record no longer holds that lot place (or it is being given back).
+   * Records what was provisioned; ConflictError when the binding is no longer this certificate's, when
+   * the record was blocked meanwhile, or when `lot` is given and the record no longer holds that lot
+   * place (or it is being given back).
    */
   async completeBinding(binding: {
     deviceId: string;
@@ -100,9 +101,11 @@ export class DynamoAllowlist extends DynamoTable implements AllowlistStore {
           UpdateExpression: "SET thingName = :t, policyName = :p, provisionedAt = :at",
           ConditionExpression:
             lot === undefined
-              ? "certificateId = :c"
-              : "certificateId = :c AND lotCounted = :lot AND attribute_not_exists(lotReleaseStartedAt)",
+              ? "certificateId = :c AND #status <> :blocked"
+              : "certificateId = :c AND #status <> :blocked AND lotCounted = :lot AND attribute_not_exists(lotReleaseStartedAt)",
+          ExpressionAttributeNames: { "#status": "status" },
           ExpressionAttributeValues: {
+            ":blocked": "blocked",
             ":t": binding.thingName,
             ":p": binding.policyName,
             ":at": binding.provisionedAt,
@@ -115,8 +118,8 @@ export class DynamoAllowlist extends DynamoTable implements AllowlistStore {
     if (!written) {
       throw new ConflictError(
         lot === undefined
-          ? `${resource} is no longer bound to certificate ${binding.certificateId}; binding not completed`
-          : `${resource} is no longer bound to certificate ${binding.certificateId} with its place in lot ${lot}; binding not completed`,
+          ? `${resource} is no longer bound to certificate ${binding.certificateId}, or was blocked; binding not completed`
+          : `${resource} is no longer bound to certificate ${binding.certificateId} with its place in lot ${lot}, or was blocked; binding not completed`,
       );
     }
   }

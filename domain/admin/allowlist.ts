@@ -1,8 +1,9 @@
-import { DeviceBoundError, NotFoundError, StateConflictError } from "../errors.ts";
+import { DeviceBoundError, NotFoundError, StateConflictError, ValidationError } from "../errors.ts";
 import { giveBackLotPlace } from "../lot-place.ts";
 import type { Page, PageRequest } from "../ports.ts";
 import { type AllowlistFields, allowlistFieldsOf } from "../records.ts";
 import type { AllowlistRecord, AllowlistStatus } from "../types.ts";
+import { type BlockMode, type CutOff, cutOff } from "./block.ts";
 import type { AdminContext } from "./deps.ts";
 import { type ImportOptions, type ImportReport, importAllowlist } from "./import.ts";
 import { everything } from "./ledger.ts";
@@ -42,14 +43,38 @@ export class AllowlistAdmin {
     return this.context.retried.allowlist.list(compact({ status: query.status, lot: query.lot }), page);
   }
 
-  /** Creates or updates a record (the admin fields; the binding stays the service's). */
+  /**
+   * Creates or updates a record (the admin fields; the binding stays the service's). A record written
+   * `blocked` then has its device's live certificates taken out of ACTIVE (./block.ts): revoked, or set
+   * INACTIVE with `suspend`; `cutOff` says what was done.
+   */
   async put(
     actor: string,
     deviceId: string,
     body: unknown,
     precondition: Precondition,
-  ): Promise<Written<AllowlistRecord>> {
+    options: { suspend?: boolean } = {},
+  ): Promise<Written<AllowlistRecord> & { cutOff?: CutOff }> {
     const fields = valid(validateAllowlistRecord(body, deviceId));
+    if (options.suspend === true && fields.status !== "blocked") {
+      throw new ValidationError("suspend applies to a record written blocked: give status blocked", [
+        { path: "status", message: "must be blocked to suspend the device's certificates" },
+      ]);
+    }
+    const written = await this.#write(actor, deviceId, body, fields, precondition);
+    if (written.value.status !== "blocked") return written;
+    const mode: BlockMode = options.suspend === true ? "suspend" : "revoke";
+    return { ...written, cutOff: await cutOff(this.context, actor, written.value, mode) };
+  }
+
+  /** The versioned write of a put. */
+  #write(
+    actor: string,
+    deviceId: string,
+    body: unknown,
+    fields: AllowlistFields,
+    precondition: Precondition,
+  ): Promise<Written<AllowlistRecord>> {
     const keepStatus = statusOmitted(body);
     return writeVersioned<Content<AllowlistRecord>>(this.context, this.context.deps.allowlist, {
       actor,

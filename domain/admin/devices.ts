@@ -2,7 +2,8 @@ import { describeError, NotFoundError, StateConflictError } from "../errors.ts";
 import { giveBackLotPlace } from "../lot-place.ts";
 import type { Page, PageRequest } from "../ports.ts";
 import { type ProvisionResult, provision } from "../provision.ts";
-import type { LedgerEntry } from "../types.ts";
+import type { AllowlistStatus, LedgerEntry } from "../types.ts";
+import { writeBlocked } from "./block.ts";
 import type { AdminContext } from "./deps.ts";
 import { type Explanation, explain } from "./explain.ts";
 import { eventFor } from "./hypothetical.ts";
@@ -35,6 +36,11 @@ export interface Deprovisioned {
   lotReleased: string | undefined;
   /** Every certificate of the device: the bound one first, then the others its thing held. */
   certificates: DeprovisionedCertificate[];
+  /**
+   * The record's status afterwards: `allowed` (the default) lets the device come back with a new
+   * certificate at once; `blocked` (deprovision with `block`) retires it.
+   */
+  recordStatus: AllowlistStatus;
   warnings: string[];
 }
 
@@ -57,10 +63,32 @@ export class DeviceAdmin {
     return explain(this.context, body);
   }
 
-  /** Re-decides the device's latest quarantined (INACTIVE) certificate and provisions it when now allowed. */
+  /**
+   * Re-decides the device's quarantined (INACTIVE) certificate and provisions it when now allowed: the
+   * bound certificate when a block suspended it (refused while the record is still blocked), else the
+   * latest certificate the ledger shows quarantined.
+   */
   async approve(actor: string, deviceId: string): Promise<ProvisionResult> {
     requireDeviceId(deviceId);
     const { deps, retried } = this.context;
+    const record = await retried.allowlist.get(deviceId);
+    if (record?.certificateId !== undefined) {
+      const bound = await retried.iot.describeCertificate(record.certificateId);
+      if (bound?.status === "INACTIVE") {
+        if (record.status === "blocked") {
+          throw new StateConflictError(
+            `device ${deviceId} is blocked: set its record allowed before approving its suspended certificate ${bound.certificateId}`,
+          );
+        }
+        const event = eventFor(
+          bound.certificateId,
+          bound.caCertificateId ?? "unknown",
+          deps.settings.accountId,
+          deps.clock.now(),
+        );
+        return provision({ ...event, certificateStatus: "INACTIVE" }, deps, { from: "INACTIVE", actor });
+      }
+    }
     const seen = new Set<string>();
     let scanned = 0;
     for await (const entry of everything((page) => retried.ledger.history(deviceId, page), 50)) {
@@ -87,17 +115,26 @@ export class DeviceAdmin {
    * Takes every certificate of the device out: the bound one and every other certificate on the
    * device's thing (rotation `allow-multiple`) are all revoked first, then their policies and things
    * detached; then the device's own policy and its thing are deleted, the record unbound, and one
-   * ledger entry lists each certificate.
+   * ledger entry lists each certificate. The record stays as it is (a device still `allowed` comes back
+   * with a new certificate) unless `block` is given: then it is written `blocked` first, so no
+   * certificate of the device is provisioned again, a racing one included.
    */
-  async deprovision(actor: string, deviceId: string): Promise<Deprovisioned> {
+  async deprovision(
+    actor: string,
+    deviceId: string,
+    options: { block?: boolean } = {},
+  ): Promise<Deprovisioned> {
     requireDeviceId(deviceId);
     const { deps, retried } = this.context;
     const { iot } = retried;
-    const record = await retried.allowlist.get(deviceId);
+    let record = await retried.allowlist.get(deviceId);
     if (record === undefined) throw new NotFoundError(`no allowlist record for device ${deviceId}`);
+    if (record.certificateId === undefined)
+      throw new StateConflictError(`device ${deviceId} is not provisioned (no certificate bound)`);
+    if (options.block === true) record = (await writeBlocked(this.context, actor, deviceId)).record;
     const certificateId = record.certificateId;
     if (certificateId === undefined)
-      throw new StateConflictError(`device ${deviceId} is not provisioned (no certificate bound)`);
+      throw new StateConflictError(`device ${deviceId} was unbound meanwhile; its record is blocked`);
     const warnings: string[] = [];
     const thingName = record.thingName ?? deviceId;
     const thingExists = (await iot.describeThing(thingName)) !== undefined;
@@ -155,6 +192,7 @@ export class DeviceAdmin {
       thingDeleted: false,
       lotReleased: undefined,
       certificates,
+      recordStatus: record.status,
       warnings,
     };
     const perDevice = new Set<string>();
@@ -193,6 +231,7 @@ export class DeviceAdmin {
         deletedPolicies: result.deletedPolicies,
         thingDeleted: result.thingDeleted,
         certificates: certificates.map((c) => ({ ...c })),
+        recordStatus: record.status,
         ...(warnings.length > 0 ? { warnings } : {}),
       },
     });

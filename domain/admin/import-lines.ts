@@ -142,7 +142,10 @@ function parseJsonLine(text: string, line: number): ParsedLine {
   return { line, body: object, warnings: [], merge: false };
 }
 
-/** An AWS bulk-provisioning parameter line: ThingName is the device id, other keys attributes, CSR ignored. */
+/**
+ * An AWS bulk-provisioning parameter line: ThingName is the device id, other keys attributes (a `status`
+ * key too, with a warning), CSR ignored.
+ */
 function fromBulkParameters(object: Record<string, unknown>, line: number): ParsedLine {
   const warnings: string[] = [];
   const attributes: Record<string, unknown> = {};
@@ -151,6 +154,13 @@ function fromBulkParameters(object: Record<string, unknown>, line: number): Pars
     if (key === "CSR") {
       warnings.push("CSR ignored: devices present their own certificates (just-in-time registration)");
       continue;
+    }
+    // A bulk-provisioning line never sets the record's status (a factory's file must not unblock a
+    // device): the key stays a thing attribute, and the line says so.
+    if (key.toLowerCase() === "status") {
+      warnings.push(
+        `${key} kept as a thing attribute, not the record's status: set status with a native line or allowlist put --status`,
+      );
     }
     attributes[key] = typeof value === "number" || typeof value === "boolean" ? String(value) : value;
   }

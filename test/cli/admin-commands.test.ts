@@ -119,8 +119,8 @@ describe("jitr allowlist", () => {
     // Act
     const table = await jitr("allowlist", "list", ...api);
     const blocked = await jitr("allowlist", "list", "--status", "blocked", "--json", ...api);
-    const removed = await jitr("allowlist", "remove", "dev-a", ...api);
-    const again = await jitr("allowlist", "remove", "dev-a", ...api);
+    const removed = await jitr("allowlist", "remove", "dev-a", "--yes", ...api);
+    const again = await jitr("allowlist", "remove", "dev-a", "--yes", ...api);
     await server.close();
 
     // Assess
@@ -366,7 +366,7 @@ describe("jitr explain, approve, deprovision, history", () => {
     const explained = await jitr("explain", "--cert", pem, ...api);
     const approved = await jitr("approve", "walker", "--json", ...api);
     clock.set(new Date(clock.now().getTime() + 1000));
-    const deprovisioned = await jitr("deprovision", "walker", "--json", ...api);
+    const deprovisioned = await jitr("deprovision", "walker", "--json", "--yes", ...api);
     const history = await jitr("history", "walker", "--json", ...api);
     const again = await jitr("approve", "walker", ...api);
     await server.close();
@@ -491,6 +491,7 @@ describe("finding the API", () => {
     ["explain"],
     ["approve"],
     ["deprovision"],
+    ["block"],
     ["history"],
   ])("prints help for %s %s", async (...command) => {
     // Prepare

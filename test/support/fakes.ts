@@ -286,6 +286,7 @@ export class MemoryAllowlist extends Interference<keyof AllowlistStore> implemen
     this.enter("completeBinding");
     const r = this.records.get(b.deviceId);
     if (!r || r.certificateId !== b.certificateId) throw new ConflictError("binding lost");
+    if (r.status === "blocked") throw new ConflictError("record blocked");
     if (b.lot !== undefined && (r.lotCounted !== b.lot || r.lotReleaseStartedAt !== undefined))
       throw new ConflictError("lot place lost");
     Object.assign(r, { thingName: b.thingName, policyName: b.policyName, provisionedAt: b.provisionedAt });

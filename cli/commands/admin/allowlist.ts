@@ -3,14 +3,23 @@ import { stat } from "node:fs/promises";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { type Command, Option } from "commander";
-import { ApiError } from "../../../api/client.ts";
-import type { AllowlistStatus, ImportFormat, ImportMode, ImportReport } from "../../../api/contract.ts";
+import { ApiError, orNone } from "../../../api/client.ts";
+import {
+  type AllowlistStatus,
+  type CutOff,
+  type ImportFormat,
+  type ImportMode,
+  type ImportReport,
+  withoutServiceFields,
+} from "../../../api/contract.ts";
 import { CliError, printObject, printPage, printRows } from "../../output.ts";
 import {
   addGetCommand,
   type Common,
   collectList,
+  confirmed,
   connect,
+  describeCutOff,
   draftOf,
   handled,
   type PageOptions,
@@ -20,6 +29,7 @@ import {
   printWritten,
   withApi,
   withPaging,
+  withYes,
 } from "./shared.ts";
 
 interface AllowlistPutOptions extends PutOptions {
@@ -35,9 +45,13 @@ interface AllowlistPutOptions extends PutOptions {
   lot?: string;
   rotation?: string;
   note?: string;
+  removeAttribute?: string[];
+  removeThingGroup?: string[];
+  suspend?: boolean;
+  yes?: boolean;
 }
 
-/** Registers `jitr allowlist put|get|list|remove|import|export`. */
+/** Registers `jitr allowlist put|get|list|remove|import|export`, and `jitr block`. */
 export function registerAllowlist(program: Command): void {
   const allowlist = program
     .command("allowlist")
@@ -53,8 +67,18 @@ export function registerAllowlist(program: Command): void {
       .addOption(new Option("--status <status>", "allowed or blocked").choices(["allowed", "blocked"]))
       .option("--profile <profile>", "profile (selects mapping profile:<profile>)")
       .option("--thing-type <type>", "thing type of the device's thing")
-      .option("--thing-group <group>", "thing group to add the thing to (repeatable)", collectList)
-      .option("--attribute <name=value>", "thing attribute (repeatable)", collectList)
+      .option("--thing-group <group>", "add the thing to this thing group (repeatable; merged)", collectList)
+      .option(
+        "--remove-thing-group <group>",
+        "take a thing group out of the record (repeatable)",
+        collectList,
+      )
+      .option(
+        "--attribute <name=value>",
+        "set one thing attribute (repeatable; merged key by key)",
+        collectList,
+      )
+      .option("--remove-attribute <name>", "remove one thing attribute (repeatable)", collectList)
       .option("--ca-certificate-id <id>", "pin the CA (64 hex)")
       .option("--fingerprint <sha256>", "pin the certificate fingerprint (64 hex, colons allowed)")
       .option("--not-before <date>", "valid from (ISO 8601)")
@@ -71,16 +95,22 @@ export function registerAllowlist(program: Command): void {
       .option("--file <record.json>", "fields from a JSON file (flags win)")
       .option("--unset <field>", "remove a field (repeatable)", collectList)
       .option("--replace", "replace the record instead of merging into it")
-      .option("--if-match <version>", "expected version (default: the version just read)"),
+      .option("--if-match <version>", "expected version (default: the version just read)")
+      .option(
+        "--suspend",
+        "with --status blocked: set the device's certificates INACTIVE (reversible: unblock, then approve) instead of revoking them",
+      )
+      .option("--yes", "do not ask before blocking a provisioned device (required without a terminal)"),
   ).action(
     handled(async (deviceId: string, opts: AllowlistPutOptions) => {
       const api = await connect(opts);
+      if (opts.suspend === true && opts.status !== "blocked")
+        throw new CliError("--suspend goes with --status blocked");
+      const current = await orNone(api.allowlist.get(deviceId));
       const fields = {
         status: opts.status,
         profile: opts.profile,
         thingType: opts.thingType,
-        thingGroups: opts.thingGroup,
-        attributes: parseAttributes(opts.attribute),
         caCertificateId: opts.caCertificateId,
         certificateFingerprint: opts.fingerprint,
         notBefore: opts.notBefore,
@@ -89,9 +119,55 @@ export function registerAllowlist(program: Command): void {
         rotation: opts.rotation,
         note: opts.note,
       };
-      const { body, condition } = await draftOf(() => api.allowlist.get(deviceId), fields, opts, "put");
-      const written = await api.allowlist.put(deviceId, body, condition);
+      const read = () => (current !== undefined ? Promise.resolve(current) : api.allowlist.get(deviceId));
+      const { body, condition } = await draftOf(read, fields, opts, "put");
+      mergeAttributes(body, parseAttributes(opts.attribute), opts.removeAttribute ?? []);
+      mergeThingGroups(body, opts.thingGroup ?? [], opts.removeThingGroup ?? []);
+      const record = current?.value;
+      if (body.status === "blocked" && record?.status !== "blocked" && record?.certificateId !== undefined) {
+        const what = opts.suspend === true ? "set INACTIVE (suspended)" : "revoked for good";
+        await confirmed(
+          `block ${deviceId}: its certificates will be ${what} and its connections dropped.`,
+          opts,
+        );
+      }
+      const written = await api.allowlist.put(deviceId, body, condition, { suspend: opts.suspend === true });
       printWritten(deviceId, written, opts.json === true);
+      reportBlock(written.value.block, opts.json === true);
+    }),
+  );
+
+  withApi(
+    withYes(
+      program
+        .command("block <deviceId>")
+        .description(
+          "block a device: write its record blocked, then revoke every live certificate of the device " +
+            "(--suspend: set them INACTIVE, reversible: unblock with allowlist put --status allowed, then approve); " +
+            "its connections drop. Asks first unless --yes. Running it again finishes a block that failed part-way",
+        )
+        .option("--suspend", "set the certificates INACTIVE instead of revoking them"),
+    ),
+  ).action(
+    handled(async (deviceId: string, opts: Common & { suspend?: boolean; yes?: boolean }) => {
+      const api = await connect(opts);
+      const current = await api.allowlist.get(deviceId);
+      const what = opts.suspend === true ? "set INACTIVE (suspended)" : "revoked for good";
+      await confirmed(
+        `block ${deviceId}: its certificates will be ${what} and its connections dropped.`,
+        opts,
+      );
+      const body = { ...withoutServiceFields(current.value), status: "blocked" };
+      const written = await api.allowlist.put(
+        deviceId,
+        body,
+        { ifMatch: current.etag },
+        {
+          suspend: opts.suspend === true,
+        },
+      );
+      if (opts.json === true) printObject(written.value, true);
+      reportBlock(written.value.block, opts.json === true);
     }),
   );
 
@@ -123,12 +199,20 @@ export function registerAllowlist(program: Command): void {
   );
 
   withApi(
-    allowlist
-      .command("remove <deviceId>")
-      .description("delete a record (refused while it is bound to an ACTIVE certificate: deprovision first)")
-      .option("--if-match <version>", "only if the record is at this version"),
+    withYes(
+      allowlist
+        .command("remove <deviceId>")
+        .description(
+          "delete a record (refused while it is bound to an ACTIVE certificate: deprovision first); asks first unless --yes",
+        )
+        .option("--if-match <version>", "only if the record is at this version"),
+    ),
   ).action(
-    handled(async (deviceId: string, opts: Common & { ifMatch?: string }) => {
+    handled(async (deviceId: string, opts: Common & { ifMatch?: string; yes?: boolean }) => {
+      await confirmed(
+        `remove the allowlist record of ${deviceId}: the device is no longer allowlisted.`,
+        opts,
+      );
       await (await connect(opts)).allowlist.remove(
         deviceId,
         opts.ifMatch ? { ifMatch: opts.ifMatch } : undefined,
@@ -178,6 +262,46 @@ export function registerAllowlist(program: Command): void {
       process.stderr.write(`wrote ${lines.count()} records to ${opts.out}\n`);
     }),
   );
+}
+
+/** Merges `--attribute` pairs into the body's attributes key by key, then removes `--remove-attribute` names. */
+function mergeAttributes(
+  body: Record<string, unknown>,
+  set: Record<string, string> | undefined,
+  remove: string[],
+): void {
+  const stored = body.attributes;
+  const merged: Record<string, unknown> =
+    typeof stored === "object" && stored !== null && !Array.isArray(stored) ? { ...stored } : {};
+  for (const name of remove) {
+    if (set?.[name] !== undefined) throw new CliError(`attribute ${name} is both set and removed`);
+    if (!(name in merged))
+      throw new CliError(`--remove-attribute ${name}: the record has no attribute ${name} to remove`);
+    delete merged[name];
+  }
+  Object.assign(merged, set ?? {});
+  if (Object.keys(merged).length > 0) body.attributes = merged;
+  else delete body.attributes;
+}
+
+/** Adds `--thing-group` groups to the body's thing groups, then removes `--remove-thing-group` ones. */
+function mergeThingGroups(body: Record<string, unknown>, add: string[], remove: string[]): void {
+  const stored = Array.isArray(body.thingGroups) ? body.thingGroups.map(String) : [];
+  for (const group of remove) {
+    if (add.includes(group)) throw new CliError(`thing group ${group} is both added and removed`);
+    if (!stored.includes(group))
+      throw new CliError(`--remove-thing-group ${group}: the record has no thing group ${group} to remove`);
+  }
+  const merged = [...new Set([...stored, ...add])].filter((group) => !remove.includes(group));
+  if (merged.length > 0) body.thingGroups = merged;
+  else delete body.thingGroups;
+}
+
+/** Says what a block did to the device's certificates (stderr for people); exit status 1 when unfinished. */
+function reportBlock(block: CutOff | undefined, json: boolean): void {
+  if (block === undefined) return;
+  if (!json) process.stderr.write(describeCutOff(block));
+  if (!block.complete) throw new CliError(`block of ${block.deviceId} unfinished: run it again`, 1);
 }
 
 /** `jitr allowlist import`: streams the file to the API (with a progress bar on a terminal), prints the report. */

@@ -3,7 +3,16 @@ import type { Command } from "commander";
 import type { ExplainRequest, Explanation } from "../../../api/contract.ts";
 import { CliError, printObject, printPage } from "../../output.ts";
 import { approveAllReady } from "./fleet.ts";
-import { type Common, connect, handled, type PageOptions, withApi, withPaging } from "./shared.ts";
+import {
+  type Common,
+  confirmed,
+  connect,
+  handled,
+  type PageOptions,
+  withApi,
+  withPaging,
+  withYes,
+} from "./shared.ts";
 
 /** Registers `jitr explain|approve|deprovision|history`: the commands about one device. */
 export function registerDevices(program: Command): void {
@@ -61,14 +70,36 @@ export function registerDevices(program: Command): void {
   );
 
   withApi(
-    program
-      .command("deprovision <deviceId>")
-      .description(
-        "revoke the device's certificate, detach its policies and thing, delete the thing, unbind the record",
-      ),
+    withYes(
+      program
+        .command("deprovision <deviceId>")
+        .description(
+          "revoke every certificate of the device, detach its policies and thing, delete the thing, unbind the record. " +
+            "The record stays allowed, so the device may come back at once with a new certificate; " +
+            "--block retires it (the record is set blocked first). Asks first unless --yes",
+        )
+        .option(
+          "--block",
+          "retire the device: set its record blocked, so no certificate of it gets in again",
+        ),
+    ),
   ).action(
-    handled(async (deviceId: string, opts: Common) => {
-      printObject(await (await connect(opts)).devices.deprovision(deviceId), opts.json === true);
+    handled(async (deviceId: string, opts: Common & { block?: boolean; yes?: boolean }) => {
+      const after =
+        opts.block === true
+          ? "its record will be blocked"
+          : "its record stays allowed: a new certificate of it is provisioned at once";
+      await confirmed(`deprovision ${deviceId}: every certificate of it will be revoked; ${after}.`, opts);
+      const done = await (await connect(opts)).devices.deprovision(deviceId, { block: opts.block === true });
+      if (opts.json !== true) {
+        const revoked = done.certificates.filter((c) => c.revoked).map((c) => c.certificateId);
+        process.stderr.write(
+          `deprovisioned ${deviceId}: revoked ${revoked.length} certificate(s)${revoked.length > 0 ? ` (${revoked.join(", ")})` : ""}` +
+            `${done.thingDeleted ? ", deleted its thing" : ""}; the record is ${done.recordStatus}` +
+            `${done.recordStatus === "allowed" ? " (the device may come back with a new certificate)" : ""}\n`,
+        );
+      }
+      printObject(done, opts.json === true);
     }),
   );
 

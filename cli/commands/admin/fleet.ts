@@ -3,7 +3,7 @@ import { pages } from "../../../api/client.ts";
 import type { Approval, HistoryPage, LedgerEntry, LedgerQuery } from "../../../api/contract.ts";
 import type { NodeAdminClient } from "../../api-client.ts";
 import { CliError, printPage, printRows } from "../../output.ts";
-import { type Common, connect, handled, type PageOptions, withApi, withPaging } from "./shared.ts";
+import { type Common, confirmed, connect, handled, type PageOptions, withApi, withPaging } from "./shared.ts";
 
 interface LedgerOptions extends Common, PageOptions {
   kind?: string;
@@ -95,7 +95,7 @@ export async function approveAllReady(api: NodeAdminClient, yes: boolean, json: 
     return;
   }
   const names = ready.map((a) => a.deviceId);
-  if (!yes) await confirm(`approve ${ready.length} device(s): ${names.join(", ")}?`);
+  await confirmed(`approve ${ready.length} device(s): ${names.join(", ")}?`, { yes });
   const results: { deviceId: string; outcome: string; reason?: string }[] = [];
   for (const approval of ready) {
     const result = await api.devices.approve(approval.deviceId);
@@ -105,21 +105,6 @@ export async function approveAllReady(api: NodeAdminClient, yes: boolean, json: 
   printRows(results, ["deviceId", "outcome", "reason"], json);
   const failed = results.filter((r) => r.outcome !== "provisioned");
   if (failed.length > 0) throw new CliError(`${failed.length} device(s) not provisioned`, 1);
-}
-
-/** Asks on the terminal; refuses (CliError) without one, or when the answer is not yes. */
-async function confirm(question: string): Promise<void> {
-  if (process.stdin.isTTY !== true) {
-    throw new CliError(`${question} refused: no terminal to confirm on; add --yes`, 1);
-  }
-  const { createInterface } = await import("node:readline/promises");
-  const prompt = createInterface({ input: process.stdin, output: process.stderr });
-  try {
-    const answer = await prompt.question(`${question} [y/N] `);
-    if (!/^y(es)?$/i.test(answer.trim())) throw new CliError("nothing approved", 1);
-  } finally {
-    prompt.close();
-  }
 }
 
 /** Adds `history <name>` to `mappings` or `lots`: the changes to one record, newest first. */

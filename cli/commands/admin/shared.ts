@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import { type Command, Option } from "commander";
 import { ApiError, orNone } from "../../../api/client.ts";
 import {
+  type CutOff,
   fieldIssuesOf,
   type Versioned,
   type WriteCondition,
@@ -174,4 +175,47 @@ export function withPaging(command: Command, items: string): Command {
   return command
     .option("--limit <n>", `${items} per page (1-1000)`, "100")
     .option("--cursor <cursor>", "the cursor printed with the previous page");
+}
+
+/**
+ * Asks before a destructive change: passes with `--yes`; otherwise asks on the terminal (y/N) and throws
+ * when the answer is not yes, and refuses outright when there is no terminal to ask on.
+ */
+export async function confirmed(question: string, opts: { yes?: boolean }): Promise<void> {
+  if (opts.yes === true) return;
+  if (process.stdin.isTTY !== true || process.stderr.isTTY !== true) {
+    throw new CliError(`${question}\nrefusing without a terminal to confirm: add --yes to go ahead`, 1);
+  }
+  const { createInterface } = await import("node:readline/promises");
+  const prompt = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    const answer = await prompt.question(`${question} [y/N] `);
+    if (!/^y(es)?$/i.test(answer.trim())) throw new CliError("cancelled: nothing changed", 1);
+  } finally {
+    prompt.close();
+  }
+}
+
+/** Adds `--yes` to a destructive command. */
+export function withYes(command: Command): Command {
+  return command.option("--yes", "do not ask for confirmation (required without a terminal)");
+}
+
+/** What blocking did to a device's certificates, as a person reads it (on stderr). */
+export function describeCutOff(cutOff: CutOff): string {
+  const verb = cutOff.mode === "suspend" ? "suspended (INACTIVE)" : "revoked";
+  const lines = [
+    cutOff.changed.length > 0
+      ? `${verb} ${cutOff.changed.length} certificate(s) of ${cutOff.deviceId}: ${cutOff.changed.join(", ")}; their connections are dropped`
+      : `no live certificate of ${cutOff.deviceId} to take out of ACTIVE`,
+  ];
+  for (const certificate of cutOff.certificates) {
+    if (certificate.error !== undefined)
+      lines.push(
+        `certificate ${certificate.certificateId} is still ${certificate.after}: ${certificate.error}`,
+      );
+  }
+  lines.push(...cutOff.errors);
+  if (!cutOff.complete) lines.push(`not every certificate was taken out: block ${cutOff.deviceId} again`);
+  return `${lines.join("\n")}\n`;
 }

@@ -159,8 +159,10 @@ describe("DynamoAllowlist", () => {
       TableName: "allowlist",
       Key: { deviceId: "dev-1" },
       UpdateExpression: "SET thingName = :t, policyName = :p, provisionedAt = :at",
-      ConditionExpression: "certificateId = :c",
+      ConditionExpression: "certificateId = :c AND #status <> :blocked",
+      ExpressionAttributeNames: { "#status": "status" },
       ExpressionAttributeValues: {
+        ":blocked": "blocked",
         ":t": "dev-1",
         ":p": "jitr-dev-1",
         ":at": "2024-05-01T00:00:00.000Z",

@@ -113,6 +113,7 @@ describe("deprovision", () => {
           detachedThings: ["dev-p"],
         },
       ],
+      recordStatus: "allowed",
       warnings: [],
     });
     expect(world.iot.statusOf(cert.certificateId)).toBe("REVOKED");
