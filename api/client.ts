@@ -26,6 +26,7 @@ import {
   type LotPage,
   type MappingDraft,
   type MappingPage,
+  type MappingPutQuery,
   type MappingSaved,
   type MappingWhatIf,
   type Method,
@@ -174,12 +175,14 @@ export class AdminClient<Upload = never> {
     path: string,
     body: unknown,
     condition: WriteCondition | undefined,
+    query?: object,
   ): Promise<Written<T> & { etag: string }> {
     const { value, response } = await this.json<T>({
       method: "PUT",
       path,
       json: body,
       headers: conditionHeaders(condition),
+      ...(query !== undefined ? { query } : {}),
     });
     return {
       value,
@@ -277,13 +280,17 @@ export class MappingClient<Upload = never> {
     return this.api.read(adminPaths.mapping(selector));
   }
 
-  /** Creates (`If-None-Match: *`) or updates (`If-Match`) a mapping; its `warnings`, if any, come with it. */
+  /**
+   * Creates (`If-None-Match: *`) or updates (`If-Match`) a mapping; its `warnings`, if any, come with it.
+   * `query` overrides the checks of missing references (`force`) and broad inline policies (`allowBroadPolicy`).
+   */
   put(
     selector: string,
     mapping: MappingDraft | UncheckedBody,
     condition?: WriteCondition,
+    query?: MappingPutQuery,
   ): Promise<Written<MappingSaved> & { etag: string }> {
-    return this.api.write(adminPaths.mapping(selector), mapping, condition);
+    return this.api.write(adminPaths.mapping(selector), mapping, condition, query);
   }
 
   /** Which provisioned devices would get another policy if the mapping were saved; saves nothing. */

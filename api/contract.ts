@@ -155,6 +155,16 @@ export const IMPORT_LIMITS = {
   localBodyBytes: 64 * 1024 * 1024,
 } as const;
 
+/**
+ * The query of a mapping put that overrides its checks: `force` saves it although a thing type, thing group
+ * or existing policy it names does not exist (else 409 naming each), `allowBroadPolicy` although its inline
+ * policy grants more than a device's own resources (else 400 naming each grant); either adds a warning.
+ */
+export interface MappingPutQuery {
+  force?: boolean;
+  allowBroadPolicy?: boolean;
+}
+
 /** The query of a mapping put that saves nothing and answers what would change. */
 export const DRY_RUN_QUERY = { dryRun: "true" } as const;
 

@@ -12,6 +12,7 @@ import {
   importOptionsOf,
   json,
   jsonBody,
+  mappingSaveOptionsOf,
   pageOf,
   preconditionOf,
   segmentsOf,
@@ -20,7 +21,8 @@ import {
 /*
  * The admin API's routes:
  *   GET /allowlist, GET|PUT|DELETE /allowlist/{deviceId}, POST /allowlist/import, GET /allowlist/export
- *   GET /mappings, GET|PUT|DELETE /mappings/{selector} (PUT ?dryRun=true: the what-if)
+ *   GET /mappings, GET|PUT|DELETE /mappings/{selector} (PUT ?dryRun=true: the what-if; ?force=true,
+ *   ?allowBroadPolicy=true: save despite missing references or a broad inline policy)
  *   GET /lots, GET|PUT /lots/{lot}
  *   POST /explain
  *   POST /devices/{deviceId}/approve, POST /devices/{deviceId}/deprovision, GET /devices/{deviceId}/history
@@ -117,6 +119,7 @@ export async function route(admin: Admin, request: AdminRequest): Promise<AdminR
           id,
           jsonBody(event),
           preconditionOf(headers),
+          mappingSaveOptionsOf(query),
         );
         // saved either way; warnings (what the mapping will not do as it reads) ride along with it
         const saved: MappingSaved = warnings.length > 0 ? { ...value, warnings } : value;

@@ -27,6 +27,7 @@ export type {
 export { ImportLimitError } from "./import.ts";
 export { lotLedgerKey, mappingLedgerKey } from "./ledger.ts";
 export type { LotAdmin } from "./lots.ts";
+export { type MappingSaveOptions, MissingReferenceError } from "./mapping-checks.ts";
 export type { MappingImpact, MappingWhatIf } from "./mapping-impact.ts";
 export type { MappingAdmin } from "./mappings.ts";
 export { type Issue, isLotName, LOT_NAME_RULE } from "./validation.ts";
