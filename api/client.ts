@@ -8,6 +8,7 @@ import {
   type AllowlistListQuery,
   type AllowlistPage,
   type AllowlistRecord,
+  type AllowlistSaved,
   adminPaths,
   CONTENT_TYPES,
   conditionHeaders,
@@ -228,12 +229,12 @@ export class AllowlistClient<Upload = never> {
     return this.api.read(adminPaths.allowlistRecord(deviceId));
   }
 
-  /** Creates (`If-None-Match: *`) or updates (`If-Match`) a record. */
+  /** Creates (`If-None-Match: *`) or updates (`If-Match`) a record; its `warnings`, if any, come with it. */
   put(
     deviceId: string,
     record: AllowlistDraft | UncheckedBody,
     condition?: WriteCondition,
-  ): Promise<Written<AllowlistRecord> & { etag: string }> {
+  ): Promise<Written<AllowlistSaved> & { etag: string }> {
     return this.api.write(adminPaths.allowlistRecord(deviceId), record, condition);
   }
 

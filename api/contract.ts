@@ -15,6 +15,7 @@ import type {
   MappingWarning,
   MappingWhatIf,
   ProvisionResult,
+  RecordWarning,
   Written,
 } from "../domain/admin/index.ts";
 import type { Page } from "../domain/ports.ts";
@@ -46,6 +47,7 @@ export type {
   PolicyMapping,
   PolicySource,
   ProvisionResult,
+  RecordWarning,
   Written,
 };
 
@@ -196,6 +198,8 @@ export type AllowlistDraft = Partial<Omit<AllowlistRecord, ServiceField>>;
 export type MappingDraft = Partial<Omit<PolicyMapping, ServiceField>>;
 /** The answer of a mapping put: the mapping as saved, and `warnings` when it will not do what it reads as. */
 export type MappingSaved = PolicyMapping & { warnings?: MappingWarning[] };
+/** The answer of an allowlist put: the record as saved, and `warnings` (a lot that does not exist) when any. */
+export type AllowlistSaved = AllowlistRecord & { warnings?: RecordWarning[] };
 /** The body of a lot put. */
 export type LotDraft = Partial<Omit<Lot, ServiceField>>;
 

@@ -1,4 +1,10 @@
-import { CONTENT_TYPES, errorBody, HEADERS, type MappingSaved } from "../api/contract.ts";
+import {
+  type AllowlistSaved,
+  CONTENT_TYPES,
+  errorBody,
+  HEADERS,
+  type MappingSaved,
+} from "../api/contract.ts";
 import type { Admin } from "../domain/admin/index.ts";
 import {
   type AdminRequest,
@@ -94,7 +100,14 @@ export async function route(admin: Admin, request: AdminRequest): Promise<AdminR
         return json(200, record, etag(record.version));
       }
       if (method === "PUT") {
-        return written(await admin.allowlist.put(actor, id, jsonBody(event), preconditionOf(headers)));
+        const { value, created, warnings } = await admin.allowlist.put(
+          actor,
+          id,
+          jsonBody(event),
+          preconditionOf(headers),
+        );
+        const saved: AllowlistSaved = warnings.length > 0 ? { ...value, warnings } : value;
+        return written({ value: saved, created });
       }
       if (method === "DELETE") {
         await admin.allowlist.remove(actor, id, deleteVersionOf(headers));

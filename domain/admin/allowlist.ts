@@ -17,6 +17,13 @@ import {
   writeVersioned,
 } from "./versioned.ts";
 
+/** A note about a record that is saved as it is, but will not work as it reads. */
+export interface RecordWarning {
+  code: "lot-not-found";
+  path: string;
+  message: string;
+}
+
 /** Which allowlist records to list. */
 export interface AllowlistQuery {
   status?: AllowlistStatus;
@@ -42,15 +49,42 @@ export class AllowlistAdmin {
     return this.context.retried.allowlist.list(compact({ status: query.status, lot: query.lot }), page);
   }
 
-  /** Creates or updates a record (the admin fields; the binding stays the service's). */
+  /**
+   * Creates or updates a record (the admin fields; the binding stays the service's). A record naming a lot
+   * that does not exist is saved (the lot may be created next) with a `lot-not-found` warning: until the lot
+   * exists, the device is quarantined `lot-quota-exceeded` (row 9).
+   */
   async put(
     actor: string,
     deviceId: string,
     body: unknown,
     precondition: Precondition,
-  ): Promise<Written<AllowlistRecord>> {
+  ): Promise<Written<AllowlistRecord> & { warnings: RecordWarning[] }> {
     const fields = valid(validateAllowlistRecord(body, deviceId));
     const keepStatus = statusOmitted(body);
+    const written = await this.write(actor, deviceId, fields, keepStatus, precondition);
+    const { lot } = written.value;
+    const warnings: RecordWarning[] =
+      lot !== undefined && (await this.context.retried.lots.get(lot)) === undefined
+        ? [
+            {
+              code: "lot-not-found",
+              path: "lot",
+              message: `lot ${lot} does not exist: the device is quarantined lot-quota-exceeded until it does`,
+            },
+          ]
+        : [];
+    return { ...written, warnings };
+  }
+
+  /** The versioned write of a record's admin fields. */
+  private write(
+    actor: string,
+    deviceId: string,
+    fields: AllowlistFields,
+    keepStatus: boolean,
+    precondition: Precondition,
+  ): Promise<Written<AllowlistRecord>> {
     return writeVersioned<Content<AllowlistRecord>>(this.context, this.context.deps.allowlist, {
       actor,
       precondition,

@@ -12,7 +12,7 @@ import { MappingAdmin } from "./mappings.ts";
 export type { MappingWarning } from "../jitp/index.ts";
 export type { ProvisionResult } from "../provision.ts";
 export type { AllowlistFields, LotFields, MappingFields } from "../records.ts";
-export type { AllowlistAdmin, AllowlistQuery } from "./allowlist.ts";
+export type { AllowlistAdmin, AllowlistQuery, RecordWarning } from "./allowlist.ts";
 export type { AdminDeps } from "./deps.ts";
 export type { Deprovisioned, DeviceAdmin } from "./devices.ts";
 export type { ExplainRequest, Explanation } from "./explain.ts";

@@ -145,3 +145,27 @@ describe("lot quotas", () => {
     expect(await deps.lots.get("L1")).toMatchObject({ maxDevices: 3, provisionedCount: 3 });
   });
 });
+
+describe("allowlist records", () => {
+  it("a record naming a lot that does not exist is saved with a lot-not-found warning; none once the lot exists", async () => {
+    // Prepare
+    const { call } = await worlds.world();
+
+    // Act
+    const saved = await call("PUT", "/allowlist/dev-1", {
+      body: { status: "allowed", lot: "L9" },
+      headers: CREATE,
+    });
+    await call("PUT", "/lots/L9", { body: { maxDevices: 5 }, headers: CREATE });
+    const again = await call("PUT", "/allowlist/dev-1", {
+      body: { status: "allowed", lot: "L9", note: "lot made" },
+      headers: { "if-match": '"1"' },
+    });
+
+    // Assess
+    expect(saved.status).toBe(201);
+    expect(saved.json).toMatchObject({ lot: "L9", warnings: [{ code: "lot-not-found", path: "lot" }] });
+    expect(again.status).toBe(200);
+    expect(again.json).not.toHaveProperty("warnings");
+  });
+});
