@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { broadGrants } from "../../../domain/admin/broad-policy.ts";
 import { Admin, MissingReferenceError } from "../../../domain/admin/index.ts";
 import { ValidationError } from "../../../domain/errors.ts";
+import { policyTemplates } from "../../../policies/index.ts";
 import { makeAdminWorld } from "../../support/admin-fakes.ts";
 
 const ACTOR = "arn:aws:iam::123456789012:user/alice";
@@ -162,6 +163,15 @@ describe("a mapping whose inline policy grants broadly", () => {
     const found = broadGrants(document, "policy.document");
 
     // Assess
+    expect(found).toEqual([]);
+  });
+
+  it.each(Object.keys(policyTemplates))("the built-in template %s grants nothing broad", (name) => {
+    // Act
+    const found = broadGrants(policyTemplates[name]?.document, "policy.document");
+
+    // Assess
+    expect(policyTemplates[name]).toBeDefined();
     expect(found).toEqual([]);
   });
 
