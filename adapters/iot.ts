@@ -10,6 +10,7 @@ import {
   DeleteThingCommand,
   DescribeCertificateCommand,
   DescribeThingCommand,
+  DescribeThingGroupCommand,
   DescribeThingTypeCommand,
   DetachPolicyCommand,
   DetachThingPrincipalCommand,
@@ -177,6 +178,14 @@ export class IotRegistryAdapter implements IotPort, IotInventoryPort {
     await this.#call("AddThingToThingGroup", `thing ${thingName} and thing group ${thingGroupName}`, () =>
       this.#client.send(new AddThingToThingGroupCommand({ thingName, thingGroupName })),
     );
+  }
+
+  async describeThingGroup(thingGroupName: string): Promise<{ thingGroupName: string } | undefined> {
+    const output = await this.#find("DescribeThingGroup", `thing group ${thingGroupName}`, () =>
+      this.#client.send(new DescribeThingGroupCommand({ thingGroupName })),
+    );
+    if (output === undefined) return undefined;
+    return { thingGroupName: output.thingGroupName ?? thingGroupName };
   }
 
   async getPolicy(policyName: string): Promise<PolicyDescription | undefined> {

@@ -30,6 +30,7 @@ import {
   type LotPage,
   type MappingDraft,
   type MappingPage,
+  type MappingPutQuery,
   type MappingSaved,
   type MappingWhatIf,
   type Method,
@@ -235,8 +236,9 @@ export class AllowlistClient<Upload = never> {
   }
 
   /**
-   * Creates (`If-None-Match: *`) or updates (`If-Match`) a record. A record written blocked has the
-   * device's live certificates revoked (`suspend`: set INACTIVE), as its `block` says.
+   * Creates (`If-None-Match: *`) or updates (`If-Match`) a record; its `warnings`, if any, come with it.
+   * A record written blocked has the device's live certificates revoked (`suspend`: set INACTIVE), as
+   * its `block` says.
    */
   put(
     deviceId: string,
@@ -291,13 +293,17 @@ export class MappingClient<Upload = never> {
     return this.api.read(adminPaths.mapping(selector));
   }
 
-  /** Creates (`If-None-Match: *`) or updates (`If-Match`) a mapping; its `warnings`, if any, come with it. */
+  /**
+   * Creates (`If-None-Match: *`) or updates (`If-Match`) a mapping; its `warnings`, if any, come with it.
+   * `query` overrides the checks of missing references (`force`) and broad inline policies (`allowBroadPolicy`).
+   */
   put(
     selector: string,
     mapping: MappingDraft | UncheckedBody,
     condition?: WriteCondition,
+    query?: MappingPutQuery,
   ): Promise<Written<MappingSaved> & { etag: string }> {
-    return this.api.write(adminPaths.mapping(selector), mapping, condition);
+    return this.api.write(adminPaths.mapping(selector), mapping, condition, query);
   }
 
   /** Which provisioned devices would get another policy if the mapping were saved; saves nothing. */

@@ -18,6 +18,7 @@ import type {
   MappingWarning,
   MappingWhatIf,
   ProvisionResult,
+  RecordWarning,
   Written,
 } from "../domain/admin/index.ts";
 import type { Page } from "../domain/ports.ts";
@@ -52,6 +53,7 @@ export type {
   PolicyMapping,
   PolicySource,
   ProvisionResult,
+  RecordWarning,
   Written,
 };
 
@@ -176,6 +178,16 @@ export const IMPORT_LIMITS = {
   localBodyBytes: 64 * 1024 * 1024,
 } as const;
 
+/**
+ * The query of a mapping put that overrides its checks: `force` saves it although a thing type, thing group
+ * or existing policy it names does not exist (else 409 naming each), `allowBroadPolicy` although its inline
+ * policy grants more than a device's own resources (else 400 naming each grant); either adds a warning.
+ */
+export interface MappingPutQuery {
+  force?: boolean;
+  allowBroadPolicy?: boolean;
+}
+
 /** The query of a mapping put that saves nothing and answers what would change. */
 export const DRY_RUN_QUERY = { dryRun: "true" } as const;
 
@@ -204,10 +216,11 @@ export function withoutServiceFields(value: object): Record<string, unknown> {
 /** The body of an allowlist put: the admin fields (the server checks them, and refuses unknown ones). */
 export type AllowlistDraft = Partial<Omit<AllowlistRecord, ServiceField>>;
 /**
- * The answer of an allowlist put: the record as saved, and, for a record written blocked, `block`: what
- * was done to the device's certificates (`complete: false`: put it again to finish).
+ * The answer of an allowlist put: the record as saved; for a record written blocked, `block`: what was
+ * done to the device's certificates (`complete: false`: put it again to finish); and `warnings` (a lot
+ * that does not exist) when any.
  */
-export type AllowlistSaved = AllowlistRecord & { block?: CutOff };
+export type AllowlistSaved = AllowlistRecord & { block?: CutOff; warnings?: RecordWarning[] };
 /** The query of an allowlist put that suspends (INACTIVE) a blocked device's certificates, not revokes them. */
 export const SUSPEND_QUERY = { suspend: "true" } as const;
 /** The query of a deprovision that also writes the record blocked (the device is retired). */

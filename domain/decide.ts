@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { policyTemplates, renderPolicy } from "../policies/index.ts";
 import { type EvaluatedTemplate, evaluateProvisioningTemplate, type TemplatePolicy } from "./jitp/index.ts";
 import { POLICY_NAME_MAX, THING_NAME_RULE } from "./naming.ts";
+import { type Reference, type ReferenceFacts, unusableReferences, unusableText } from "./references.ts";
 import { mappingSelectors, selectMapping } from "./select-policy.ts";
 import type {
   AllowlistRecord,
@@ -41,6 +42,12 @@ export interface DecisionInput {
   mappings: PolicyMapping[];
   now: Date;
   settings: DecisionSettings;
+  /**
+   * What the registry says of the resources an allowed provisioning would name (see {@link referencesOf}):
+   * read by the use case for the references of a first decision, then passed to a second one. Row 11b
+   * applies to the references found in it; undefined: none were read.
+   */
+  references?: ReferenceFacts;
 }
 
 /** The policy a provisioned certificate gets. */
@@ -268,6 +275,16 @@ function decideByTable(input: DecisionInput): Decision {
     );
   }
 
+  // 11b. the thing type, thing groups and existing policy it names are there to use
+  const unusable = unusableReferences(referencesOf({ thing, policy }), input.references);
+  if (unusable.length > 0) {
+    return quarantine(
+      "missing-reference",
+      deviceId,
+      `mapping ${mapping.selector}: ${unusableText(unusable)}`,
+    );
+  }
+
   // 12. provision
   return {
     outcome: "allow",
@@ -282,6 +299,19 @@ function decideByTable(input: DecisionInput): Decision {
     expectedBinding: record.certificateId,
     reserveLot: countsInLot ? record.lot : undefined,
   };
+}
+
+/**
+ * The IoT resources an allowed provisioning names and does not create: its thing type, its thing groups,
+ * and the existing policy it attaches (a policy the service renders is created, so it is not one).
+ */
+export function referencesOf(allow: Pick<Allow, "thing" | "policy">): Reference[] {
+  const { thing, policy } = allow;
+  return [
+    ...(thing.thingTypeName !== undefined ? [{ kind: "thingType" as const, name: thing.thingTypeName }] : []),
+    ...thing.thingGroups.map((name) => ({ kind: "thingGroup" as const, name })),
+    ...(policy.document === undefined ? [{ kind: "policy" as const, name: policy.policyName }] : []),
+  ];
 }
 
 /**

@@ -3,6 +3,7 @@ import { AlreadyExistsError, describeError, ProvisioningError } from "./errors.t
 import type { KnownPolicies } from "./known-policies.ts";
 import type { Plan, Step } from "./plan.ts";
 import type { ClockPort, IotPort } from "./ports.ts";
+import type { KnownReferences } from "./references.ts";
 import { type RetryPolicy, retrying } from "./retry.ts";
 
 /** AWS IoT keeps at most five versions of a policy. */
@@ -14,6 +15,8 @@ export interface ExecuteDeps {
   retry: RetryPolicy;
   /** Shared policies recently seen in place, to skip re-checking them (optional). */
   knownPolicies?: KnownPolicies;
+  /** Thing types and existing policies recently seen in place (the decision just checked them; optional). */
+  knownReferences?: KnownReferences;
 }
 
 export interface ExecutionReport {
@@ -36,7 +39,7 @@ export async function execute(plan: Plan, deps: ExecuteDeps): Promise<ExecutionR
   for (const step of plan.steps) {
     const started = deps.clock.now().getTime();
     try {
-      await runStep(step, plan, iot, deps.knownPolicies, undo);
+      await runStep(step, plan, iot, deps.knownPolicies, undo, deps.knownReferences);
     } catch (error) {
       const undoFailures = await rollback(undo);
       const suffix = undoFailures.length > 0 ? `; undo incomplete: ${undoFailures.join("; ")}` : "";
@@ -56,10 +59,12 @@ async function runStep(
   iot: IotPort,
   known: KnownPolicies | undefined,
   undo: Undo[],
+  references?: KnownReferences,
 ): Promise<void> {
   const arn = plan.certificateArn;
   switch (step.kind) {
     case "checkThingType": {
+      if (references?.has({ kind: "thingType", name: step.thingTypeName })) return;
       const type = await iot.describeThingType(step.thingTypeName);
       if (type === undefined)
         throw new ProvisioningError(`thing type ${step.thingTypeName} does not exist`, step.kind);
@@ -88,6 +93,7 @@ async function runStep(
       await iot.addThingToThingGroup(step.thingName, step.thingGroupName);
       return;
     case "checkPolicy": {
+      if (references?.has({ kind: "policy", name: step.policyName })) return;
       const policy = await iot.getPolicy(step.policyName);
       if (policy === undefined)
         throw new ProvisioningError(`policy ${step.policyName} does not exist`, step.kind);

@@ -40,6 +40,8 @@ export interface IotPort {
   updateThing(thing: ThingDescription): Promise<void>;
   deleteThing(thingName: string): Promise<void>;
   addThingToThingGroup(thingName: string, thingGroupName: string): Promise<void>;
+  /** The thing group, or undefined when it does not exist. */
+  describeThingGroup(thingGroupName: string): Promise<{ thingGroupName: string } | undefined>;
   getPolicy(policyName: string): Promise<PolicyDescription | undefined>;
   createPolicy(policyName: string, document: string): Promise<void>;
   listPolicyVersions(policyName: string): Promise<PolicyVersion[]>;

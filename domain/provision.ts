@@ -1,5 +1,12 @@
 import { readCertificate } from "./certificate.ts";
-import { type Allow, type DecisionInput, type DecisionSettings, decide } from "./decide.ts";
+import {
+  type Allow,
+  type Decision,
+  type DecisionInput,
+  type DecisionSettings,
+  decide,
+  referencesOf,
+} from "./decide.ts";
 import { deriveDeviceId } from "./device-id.ts";
 import {
   ConflictError,
@@ -22,6 +29,7 @@ import type {
   LotPort,
   MappingPort,
 } from "./ports.ts";
+import { type KnownReferences, type ReferenceReader, readReferences } from "./references.ts";
 import { type RetryPolicy, retryingEach } from "./retry.ts";
 import { mappingSelectors } from "./select-policy.ts";
 import type {
@@ -63,6 +71,8 @@ export interface ProvisionDeps {
   settings: ProvisionSettings;
   /** Shared policies recently seen in place (built once per cold start; optional). */
   knownPolicies?: KnownPolicies;
+  /** Thing types, thing groups and existing policies recently seen in place (built once per cold start; optional). */
+  knownReferences?: KnownReferences;
 }
 
 /** The ports a run calls, each call retried on transient errors (built once per run). */
@@ -162,8 +172,8 @@ export async function provision(
 
   for (let round = 1; ; round++) {
     // 3-4. gather and decide
-    const input = await gather(caEvent, facts, deviceId, description, deps, ports);
-    const decision = decide(input);
+    const gathered = await gather(caEvent, facts, deviceId, description, deps, ports);
+    const { input, decision } = await decideWithReferences(gathered, ports.iot, deps.knownReferences);
     const base: Omit<LedgerEntry, "kind" | "deviceId"> = {
       at: clock.now().toISOString(),
       certificateId,
@@ -277,6 +287,7 @@ export async function provision(
           clock,
           retry: settings.retry,
           ...(deps.knownPolicies ? { knownPolicies: deps.knownPolicies } : {}),
+          ...(deps.knownReferences ? { knownReferences: deps.knownReferences } : {}),
         },
       ));
     } catch (error) {
@@ -325,6 +336,24 @@ export async function provision(
       warnings,
     };
   }
+}
+
+/**
+ * Decides with row 11b: when the decision allows, the thing type, thing groups and existing policy it names
+ * are read from the registry (skipping those `known` saw in place lately) and the decision is made again with
+ * those facts, so a missing one quarantines the device (`missing-reference`) instead of failing every attempt.
+ */
+export async function decideWithReferences(
+  gathered: DecisionInput,
+  iot: ReferenceReader,
+  known?: KnownReferences,
+): Promise<{ input: DecisionInput; decision: Decision }> {
+  const first = decide(gathered);
+  if (first.outcome === "deny") return { input: gathered, decision: first };
+  const references = referencesOf(first);
+  if (references.length === 0) return { input: gathered, decision: first };
+  const input = { ...gathered, references: await readReferences(references, iot, known) };
+  return { input, decision: decide(input) };
 }
 
 function readFacts(pem: string): CertificateFacts | undefined {

@@ -117,7 +117,8 @@ export type DenialReason =
   | "lot-quota-exceeded"
   | "no-policy"
   | "template-parameter-invalid"
-  | "thing-name-mismatch";
+  | "thing-name-mismatch"
+  | "missing-reference";
 
 export type Outcome = "provisioned" | "denied" | "failed";
 

@@ -15,6 +15,7 @@ import {
   type Issue,
   isLotName,
   LOT_NAME_RULE,
+  type MappingSaveOptions,
   type Precondition,
 } from "../domain/admin/index.ts";
 import { invalidFields, JitrError, ValidationError } from "../domain/errors.ts";
@@ -195,6 +196,19 @@ export function importOptionsOf(query: Query, headers: Record<string, string | u
     ...(format !== undefined ? { format } : {}),
     ...(dryRun === "true" ? { dryRun: true } : {}),
   };
+}
+
+/** A mapping save's overrides: `force=true` (missing references) and `allowBroadPolicy=true` (a broad inline policy). */
+export function mappingSaveOptionsOf(query: Query): MappingSaveOptions {
+  const flag = (name: "force" | "allowBroadPolicy"): boolean => {
+    const value = query[name] ?? "false";
+    if (value !== "true" && value !== "false")
+      throw invalidFields([{ path: name, message: "must be true or false" }]);
+    return value === "true";
+  };
+  const force = flag("force");
+  const allowBroadPolicy = flag("allowBroadPolicy");
+  return { ...(force ? { force } : {}), ...(allowBroadPolicy ? { allowBroadPolicy } : {}) };
 }
 
 /** The import format a Content-Type names, or undefined (then sniffed). */

@@ -19,6 +19,7 @@ import {
   importOptionsOf,
   json,
   jsonBody,
+  mappingSaveOptionsOf,
   pageOf,
   preconditionOf,
   segmentsOf,
@@ -28,7 +29,8 @@ import {
  * The admin API's routes:
  *   GET /allowlist, GET|PUT|DELETE /allowlist/{deviceId}, POST /allowlist/import, GET /allowlist/export
  *     (PUT ...?suspend=true: a record written blocked suspends its certificates instead of revoking them)
- *   GET /mappings, GET|PUT|DELETE /mappings/{selector} (PUT ?dryRun=true: the what-if)
+ *   GET /mappings, GET|PUT|DELETE /mappings/{selector} (PUT ?dryRun=true: the what-if; ?force=true,
+ *   ?allowBroadPolicy=true: save despite missing references or a broad inline policy)
  *   GET /lots, GET|PUT /lots/{lot}
  *   POST /explain
  *   POST /devices/{deviceId}/approve, POST /devices/{deviceId}/deprovision, GET /devices/{deviceId}/history
@@ -103,7 +105,7 @@ export async function route(admin: Admin, request: AdminRequest): Promise<AdminR
       }
       if (method === "PUT") {
         const suspend = flagOf(query, "suspend");
-        const { value, created, cutOff } = await admin.allowlist.put(
+        const { value, created, cutOff, warnings } = await admin.allowlist.put(
           actor,
           id,
           jsonBody(event),
@@ -111,7 +113,11 @@ export async function route(admin: Admin, request: AdminRequest): Promise<AdminR
           { suspend },
         );
         // a record written blocked answers what was done to the device's certificates, as `block`
-        const saved: AllowlistSaved = cutOff !== undefined ? { ...value, block: cutOff } : value;
+        const saved: AllowlistSaved = {
+          ...value,
+          ...(cutOff !== undefined ? { block: cutOff } : {}),
+          ...(warnings.length > 0 ? { warnings } : {}),
+        };
         return written({ value: saved, created });
       }
       if (method === "DELETE") {
@@ -141,6 +147,7 @@ export async function route(admin: Admin, request: AdminRequest): Promise<AdminR
           id,
           jsonBody(event),
           preconditionOf(headers),
+          mappingSaveOptionsOf(query),
         );
         // saved either way; warnings (what the mapping will not do as it reads) ride along with it
         const saved: MappingSaved = warnings.length > 0 ? { ...value, warnings } : value;

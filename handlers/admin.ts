@@ -1,7 +1,7 @@
 import middy, { type MiddlewareObj } from "@middy/core";
 import type { APIGatewayProxyStructuredResultV2, Context } from "aws-lambda";
 import { type ErrorBody, type ErrorCode, errorBody } from "../api/contract.ts";
-import { Admin, type AdminDeps } from "../domain/admin/index.ts";
+import { Admin, type AdminDeps, MissingReferenceError } from "../domain/admin/index.ts";
 import {
   AlreadyExistsError,
   ConflictError,
@@ -70,6 +70,7 @@ export function errorResponse(error: unknown): { statusCode: number; body: Error
       `${error.message} (POST /devices/${deviceId}/deprovision, or jitr deprovision ${deviceId})`,
     );
   }
+  if (error instanceof MissingReferenceError) return out(409, "Conflict", error.message, error.issues);
   if (
     error instanceof StateConflictError ||
     error instanceof ConflictError ||

@@ -11,6 +11,7 @@ import { createDocumentClient } from "../adapters/dynamo/table.ts";
 import { IotRegistryAdapter } from "../adapters/iot.ts";
 import { KnownPolicies } from "../domain/known-policies.ts";
 import { type ClockPort, systemClock } from "../domain/ports.ts";
+import { KnownReferences } from "../domain/references.ts";
 import type { ProvisioningConfig } from "./config.ts";
 import type { ProvisionHandlerDeps } from "./provision.ts";
 
@@ -56,6 +57,7 @@ export function buildProvisioning(
       clock: systemClock,
       settings: config.settings,
       knownPolicies: new KnownPolicies(systemClock),
+      knownReferences: new KnownReferences(systemClock),
     },
     persistenceStore: new DynamoDBPersistenceLayer({
       tableName: config.tables.idempotency,

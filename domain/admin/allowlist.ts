@@ -18,6 +18,13 @@ import {
   writeVersioned,
 } from "./versioned.ts";
 
+/** A note about a record that is saved as it is, but will not work as it reads. */
+export interface RecordWarning {
+  code: "lot-not-found";
+  path: string;
+  message: string;
+}
+
 /** Which allowlist records to list. */
 export interface AllowlistQuery {
   status?: AllowlistStatus;
@@ -46,7 +53,9 @@ export class AllowlistAdmin {
   /**
    * Creates or updates a record (the admin fields; the binding stays the service's). A record written
    * `blocked` then has its device's live certificates taken out of ACTIVE (./block.ts): revoked, or set
-   * INACTIVE with `suspend`; `cutOff` says what was done.
+   * INACTIVE with `suspend`; `cutOff` says what was done. A record naming a lot that does not exist is
+   * saved (the lot may be created next) with a `lot-not-found` warning: until the lot exists, the device
+   * is quarantined `lot-quota-exceeded` (row 9).
    */
   async put(
     actor: string,
@@ -54,28 +63,41 @@ export class AllowlistAdmin {
     body: unknown,
     precondition: Precondition,
     options: { suspend?: boolean } = {},
-  ): Promise<Written<AllowlistRecord> & { cutOff?: CutOff }> {
+  ): Promise<Written<AllowlistRecord> & { cutOff?: CutOff; warnings: RecordWarning[] }> {
     const fields = valid(validateAllowlistRecord(body, deviceId));
     if (options.suspend === true && fields.status !== "blocked") {
       throw new ValidationError("suspend applies to a record written blocked: give status blocked", [
         { path: "status", message: "must be blocked to suspend the device's certificates" },
       ]);
     }
-    const written = await this.#write(actor, deviceId, body, fields, precondition);
-    if (written.value.status !== "blocked") return written;
+    const written = await this.write(actor, deviceId, fields, statusOmitted(body), precondition);
+    const warnings = await this.#lotWarnings(written.value);
+    if (written.value.status !== "blocked") return { ...written, warnings };
     const mode: BlockMode = options.suspend === true ? "suspend" : "revoke";
-    return { ...written, cutOff: await cutOff(this.context, actor, written.value, mode) };
+    return { ...written, warnings, cutOff: await cutOff(this.context, actor, written.value, mode) };
   }
 
-  /** The versioned write of a put. */
-  #write(
+  /** A warning when the record names a lot that does not exist. */
+  async #lotWarnings(record: AllowlistRecord): Promise<RecordWarning[]> {
+    const { lot } = record;
+    if (lot === undefined || (await this.context.retried.lots.get(lot)) !== undefined) return [];
+    return [
+      {
+        code: "lot-not-found",
+        path: "lot",
+        message: `lot ${lot} does not exist: the device is quarantined lot-quota-exceeded until it does`,
+      },
+    ];
+  }
+
+  /** The versioned write of a record's admin fields. */
+  private write(
     actor: string,
     deviceId: string,
-    body: unknown,
     fields: AllowlistFields,
+    keepStatus: boolean,
     precondition: Precondition,
   ): Promise<Written<AllowlistRecord>> {
-    const keepStatus = statusOmitted(body);
     return writeVersioned<Content<AllowlistRecord>>(this.context, this.context.deps.allowlist, {
       actor,
       precondition,

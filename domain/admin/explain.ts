@@ -1,10 +1,10 @@
 import { readCertificate } from "../certificate.ts";
-import { type Decision, type DecisionInput, decide } from "../decide.ts";
+import type { Decision, DecisionInput } from "../decide.ts";
 import { deriveDeviceId } from "../device-id.ts";
 import { describeError, invalidFields } from "../errors.ts";
 import { isThingName, THING_NAME_RULE } from "../naming.ts";
 import type { CertificateDescription } from "../ports.ts";
-import { gatherDecisionInput } from "../provision.ts";
+import { decideWithReferences, gatherDecisionInput } from "../provision.ts";
 import { mappingSelectors, selectMapping } from "../select-policy.ts";
 import type { AllowlistRecord, CertificateFacts, PolicyMapping } from "../types.ts";
 import type { AdminContext } from "./deps.ts";
@@ -83,18 +83,19 @@ export async function explain(context: AdminContext, body: unknown): Promise<Exp
         : "the certificate is not registered: assumed issued by the CA the record pins",
     );
   }
-  const input = await gatherDecisionInput(
+  const gathered = await gatherDecisionInput(
     eventFor(certificateId, ca ?? "unknown", deps.settings.accountId, deps.clock.now()),
     facts,
     deviceId,
     { certificateId },
     deps,
   );
+  const { input, decision } = await decideWithReferences(gathered, retried.iot);
   const status = description?.status;
   return answer(
     context,
     input,
-    decide(input),
+    decision,
     { source, certificateId, ...(status ? { status } : {}) },
     assumptions,
   );
@@ -117,14 +118,15 @@ async function explainHypothetical(
   if (ca === undefined) assumptions.push("no CA known for the device: ca:<id> mappings are not considered");
   else if (requestedCa === undefined) assumptions.push(`assumed issued by CA ${ca}`);
   const fingerprint = record?.certificateFingerprint ?? NO_CERTIFICATE;
-  const input = await gatherDecisionInput(
+  const gathered = await gatherDecisionInput(
     eventFor(fingerprint, ca ?? "unknown", deps.settings.accountId, deps.clock.now()),
     anyCertificate(fingerprint),
     deviceId,
     { certificateId: fingerprint },
     deps,
   );
-  return answer(context, input, decide(input), { source: "hypothetical" }, assumptions);
+  const { input, decision } = await decideWithReferences(gathered, retried.iot);
+  return answer(context, input, decision, { source: "hypothetical" }, assumptions);
 }
 
 /** The explanation of a decision: the selectors tried, the mapping chosen, the policy it renders. */

@@ -1,5 +1,3 @@
-import { once } from "node:events";
-import { parse } from "csv-parse";
 import { parse as parseSync } from "csv-parse/sync";
 import { JitrError, ValidationError } from "../errors.ts";
 import { ALLOWLIST_FIELDS } from "../records.ts";
@@ -71,9 +69,22 @@ export async function* parseLines(
   }
 }
 
+/** The most bytes one CSV record may hold across its lines (as one line may: an allowlist record is far smaller). */
+const MAX_CSV_RECORD_BYTES = 64 * 1024;
+
+/** Where a CSV scan stands at the end of a line: inside a quoted field (the record goes on), at a field's start. */
+interface QuoteState {
+  inQuotes: boolean;
+  atFieldStart: boolean;
+}
+
 /**
- * CSV (RFC 4180, read by csv-parse): the header names the columns; a quoted field may span lines; a
- * record that cannot be read is reported with its line and the rest goes on.
+ * CSV (RFC 4180, each record read by csv-parse): the header names the columns; a quoted field may span lines.
+ * Every line is accounted for: a record is yielded at its first line (with a warning naming the lines it
+ * spans, when more than one), or rejected with its line. A quote that is never closed (by the end of the input,
+ * or within {@link MAX_CSV_RECORD_BYTES}) rejects the line it opened on, and the lines after it are read again
+ * as records of their own, so one stray quote cannot hide the rest of the file; so does a record spanning
+ * lines that does not read as one record of the header's columns.
  */
 async function* parseCsv(
   header: string,
@@ -81,42 +92,116 @@ async function* parseCsv(
   next: () => Promise<string | undefined>,
 ): AsyncGenerator<ParsedLine> {
   const columns = csvColumns(header);
-  const problems: ParsedLine[] = [];
-  const parser = parse({
-    info: true,
-    relax_column_count: true,
-    // A quote inside an unquoted field, or text after a closing quote, is kept as written: csv-parse
-    // cannot find the next record reliably after refusing it, and one bad field must not cost the rest.
-    relax_quotes: true,
-    skip_empty_lines: true,
-    skip_records_with_error: true,
-    on_skip: (error) => {
-      problems.push({ line: headerLine + Number(error?.lines ?? 0), problem: csvProblem(error?.code) });
-      return undefined;
-    },
-  });
-  // A line source that fails (a limit broken) ends the records read so far; its error is raised after them.
+  // A line source that fails (a limit broken) ends the lines; its error is raised after the ones read.
   let sourceFailure: { error: unknown } | undefined;
-  const feeding = (async () => {
+  let lineNumber = headerLine;
+  const nextLine = async (): Promise<{ text: string; line: number } | undefined> => {
+    if (sourceFailure !== undefined) return undefined;
     try {
-      for (let text = await next(); text !== undefined; text = await next()) {
-        if (!parser.write(`${text}\n`)) await once(parser, "drain");
-      }
+      const text = await next();
+      if (text === undefined) return undefined;
+      lineNumber += 1;
+      return { text, line: lineNumber };
     } catch (error) {
       sourceFailure = { error };
+      return undefined;
     }
-    parser.end();
-  })();
-  for await (const { record, info } of parser as AsyncIterable<{
-    record: string[];
-    info: { lines: number };
-  }>) {
-    yield* problems.splice(0);
-    yield csvBody(columns, record, headerLine + info.lines);
+  };
+  /** Lines to read again, oldest first: those after a quote that never closed. */
+  const again: { text: string; line: number }[] = [];
+  let record: { text: string; line: number }[] = [];
+  let bytes = 0;
+  let state: QuoteState = { inQuotes: false, atFieldStart: true };
+  /** Rejects the record's first line and reads the lines after it again. */
+  const giveUp = (problem: string): ParsedLine => {
+    const [first, ...rest] = record;
+    again.unshift(...rest);
+    record = [];
+    return { line: first?.line ?? lineNumber, problem };
+  };
+  for (;;) {
+    const item = again.shift() ?? (await nextLine());
+    if (item === undefined) {
+      if (record.length === 0) break;
+      yield giveUp(
+        "a quoted CSV field opened on this line is not closed before the end; the lines after it are read as records of their own",
+      );
+      continue;
+    }
+    if (record.length === 0) {
+      if (item.text.trim() === "") continue;
+      bytes = 0;
+      state = { inQuotes: false, atFieldStart: true };
+    }
+    record.push(item);
+    bytes += Buffer.byteLength(item.text, "utf8") + 1;
+    state = scanQuotes(item.text, state);
+    if (state.inQuotes) {
+      if (bytes > MAX_CSV_RECORD_BYTES)
+        yield giveUp(
+          `a quoted CSV field opened on this line is not closed within ${MAX_CSV_RECORD_BYTES} bytes; the lines after it are read as records of their own`,
+        );
+      continue;
+    }
+    const first = record[0]?.line ?? item.line;
+    const last = item.line;
+    const read = readCsvRecord(record.map((r) => r.text).join("\n"));
+    if ("problem" in read && last === first) {
+      record = [];
+      yield { line: first, problem: read.problem };
+      continue;
+    }
+    if ("problem" in read || (last > first && read.row.length !== columns.length)) {
+      yield giveUp(
+        `a quoted CSV field opened on this line runs to line ${last} and does not read as one record (${
+          "problem" in read ? read.problem : `${read.row.length} fields; the header has ${columns.length}`
+        }); the lines after it are read as records of their own`,
+      );
+      continue;
+    }
+    record = [];
+    const parsed = csvBody(columns, read.row, first);
+    if (last > first && "body" in parsed) {
+      parsed.warnings.push(`the record spans lines ${first}-${last} (a quoted field holds line breaks)`);
+    }
+    yield parsed;
   }
-  await feeding;
-  yield* problems.splice(0);
   if (sourceFailure !== undefined) throw sourceFailure.error;
+}
+
+/** The quote state after `text`, from `state` at its start (a quote opens a field only at the field's start). */
+function scanQuotes(text: string, state: QuoteState): QuoteState {
+  let { inQuotes, atFieldStart } = state;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (inQuotes) {
+      if (c === '"') {
+        if (text[i + 1] === '"') i += 1;
+        else inQuotes = false;
+      }
+    } else if (c === ",") atFieldStart = true;
+    else {
+      if (c === '"' && atFieldStart) inQuotes = true;
+      atFieldStart = false;
+    }
+  }
+  // a line break inside quotes is part of the field; outside, it ends the record
+  return { inQuotes, atFieldStart: !inQuotes };
+}
+
+/** One CSV record's text as its fields, or why it cannot be read. */
+function readCsvRecord(text: string): { row: string[] } | { problem: string } {
+  try {
+    // A quote inside an unquoted field, or text after a closing quote, is kept as written.
+    const rows = parseSync(text, { relax_quotes: true, relax_column_count: true }) as string[][];
+    const [row] = rows;
+    if (row === undefined || rows.length !== 1) return { problem: "not readable as one CSV record" };
+    return { row };
+  } catch (error) {
+    const code =
+      typeof error === "object" && error !== null && "code" in error ? String(error.code) : undefined;
+    return { problem: csvProblem(code) };
+  }
 }
 
 function csvProblem(code: string | undefined): string {

@@ -13,7 +13,7 @@ import { MappingAdmin } from "./mappings.ts";
 export type { MappingWarning } from "../jitp/index.ts";
 export type { ProvisionResult } from "../provision.ts";
 export type { AllowlistFields, LotFields, MappingFields } from "../records.ts";
-export type { AllowlistAdmin, AllowlistQuery } from "./allowlist.ts";
+export type { AllowlistAdmin, AllowlistQuery, RecordWarning } from "./allowlist.ts";
 export type { BlockedCertificate, BlockMode, CutOff } from "./block.ts";
 export type { AdminDeps } from "./deps.ts";
 export type { Deprovisioned, DeviceAdmin } from "./devices.ts";
@@ -30,6 +30,7 @@ export type {
 export { ImportLimitError } from "./import.ts";
 export { lotLedgerKey, mappingLedgerKey } from "./ledger.ts";
 export type { LotAdmin } from "./lots.ts";
+export { type MappingSaveOptions, MissingReferenceError } from "./mapping-checks.ts";
 export type { MappingImpact, MappingWhatIf } from "./mapping-impact.ts";
 export type { MappingAdmin } from "./mappings.ts";
 export { type Issue, isLotName, LOT_NAME_RULE } from "./validation.ts";

@@ -1,4 +1,4 @@
-import { NotFoundError } from "../errors.ts";
+import { NotFoundError, StateConflictError } from "../errors.ts";
 import type { Page, PageRequest } from "../ports.ts";
 import { lotFieldsOf } from "../records.ts";
 import type { Lot } from "../types.ts";
@@ -24,7 +24,11 @@ export class LotAdmin {
     return this.context.retried.lots.list(page);
   }
 
-  /** Creates or updates a lot's quota and window; the count of provisioned devices is kept. */
+  /**
+   * Creates or updates a lot's quota and window; the count of provisioned devices is kept. A `maxDevices`
+   * below the devices already provisioned in the lot is refused (StateConflictError naming both numbers):
+   * it could never be met, and deprovisioning is how devices leave a lot.
+   */
   async put(actor: string, name: string, body: unknown, precondition: Precondition): Promise<Written<Lot>> {
     const fields = valid(validateLot(body, name));
     return writeVersioned<Content<Lot>>(this.context, this.context.deps.lots, {
@@ -33,10 +37,15 @@ export class LotAdmin {
       key: name,
       what: `lot ${name}`,
       ledgerKey: lotLedgerKey(name),
-      compose: (current) => ({
-        content: { ...fields, provisionedCount: current?.provisionedCount ?? 0 },
-        fields,
-      }),
+      compose: (current) => {
+        const provisioned = current?.provisionedCount ?? 0;
+        if (fields.maxDevices !== undefined && fields.maxDevices < provisioned) {
+          throw new StateConflictError(
+            `lot ${name}: maxDevices ${fields.maxDevices} is below the ${provisioned} devices already provisioned in it; deprovision devices first, or set maxDevices to ${provisioned} or more`,
+          );
+        }
+        return { content: { ...fields, provisionedCount: provisioned }, fields };
+      },
       fieldsOf: lotFieldsOf,
     });
   }

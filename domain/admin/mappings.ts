@@ -5,6 +5,7 @@ import { mappingFieldsOf } from "../records.ts";
 import type { PolicyMapping } from "../types.ts";
 import type { AdminContext } from "./deps.ts";
 import { mappingLedgerKey } from "./ledger.ts";
+import { checkMapping, type MappingSaveOptions } from "./mapping-checks.ts";
 import { impactOf, type MappingWhatIf } from "./mapping-impact.ts";
 import { requireSelector, valid, validateMapping } from "./validation.ts";
 import {
@@ -34,15 +35,23 @@ export class MappingAdmin {
     return this.context.retried.mappings.list(page);
   }
 
-  /** Creates or updates a mapping; answers it with the warnings about what it will do (it is saved anyway). */
+  /**
+   * Creates or updates a mapping; answers it with the warnings about what it will do. Refused when it names a
+   * thing type, thing group or existing policy that does not exist (unless `force`), or its inline policy
+   * grants broadly (unless `allowBroadPolicy`); see ./mapping-checks.ts.
+   */
   async put(
     actor: string,
     selector: string,
     body: unknown,
     precondition: Precondition,
+    options: MappingSaveOptions = {},
   ): Promise<Written<PolicyMapping> & { warnings: MappingWarning[] }> {
     const fields = valid(validateMapping(body, selector, this.context.deps.settings));
-    const warnings = thingNameWarnings(fields, this.context.deps.settings);
+    const warnings = [
+      ...thingNameWarnings(fields, this.context.deps.settings),
+      ...(await checkMapping(this.context, fields, options, true)),
+    ];
     const written = await writeVersioned<Content<PolicyMapping>>(this.context, this.context.deps.mappings, {
       actor,
       precondition,
@@ -59,7 +68,8 @@ export class MappingAdmin {
   async whatIf(selector: string, body: unknown): Promise<MappingWhatIf> {
     const fields = valid(validateMapping(body, selector, this.context.deps.settings));
     const impact = await impactOf(this.context, selector, { ...fields, version: 0 });
-    return { ...impact, warnings: thingNameWarnings(fields, this.context.deps.settings) };
+    const checks = await checkMapping(this.context, fields, {}, false);
+    return { ...impact, warnings: [...thingNameWarnings(fields, this.context.deps.settings), ...checks] };
   }
 
   /** Deletes a mapping (at the version given, if one is). */

@@ -27,7 +27,8 @@ import { checkTemplateBody } from "./validate.ts";
 
 /** A note about a mapping that is saved as it is, but will not work as it reads. */
 export interface MappingWarning {
-  code: "thing-name-mismatch";
+  /** `missing-reference` and `broad-policy`: see domain/admin/mapping-checks.ts. */
+  code: "thing-name-mismatch" | "missing-reference" | "broad-policy";
   /** Where in the mapping, in the dotted form validation errors use. */
   path: string;
   message: string;

@@ -46,6 +46,7 @@ describe("explain", () => {
   it("explains an allowlisted device that has no certificate yet: decision, mapping, rendered policy, thing", async () => {
     // Prepare
     const { call, scan, iot } = await fleet();
+    iot.thingGroups.set("fleet", new Set());
     await call("PUT", "/allowlist/dev-1", {
       body: { attributes: { site: "north" }, thingGroups: ["fleet"] },
       headers: CREATE,

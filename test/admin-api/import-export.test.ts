@@ -98,7 +98,11 @@ describe("import", () => {
     // Assess
     expect(report(imported.json)).toMatchObject({ format: "csv", accepted: 3 });
     expect(report(imported.json).rejected).toEqual([
-      { line: 6, reason: "a quoted CSV field is not closed before the end" },
+      {
+        line: 6,
+        reason:
+          "a quoted CSV field opened on this line is not closed before the end; the lines after it are read as records of their own",
+      },
     ]);
     expect(await deps.allowlist.get("ok-c")).toMatchObject({ note: "fine" });
     expect(await deps.allowlist.get("bad-b")).toMatchObject({ note: '"closed"then text' });

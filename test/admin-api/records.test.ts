@@ -464,7 +464,8 @@ describe("allowlist records", () => {
 describe("policy mappings", () => {
   it("creates, reads, updates, lists and deletes a mapping", async () => {
     // Prepare
-    const { call } = await worlds.world();
+    const { call, iot } = await worlds.world();
+    iot.thingGroups.set("gateways", new Set());
 
     // Act
     const created = await call("PUT", "/mappings/profile:sensor", {
@@ -538,7 +539,8 @@ describe("policy mappings", () => {
     "accepts the selector %s",
     async (selector) => {
       // Prepare
-      const { call } = await worlds.world();
+      const { call, iot } = await worlds.world();
+      await iot.createPolicy("existing-policy", '{"Version":"2012-10-17","Statement":[]}');
 
       // Act
       const created = await call("PUT", `/mappings/${encodeURIComponent(selector)}`, {
@@ -639,7 +641,9 @@ describe("policy mappings", () => {
 
   it("accepts a JITP-format provisioning template in place of a policy, and saves it as given", async () => {
     // Prepare
-    const { call, scan } = await worlds.world();
+    const { call, scan, iot } = await worlds.world();
+    iot.thingGroups.set("bulbs", new Set());
+    await iot.createPolicy("Bulbs", '{"Version":"2012-10-17","Statement":[]}');
     const templateBody = {
       Parameters: { "AWS::IoT::Certificate::CommonName": { Type: "String" } },
       Resources: {

@@ -351,6 +351,7 @@ describe("IAM", () => {
     "iot:AddThingToThingGroup": ["thing", "thinggroup"],
     "iot:ListThingPrincipals": ["thing"],
     "iot:DescribeThingType": ["thingtype"],
+    "iot:DescribeThingGroup": ["thinggroup"],
     "iot:GetPolicy": ["policy"],
     "iot:CreatePolicy": ["policy"],
     "iot:ListPolicyVersions": ["policy"],

@@ -144,18 +144,33 @@ describe("provisioning against the local AWS endpoint", () => {
 
   it("a permanent failure undoes the run on the registry, leaves the certificate pending and the record unbound", async () => {
     const provision = handler();
-    const event = await registerDevice("it-grouped", { profile: "grouped" });
+    const event = await registerDevice("it-taken", {});
+    // the certificate is attached exclusively to another thing already: attaching it to its own fails for good
+    const arn = aws.iot.arn("cert", event.certificateId);
+    aws.iot.createThing({ thingName: "it-elsewhere" });
+    aws.iot.attachThingPrincipal("it-elsewhere", arn, "EXCLUSIVE_THING");
     await expect(provision({ ...event, caCertificateId: caId }, lambdaContext())).rejects.toThrow(
-      /no-such-group/,
+      /attachThing/,
     );
     expect(aws.iot.describeCertificateById(event.certificateId)?.status).toBe("PENDING_ACTIVATION");
     expect(counted("Failed")).toBe(1);
     // read the registry directly: the SDK path is throttled on purpose
-    expect(aws.iot.describeThingByName("it-grouped")).toBeUndefined();
-    expect(aws.iot.thingsForPrincipal(aws.iot.arn("cert", event.certificateId))).toEqual([]);
+    expect(aws.iot.describeThingByName("it-taken")).toBeUndefined();
+    expect(aws.iot.thingsForPrincipal(arn)).toEqual(["it-elsewhere"]);
+    expect(aws.iot.policiesForPrincipal(arn)).toEqual([]);
     const record = await createDocumentClient(clients.dynamo).send(
-      new GetCommand({ TableName: LOCAL_TABLES.allowlist, Key: { deviceId: "it-grouped" } }),
+      new GetCommand({ TableName: LOCAL_TABLES.allowlist, Key: { deviceId: "it-taken" } }),
     );
     expect(record.Item?.certificateId).toBeUndefined();
+  });
+
+  it("a mapping naming a thing group that does not exist quarantines the device on the first attempt (row 11b), not a failure", async () => {
+    const provision = handler();
+    const event = await registerDevice("it-grouped", { profile: "grouped" });
+    const result = await provision({ ...event, caCertificateId: caId }, lambdaContext());
+    expect(result).toMatchObject({ outcome: "denied", reason: "missing-reference" });
+    expect(aws.iot.describeCertificateById(event.certificateId)?.status).toBe("INACTIVE");
+    expect(counted("Failed")).toBe(0);
+    expect(aws.iot.describeThingByName("it-grouped")).toBeUndefined();
   });
 });

@@ -137,6 +137,10 @@ export class FakeIot implements IotPort, IotInventoryPort {
     if (!this.things.has(thingName)) throw new NotFoundError(`thing ${thingName}`);
     members.add(thingName);
   }
+  async describeThingGroup(name: string) {
+    this.enter("describeThingGroup", [name]);
+    return this.thingGroups.has(name) ? { thingGroupName: name } : undefined;
+  }
   async getPolicy(name: string): Promise<PolicyDescription | undefined> {
     this.enter("getPolicy", [name]);
     const policy = this.policies.get(name);

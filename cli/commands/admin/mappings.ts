@@ -27,6 +27,8 @@ interface MappingPutOptions extends PutOptions {
   thingGroup?: string[];
   attribute?: string[];
   dryRun?: boolean;
+  force?: boolean;
+  allowBroadPolicy?: boolean;
 }
 
 /** Registers `jitr mappings put|get|list|remove`. */
@@ -53,7 +55,12 @@ export function registerMappings(program: Command): void {
       .option("--unset <field>", "remove a field (repeatable)", collectList)
       .option("--replace", "replace the mapping instead of merging into it")
       .option("--if-match <version>", "expected version (default: the version just read)")
-      .option("--dry-run", "save nothing: show which provisioned devices would get another policy"),
+      .option("--dry-run", "save nothing: show which provisioned devices would get another policy")
+      .option("--force", "save although a thing type, thing group or policy it names does not exist (warned)")
+      .option(
+        "--allow-broad-policy",
+        "save an inline policy that grants more than a device's own resources (any client id, every topic, *)",
+      ),
   ).action(
     handled(async (selector: string, opts: MappingPutOptions) => {
       const policy = await policyOf(opts);
@@ -71,7 +78,10 @@ export function registerMappings(program: Command): void {
         return;
       }
       const { body, condition } = await draftOf(read, fields, opts, "put");
-      const written = await api.mappings.put(selector, body, condition);
+      const written = await api.mappings.put(selector, body, condition, {
+        ...(opts.force ? { force: true } : {}),
+        ...(opts.allowBroadPolicy ? { allowBroadPolicy: true } : {}),
+      });
       const { warnings = [], ...mapping } = written.value;
       printWarnings(warnings);
       printWritten(selector, opts.json ? written : { ...written, value: mapping }, opts.json === true);

@@ -43,6 +43,7 @@ describe("explain", () => {
       ],
       mappings: [{ selector: "default", policy: { template: "sensor" }, version: 1 }],
     });
+    world.iot.thingGroups.set("fleet", new Set());
     const admin = new Admin(world.deps);
 
     // Act

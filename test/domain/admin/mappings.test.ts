@@ -33,6 +33,7 @@ describe("policy mappings", () => {
   it("creates, reads, updates, lists and deletes a mapping, recording each change under the mapping's key", async () => {
     // Prepare
     const world = makeAdminWorld();
+    world.iot.thingGroups.set("gateways", new Set());
     const admin = new Admin(world.deps);
 
     // Act
