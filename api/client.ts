@@ -35,6 +35,8 @@ import {
   type ProvisionResult,
   parseErrorBody,
   queryOf,
+  type ReconcileQuery,
+  type ReconcileSlice,
   type UncheckedBody,
   type Versioned,
   type WriteCondition,
@@ -110,13 +112,14 @@ export interface ApiCall<Upload = never> {
   upload?: Upload;
 }
 
-/** The admin API client: `allowlist`, `mappings`, `lots` and `devices`, one method per route. */
+/** The admin API client: `allowlist`, `mappings`, `lots`, `devices` and `reconcile`, one method per route. */
 export class AdminClient<Upload = never> {
   readonly baseUrl: URL;
   readonly allowlist: AllowlistClient<Upload>;
   readonly mappings: MappingClient<Upload>;
   readonly lots: LotClient<Upload>;
   readonly devices: DeviceClient<Upload>;
+  readonly reconcile: ReconcileClient<Upload>;
   readonly #transport: Transport<Upload>;
   readonly #sign: Signer<Upload>;
 
@@ -129,6 +132,7 @@ export class AdminClient<Upload = never> {
     this.mappings = new MappingClient(this);
     this.lots = new LotClient(this);
     this.devices = new DeviceClient(this);
+    this.reconcile = new ReconcileClient(this);
   }
 
   /** The URL of a path (relative to the base) with its query parameters. */
@@ -353,6 +357,17 @@ export class DeviceClient<Upload = never> {
   /** One page of the device's ledger entries, newest first. */
   async history(deviceId: string, query: PageQuery = {}): Promise<HistoryPage> {
     return (await this.api.json<HistoryPage>({ method: "GET", path: adminPaths.history(deviceId), query }))
+      .value;
+  }
+}
+
+/** The reconcile route: one slice at a time. */
+export class ReconcileClient<Upload = never> {
+  constructor(private readonly api: AdminClient<Upload>) {}
+
+  /** Reconciles (or, with `dryRun`, examines) one slice of provisioned devices; follow `cursor` until `done`. */
+  async slice(query: ReconcileQuery = {}): Promise<ReconcileSlice> {
+    return (await this.api.json<ReconcileSlice>({ method: "POST", path: adminPaths.reconcile(), query }))
       .value;
   }
 }

@@ -6,6 +6,7 @@
 import type {
   AllowlistQuery as AllowlistFilter,
   Deprovisioned,
+  DeviceReconciliation,
   ExplainRequest,
   Explanation,
   ImportFormat,
@@ -15,6 +16,7 @@ import type {
   MappingWarning,
   MappingWhatIf,
   ProvisionResult,
+  ReconcileSlice,
   Written,
 } from "../domain/admin/index.ts";
 import type { Page } from "../domain/ports.ts";
@@ -32,6 +34,7 @@ export type {
   AllowlistRecord,
   AllowlistStatus,
   Deprovisioned,
+  DeviceReconciliation,
   ExplainRequest,
   Explanation,
   ImportFormat,
@@ -46,6 +49,7 @@ export type {
   PolicyMapping,
   PolicySource,
   ProvisionResult,
+  ReconcileSlice,
   Written,
 };
 
@@ -71,6 +75,7 @@ export const adminPaths = {
   approve: (deviceId: string): string => `devices/${segment(deviceId)}/approve`,
   deprovision: (deviceId: string): string => `devices/${segment(deviceId)}/deprovision`,
   history: (deviceId: string): string => `devices/${segment(deviceId)}/history`,
+  reconcile: (): string => "reconcile",
 } as const;
 
 // ---------------------------------------------------------------- headers and preconditions
@@ -154,6 +159,13 @@ export const IMPORT_LIMITS = {
   bodyBytes: 6 * 1024 * 1024,
   localBodyBytes: 64 * 1024 * 1024,
 } as const;
+
+/** One reconcile slice: after `cursor`, at most `limit` (1..100, default 20) devices; `dryRun` changes nothing. */
+export interface ReconcileQuery {
+  dryRun?: boolean;
+  limit?: number | string;
+  cursor?: string;
+}
 
 /** The query of a mapping put that saves nothing and answers what would change. */
 export const DRY_RUN_QUERY = { dryRun: "true" } as const;

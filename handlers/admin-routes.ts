@@ -14,6 +14,7 @@ import {
   jsonBody,
   pageOf,
   preconditionOf,
+  reconcileQueryOf,
   segmentsOf,
 } from "./admin-http.ts";
 
@@ -24,6 +25,7 @@ import {
  *   GET /lots, GET|PUT /lots/{lot}
  *   POST /explain
  *   POST /devices/{deviceId}/approve, POST /devices/{deviceId}/deprovision, GET /devices/{deviceId}/history
+ *   POST /reconcile?dryRun=&limit=&cursor= (one slice)
  */
 
 /** Writes answer the record with its version as ETag: 201 when created, 200 when updated. */
@@ -161,6 +163,11 @@ export async function route(admin: Admin, request: AdminRequest): Promise<AdminR
       if (action === "approve") return json(200, await admin.devices.approve(actor, id));
       if (action === "deprovision") return json(200, await admin.devices.deprovision(actor, id));
       throw notFound();
+    }
+    case "reconcile": {
+      if (id !== undefined) throw notFound();
+      if (method !== "POST") throw notAllowed("POST");
+      return json(200, await admin.reconcile.slice(actor, reconcileQueryOf(query)));
     }
     default:
       throw notFound();

@@ -8,6 +8,7 @@ import { type AdminDeps, adminContext } from "./deps.ts";
 import { DeviceAdmin } from "./devices.ts";
 import { LotAdmin } from "./lots.ts";
 import { MappingAdmin } from "./mappings.ts";
+import { ReconcileAdmin } from "./reconcile.ts";
 
 export type { MappingWarning } from "../jitp/index.ts";
 export type { ProvisionResult } from "../provision.ts";
@@ -27,8 +28,17 @@ export type {
 export { ImportLimitError } from "./import.ts";
 export { lotLedgerKey, mappingLedgerKey } from "./ledger.ts";
 export type { LotAdmin } from "./lots.ts";
-export type { MappingImpact, MappingWhatIf } from "./mapping-impact.ts";
+export type { ImpactChange, MappingImpact, MappingWhatIf } from "./mapping-impact.ts";
 export type { MappingAdmin } from "./mappings.ts";
+export type {
+  DeviceReconciliation,
+  ReconcileAdmin,
+  ReconciledState,
+  ReconcileOptions,
+  ReconcileOutcome,
+  ReconcileSlice,
+} from "./reconcile.ts";
+export { RECONCILE_LIMITS } from "./reconcile.ts";
 export { type Issue, isLotName, LOT_NAME_RULE } from "./validation.ts";
 export type { Precondition, Written } from "./versioned.ts";
 
@@ -38,6 +48,7 @@ export class Admin {
   readonly mappings: MappingAdmin;
   readonly lots: LotAdmin;
   readonly devices: DeviceAdmin;
+  readonly reconcile: ReconcileAdmin;
 
   constructor(readonly deps: AdminDeps) {
     const context = adminContext(deps);
@@ -45,5 +56,6 @@ export class Admin {
     this.mappings = new MappingAdmin(context);
     this.lots = new LotAdmin(context);
     this.devices = new DeviceAdmin(context);
+    this.reconcile = new ReconcileAdmin(context);
   }
 }

@@ -346,6 +346,8 @@ describe("IAM", () => {
     "iot:DeleteThing": ["thing"],
     "iot:AddThingToThingGroup": ["thing", "thinggroup"],
     "iot:ListThingPrincipals": ["thing"],
+    "iot:ListThingGroupsForThing": ["thing"],
+    "iot:RemoveThingFromThingGroup": ["thing", "thinggroup"],
     "iot:DescribeThingType": ["thingtype"],
     "iot:GetPolicy": ["policy"],
     "iot:CreatePolicy": ["policy"],

@@ -3,11 +3,13 @@ import { registerAllowlist } from "./allowlist.ts";
 import { registerDevices } from "./devices.ts";
 import { registerLots } from "./lots.ts";
 import { registerMappings } from "./mappings.ts";
+import { registerReconcile } from "./reconcile.ts";
 
-/** Registers `jitr allowlist|mappings|lots|explain|approve|deprovision|history`. */
+/** Registers `jitr allowlist|mappings|lots|explain|approve|deprovision|history|reconcile`. */
 export function registerAdminCommands(program: Command): void {
   registerAllowlist(program);
   registerMappings(program);
   registerLots(program);
   registerDevices(program);
+  registerReconcile(program);
 }
