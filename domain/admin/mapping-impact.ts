@@ -82,13 +82,20 @@ export async function impactOf(
     const changes: ImpactChange[] = [];
     const afterName = after.ok ? after.policyName : undefined;
     if (afterName !== recorded) changes.push("policy");
-    let documentChanged = false;
-    if (after.ok && afterName === recorded && after.document !== undefined) {
-      const inPlace =
-        before.ok && before.policyName === recorded ? before.document : await liveDocument(after.policyName);
-      documentChanged = inPlace === undefined || !samePolicyDocument(inPlace, after.document);
-      if (documentChanged) changes.push("document");
-    }
+    // The document in place: the one today's mappings render for the recorded policy, else (the same policy
+    // selected again) the policy's own; a policy the service does not write has none of its making.
+    const inPlace =
+      before.ok && before.policyName === recorded
+        ? before.document
+        : after.ok && afterName === recorded && after.document !== undefined
+          ? await liveDocument(after.policyName)
+          : undefined;
+    const afterDocument = after.ok ? after.document : undefined;
+    const documentChanged =
+      inPlace === undefined || afterDocument === undefined
+        ? inPlace !== afterDocument || (afterName !== recorded && afterDocument !== undefined)
+        : !samePolicyDocument(inPlace, afterDocument);
+    if (documentChanged && afterName === recorded) changes.push("document");
     const thing = before.ok && after.ok ? { before: before.thing, after: after.thing } : undefined;
     if (thing !== undefined) changes.push(...thingChanges(thing.before, thing.after));
     if (changes.length === 0) continue;

@@ -210,7 +210,7 @@ describe("mapping what-if", () => {
           certificateId: bound("gw-1").certificateId,
           from: { selector: "default", policyName: "jitr-sensor" },
           to: { selector: "profile:gateway", policyName: "jitr-gateway" },
-          documentChanged: false,
+          documentChanged: true,
           changes: ["policy"],
         },
       ],
