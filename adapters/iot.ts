@@ -19,7 +19,9 @@ import {
   ListAttachedPoliciesCommand,
   ListPolicyVersionsCommand,
   ListPrincipalThingsCommand,
+  ListThingGroupsForThingCommand,
   ListThingPrincipalsCommand,
+  RemoveThingFromThingGroupCommand,
   UpdateCertificateCommand,
   UpdateThingCommand,
 } from "@aws-sdk/client-iot";
@@ -324,6 +326,28 @@ export class IotRegistryAdapter implements IotPort, IotInventoryPort {
       nextToken = output.nextToken;
     } while (nextToken);
     return principals;
+  }
+
+  /** Every thing group the thing is a direct member of, following pages. */
+  async listThingGroupsForThing(thingName: string): Promise<string[]> {
+    const names: string[] = [];
+    let nextToken: string | undefined;
+    do {
+      const output = await this.#call("ListThingGroupsForThing", `thing ${thingName}`, () =>
+        this.#client.send(new ListThingGroupsForThingCommand({ thingName, nextToken, maxResults: 250 })),
+      );
+      for (const group of output.thingGroups ?? []) if (group.groupName) names.push(group.groupName);
+      nextToken = output.nextToken;
+    } while (nextToken);
+    return names;
+  }
+
+  async removeThingFromThingGroup(thingName: string, thingGroupName: string): Promise<void> {
+    await this.#call(
+      "RemoveThingFromThingGroup",
+      `thing ${thingName} and thing group ${thingGroupName}`,
+      () => this.#client.send(new RemoveThingFromThingGroupCommand({ thingName, thingGroupName })),
+    );
   }
 
   /** Runs one SDK call, mapping its errors. */

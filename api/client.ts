@@ -40,6 +40,8 @@ import {
   type ProvisionResult,
   parseErrorBody,
   queryOf,
+  type ReconcileQuery,
+  type ReconcileSlice,
   SUSPEND_QUERY,
   type UncheckedBody,
   type Versioned,
@@ -116,7 +118,7 @@ export interface ApiCall<Upload = never> {
   upload?: Upload;
 }
 
-/** The admin API client: `allowlist`, `mappings`, `lots` and `devices`, one method per route. */
+/** The admin API client: `allowlist`, `mappings`, `lots`, `devices` and `reconcile`, one method per route. */
 export class AdminClient<Upload = never> {
   readonly baseUrl: URL;
   readonly allowlist: AllowlistClient<Upload>;
@@ -124,6 +126,7 @@ export class AdminClient<Upload = never> {
   readonly lots: LotClient<Upload>;
   readonly devices: DeviceClient<Upload>;
   readonly ledger: LedgerClient<Upload>;
+  readonly reconcile: ReconcileClient<Upload>;
   readonly #transport: Transport<Upload>;
   readonly #sign: Signer<Upload>;
 
@@ -137,6 +140,7 @@ export class AdminClient<Upload = never> {
     this.lots = new LotClient(this);
     this.devices = new DeviceClient(this);
     this.ledger = new LedgerClient(this);
+    this.reconcile = new ReconcileClient(this);
   }
 
   /** The URL of a path (relative to the base) with its query parameters. */
@@ -407,5 +411,16 @@ export class LedgerClient<Upload = never> {
   /** One page of the approve queue: quarantined devices, each with whether its records now allow it. */
   async approvals(query: PageQuery = {}): Promise<ApprovalPage> {
     return (await this.api.json<ApprovalPage>({ method: "GET", path: adminPaths.approvals(), query })).value;
+  }
+}
+
+/** The reconcile route: one slice at a time. */
+export class ReconcileClient<Upload = never> {
+  constructor(private readonly api: AdminClient<Upload>) {}
+
+  /** Reconciles (or, with `dryRun`, examines) one slice of provisioned devices; follow `cursor` until `done`. */
+  async slice(query: ReconcileQuery = {}): Promise<ReconcileSlice> {
+    return (await this.api.json<ReconcileSlice>({ method: "POST", path: adminPaths.reconcile(), query }))
+      .value;
   }
 }

@@ -9,6 +9,7 @@ import type {
   BlockMode,
   CutOff,
   Deprovisioned,
+  DeviceReconciliation,
   ExplainRequest,
   Explanation,
   ImportFormat,
@@ -18,6 +19,7 @@ import type {
   MappingWarning,
   MappingWhatIf,
   ProvisionResult,
+  ReconcileSlice,
   RecordWarning,
   Written,
 } from "../domain/admin/index.ts";
@@ -39,6 +41,7 @@ export type {
   BlockMode,
   CutOff,
   Deprovisioned,
+  DeviceReconciliation,
   ExplainRequest,
   Explanation,
   ImportFormat,
@@ -53,6 +56,7 @@ export type {
   PolicyMapping,
   PolicySource,
   ProvisionResult,
+  ReconcileSlice,
   RecordWarning,
   Written,
 };
@@ -83,6 +87,7 @@ export const adminPaths = {
   approvals: (): string => "approvals",
   mappingHistory: (selector: string): string => `mappings/${segment(selector)}/history`,
   lotHistory: (lot: string): string => `lots/${segment(lot)}/history`,
+  reconcile: (): string => "reconcile",
 } as const;
 
 // ---------------------------------------------------------------- headers and preconditions
@@ -186,6 +191,13 @@ export const IMPORT_LIMITS = {
 export interface MappingPutQuery {
   force?: boolean;
   allowBroadPolicy?: boolean;
+}
+
+/** One reconcile slice: after `cursor`, at most `limit` (1..100, default 20) devices; `dryRun` changes nothing. */
+export interface ReconcileQuery {
+  dryRun?: boolean;
+  limit?: number | string;
+  cursor?: string;
 }
 
 /** The query of a mapping put that saves nothing and answers what would change. */

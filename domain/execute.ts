@@ -126,7 +126,7 @@ async function runStep(
 }
 
 /** Creates the policy, or makes the wanted document its default version (pruning to the version limit). */
-async function ensurePolicy(
+export async function ensurePolicy(
   step: Extract<Step, { kind: "ensurePolicy" }>,
   iot: IotPort,
   undo: Undo[],

@@ -23,8 +23,8 @@ import type { AllowlistPort, LotMark, LotPort } from "./ports.ts";
  * A crash (or an error whose outcome is unknown) between two writes leaves the count at most one too
  * low, never too high: after T1 the mark is there and T2 not (a retry relies on the mark); after G2 the
  * count is given back and the mark still there (a take-over gives it back again). A claim interrupted
- * after G1 keeps the device counted until a later release takes it over. The reconcile job repairs a
- * count that is too low by recounting the records marked with the lot.
+ * after G1 keeps the device counted until a later release takes it over. A count that is too low is
+ * repaired by recounting the records marked with the lot.
  */
 
 /** How long a claim to give back a place may stay before another releaser takes it over. */

@@ -172,6 +172,10 @@ export interface IotInventoryPort {
   listPrincipalThings(principal: string): Promise<string[]>;
   /** Principals (certificate ARNs) attached to a thing. */
   listThingPrincipals(thingName: string): Promise<string[]>;
+  /** The thing groups a thing is a direct member of. */
+  listThingGroupsForThing(thingName: string): Promise<string[]>;
+  /** Takes a thing out of a thing group. */
+  removeThingFromThingGroup(thingName: string, thingGroupName: string): Promise<void>;
 }
 
 /** Filters of an allowlist listing. */

@@ -17,6 +17,8 @@ import {
   LOT_NAME_RULE,
   type MappingSaveOptions,
   type Precondition,
+  RECONCILE_LIMITS,
+  type ReconcileOptions,
 } from "../domain/admin/index.ts";
 import { invalidFields, JitrError, ValidationError } from "../domain/errors.ts";
 import type { PageRequest } from "../domain/ports.ts";
@@ -152,6 +154,25 @@ export function pageOf(query: Query): PageRequest {
     limit = n;
   }
   return query.cursor === undefined || query.cursor === "" ? { limit } : { limit, cursor: query.cursor };
+}
+
+/** One reconcile slice's query: `dryRun=true|false`, `limit` (1..100, default 20) and `cursor`. */
+export function reconcileQueryOf(query: Query): ReconcileOptions {
+  const issues: Issue[] = [];
+  const { dryRun, limit, cursor } = query;
+  if (dryRun !== undefined && dryRun !== "true" && dryRun !== "false") {
+    issues.push({ path: "dryRun", message: "must be true or false" });
+  }
+  const n = limit === undefined ? RECONCILE_LIMITS.default : Number(limit);
+  if (!/^\d{1,3}$/.test(limit ?? "1") || n < 1 || n > RECONCILE_LIMITS.max) {
+    issues.push({ path: "limit", message: `must be a whole number from 1 to ${RECONCILE_LIMITS.max}` });
+  }
+  if (issues.length > 0) throw invalidFields(issues);
+  return {
+    dryRun: dryRun === "true",
+    limit: n,
+    ...(cursor !== undefined && cursor !== "" ? { cursor } : {}),
+  };
 }
 
 /** The `status` and `lot` filters of an allowlist listing. */

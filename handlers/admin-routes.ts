@@ -22,6 +22,7 @@ import {
   mappingSaveOptionsOf,
   pageOf,
   preconditionOf,
+  reconcileQueryOf,
   segmentsOf,
 } from "./admin-http.ts";
 
@@ -36,6 +37,7 @@ import {
  *   POST /devices/{deviceId}/approve, POST /devices/{deviceId}/deprovision, GET /devices/{deviceId}/history
  *   GET /ledger?kind=&reason=&lot=&since=, GET /approvals, GET /mappings/{selector}/history, GET /lots/{lot}/history
  *     (deprovision ?block=true: the record is written blocked first)
+ *   POST /reconcile?dryRun=&limit=&cursor= (one slice)
  */
 
 /** Writes answer the record with its version as ETag: 201 when created, 200 when updated. */
@@ -210,6 +212,11 @@ export async function route(admin: Admin, request: AdminRequest): Promise<AdminR
       if (id !== undefined) throw notFound();
       if (method !== "GET") throw notAllowed("GET");
       return json(200, await admin.fleet.approvals(pageOf(query)));
+    }
+    case "reconcile": {
+      if (id !== undefined) throw notFound();
+      if (method !== "POST") throw notAllowed("POST");
+      return json(200, await admin.reconcile.slice(actor, reconcileQueryOf(query)));
     }
     default:
       throw notFound();

@@ -9,6 +9,7 @@ import { DeviceAdmin } from "./devices.ts";
 import { FleetAdmin } from "./fleet.ts";
 import { LotAdmin } from "./lots.ts";
 import { MappingAdmin } from "./mappings.ts";
+import { ReconcileAdmin } from "./reconcile.ts";
 
 export type { MappingWarning } from "../jitp/index.ts";
 export type { ProvisionResult } from "../provision.ts";
@@ -31,8 +32,17 @@ export { ImportLimitError } from "./import.ts";
 export { lotLedgerKey, mappingLedgerKey } from "./ledger.ts";
 export type { LotAdmin } from "./lots.ts";
 export { type MappingSaveOptions, MissingReferenceError } from "./mapping-checks.ts";
-export type { MappingImpact, MappingWhatIf } from "./mapping-impact.ts";
+export type { ImpactChange, MappingImpact, MappingWhatIf } from "./mapping-impact.ts";
 export type { MappingAdmin } from "./mappings.ts";
+export type {
+  DeviceReconciliation,
+  ReconcileAdmin,
+  ReconciledState,
+  ReconcileOptions,
+  ReconcileOutcome,
+  ReconcileSlice,
+} from "./reconcile.ts";
+export { RECONCILE_LIMITS } from "./reconcile.ts";
 export { type Issue, isLotName, LOT_NAME_RULE } from "./validation.ts";
 export type { Precondition, Written } from "./versioned.ts";
 
@@ -43,6 +53,7 @@ export class Admin {
   readonly lots: LotAdmin;
   readonly devices: DeviceAdmin;
   readonly fleet: FleetAdmin;
+  readonly reconcile: ReconcileAdmin;
 
   constructor(readonly deps: AdminDeps) {
     const context = adminContext(deps);
@@ -51,5 +62,6 @@ export class Admin {
     this.lots = new LotAdmin(context);
     this.devices = new DeviceAdmin(context);
     this.fleet = new FleetAdmin(context);
+    this.reconcile = new ReconcileAdmin(context);
   }
 }

@@ -1,5 +1,5 @@
 import type { LedgerStore, Page, PageRequest } from "../ports.ts";
-import type { AllowlistRecord } from "../types.ts";
+import type { AllowlistRecord, LedgerEntry } from "../types.ts";
 
 /** Ledger key of changes to a mapping ('#' is outside the thing-name set, so no device collides). */
 export const mappingLedgerKey = (selector: string): string => `#mapping:${selector}`;
@@ -19,19 +19,32 @@ export async function* everything<T>(
   } while (cursor !== undefined);
 }
 
-/** The per-device policy the certificate was provisioned with, from its `provisioned` ledger entry. */
+/** The ledger entry that last set the certificate's policy: its provisioning, or a reconcile since. */
+export async function provisionedEntryOf(
+  ledger: LedgerStore,
+  deviceId: string,
+  certificateId: string,
+): Promise<LedgerEntry | undefined> {
+  for await (const entry of everything((page) => ledger.history(deviceId, page), 25)) {
+    if (entry.certificateId !== certificateId) continue;
+    if (entry.kind === "provisioned" || isReconcileEntry(entry)) return entry;
+  }
+  return undefined;
+}
+
+/** The per-device policy the certificate holds, from its `provisioned` ledger entry or a reconcile since. */
 export async function perDevicePolicyOf(
   ledger: LedgerStore,
   deviceId: string,
   certificateId: string,
 ): Promise<string | undefined> {
-  for await (const entry of everything((page) => ledger.history(deviceId, page), 25)) {
-    if (entry.certificateId === certificateId && entry.kind === "provisioned") {
-      return entry.perDevicePolicy === true ? entry.policyName : undefined;
-    }
-  }
-  return undefined;
+  const entry = await provisionedEntryOf(ledger, deviceId, certificateId);
+  return entry?.perDevicePolicy === true ? entry.policyName : undefined;
 }
+
+/** True for the entry of a reconcile that set a device's policy. */
+export const isReconcileEntry = (entry: LedgerEntry): boolean =>
+  entry.kind === "admin" && entry.change?.action === "reconcile" && entry.policyName !== undefined;
 
 /** The CA of the certificate a device is bound to, from its ledger (pinned on the record when it is). */
 export async function caOf(ledger: LedgerStore, record: AllowlistRecord): Promise<string | undefined> {

@@ -3,13 +3,16 @@ import {
   IoTClient,
   ListAttachedPoliciesCommand,
   ListPrincipalThingsCommand,
+  ListThingGroupsForThingCommand,
   ListThingPrincipalsCommand,
+  RemoveThingFromThingGroupCommand,
+  ResourceNotFoundException,
   ThrottlingException,
 } from "@aws-sdk/client-iot";
 import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
 import { IotRegistryAdapter } from "../../adapters/iot.ts";
-import { TransientError } from "../../domain/errors.ts";
+import { NotFoundError, TransientError } from "../../domain/errors.ts";
 
 const ARN = `arn:aws:iot:eu-west-1:123456789012:cert/${"a".repeat(64)}`;
 const iotMock = mockClient(IoTClient);
@@ -53,6 +56,41 @@ describe("IoT listings", () => {
     // Assess
     expect(things).toEqual(["t1", "t2"]);
     expect(principals).toEqual([ARN]);
+  });
+
+  it("follows ListThingGroupsForThing tokens and takes a thing out of a group by name", async () => {
+    // Prepare
+    iotMock
+      .on(ListThingGroupsForThingCommand, { thingName: "t1", nextToken: undefined })
+      .resolves({ thingGroups: [{ groupName: "g1" }], nextToken: "n" })
+      .on(ListThingGroupsForThingCommand, { thingName: "t1", nextToken: "n" })
+      .resolves({ thingGroups: [{ groupName: "g2" }] })
+      .on(RemoveThingFromThingGroupCommand)
+      .resolves({});
+
+    // Act
+    const groups = await adapter().listThingGroupsForThing("t1");
+    await adapter().removeThingFromThingGroup("t1", "g1");
+
+    // Assess
+    expect(groups).toEqual(["g1", "g2"]);
+    expect(iotMock).toHaveReceivedCommandWith(RemoveThingFromThingGroupCommand, {
+      thingName: "t1",
+      thingGroupName: "g1",
+    });
+  });
+
+  it("maps a missing thing group on removal to NotFoundError", async () => {
+    // Prepare
+    iotMock
+      .on(RemoveThingFromThingGroupCommand)
+      .rejects(new ResourceNotFoundException({ message: "no group", $metadata: {} }));
+
+    // Act
+    const removal = adapter().removeThingFromThingGroup("t1", "gone");
+
+    // Assess
+    await expect(removal).rejects.toBeInstanceOf(NotFoundError);
   });
 
   it("maps throttling to TransientError", async () => {

@@ -350,6 +350,8 @@ describe("IAM", () => {
     "iot:DeleteThing": ["thing"],
     "iot:AddThingToThingGroup": ["thing", "thinggroup"],
     "iot:ListThingPrincipals": ["thing"],
+    "iot:ListThingGroupsForThing": ["thing"],
+    "iot:RemoveThingFromThingGroup": ["thing", "thinggroup"],
     "iot:DescribeThingType": ["thingtype"],
     "iot:DescribeThingGroup": ["thinggroup"],
     "iot:GetPolicy": ["policy"],

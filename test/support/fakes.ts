@@ -220,6 +220,17 @@ export class FakeIot implements IotPort, IotInventoryPort {
     if (!this.things.has(thingName)) throw new NotFoundError(`thing ${thingName}`);
     return [...(this.thingPrincipals.get(thingName) ?? [])];
   }
+  async listThingGroupsForThing(thingName: string) {
+    this.enter("listThingGroupsForThing", [thingName]);
+    if (!this.things.has(thingName)) throw new NotFoundError(`thing ${thingName}`);
+    return [...this.thingGroups].filter(([, members]) => members.has(thingName)).map(([name]) => name);
+  }
+  async removeThingFromThingGroup(thingName: string, group: string) {
+    this.enter("removeThingFromThingGroup", [thingName, group]);
+    const members = this.thingGroups.get(group);
+    if (!members) throw new NotFoundError(`thing group ${group}`);
+    members.delete(thingName);
+  }
 }
 
 /** Faults and interference for one fake store. */

@@ -4,12 +4,14 @@ import { registerDevices } from "./devices.ts";
 import { registerFleet } from "./fleet.ts";
 import { registerLots } from "./lots.ts";
 import { registerMappings } from "./mappings.ts";
+import { registerReconcile } from "./reconcile.ts";
 
-/** Registers `jitr allowlist|mappings|lots|explain|approve|deprovision|history|ledger|approvals`. */
+/** Registers `jitr allowlist|mappings|lots|explain|approve|deprovision|history|ledger|approvals|reconcile`. */
 export function registerAdminCommands(program: Command): void {
   registerAllowlist(program);
   registerMappings(program);
   registerLots(program);
   registerDevices(program);
   registerFleet(program);
+  registerReconcile(program);
 }

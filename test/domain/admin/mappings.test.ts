@@ -1,6 +1,7 @@
 /** The policy-mapping use cases over in-memory stores, with the what-if of a change. */
 import { describe, expect, it } from "vitest";
 import { Admin, mappingLedgerKey } from "../../../domain/admin/index.ts";
+import { selectionFor } from "../../../domain/admin/selection.ts";
 import { NotFoundError, ValidationError } from "../../../domain/errors.ts";
 import type { AllowlistRecord } from "../../../domain/types.ts";
 import { makeAdminWorld } from "../../support/admin-fakes.ts";
@@ -18,6 +19,23 @@ const bound = (deviceId: string, extra: Partial<AllowlistRecord> = {}): Allowlis
   provisionedAt: "2026-01-01T00:00:00.000Z",
   ...extra,
 });
+
+/** Puts the shared sensor policy in the registry with the document the sensor template renders. */
+function sensorPolicyInPlace(world: ReturnType<typeof makeAdminWorld>): void {
+  const sensor = { selector: "default", policy: { template: "sensor" }, version: 1 };
+  const selected = selectionFor(
+    world.deps.settings,
+    new Date(),
+    bound("any"),
+    "unknown",
+    new Map([["default", sensor]]),
+  );
+  if (!selected.ok || selected.document === undefined) throw new Error("the sensor template did not render");
+  world.iot.policies.set("jitr-sensor", {
+    versions: [{ id: "1", document: selected.document, createdAt: new Date(0) }],
+    defaultId: "1",
+  });
+}
 
 /** A mapping body whose provisioning template names the thing `kitchen-bulb`, whatever the device. */
 const LITERAL_THING = {
@@ -194,12 +212,85 @@ describe("mapping what-if", () => {
           from: { selector: "default", policyName: "jitr-sensor" },
           to: { selector: "profile:gateway", policyName: "jitr-gateway" },
           documentChanged: true,
+          changes: ["policy"],
         },
       ],
       warnings: [],
     });
     expect([...world.mappings.mappings.keys()]).toEqual(["default"]);
     expect(world.ledger.entries).toEqual([]);
+  });
+
+  it("starts from the policy the binding records as attached, not from what the mappings select today", async () => {
+    // Prepare: provisioned with jitr-sensor; the default mapping has since been changed to command-only
+    const world = makeAdminWorld({
+      mappings: [{ selector: "default", policy: { template: "command-only" }, version: 2 }],
+      records: [bound("s-1", { policyName: "jitr-sensor" })],
+    });
+    sensorPolicyInPlace(world);
+    const admin = new Admin(world.deps);
+
+    // Act: back to sensor (the attached policy stays), then to gateway
+    const back = await admin.mappings.whatIf("default", { policy: { template: "sensor" } });
+    const onward = await admin.mappings.whatIf("default", { policy: { template: "gateway" } });
+
+    // Assess
+    expect([back.affectedCount, back.affected]).toEqual([0, []]);
+    expect(onward.affected).toMatchObject([
+      { deviceId: "s-1", from: { policyName: "jitr-sensor" }, to: { policyName: "jitr-gateway" } },
+    ]);
+  });
+
+  it("takes the attached policy from the provisioned ledger entry when the record names none", async () => {
+    // Prepare
+    const device = bound("s-1");
+    const world = makeAdminWorld({
+      mappings: [{ selector: "default", policy: { template: "command-only" }, version: 2 }],
+      records: [device],
+    });
+    await world.ledger.append({
+      deviceId: "s-1",
+      at: "2026-01-01T00:00:00.000Z",
+      kind: "provisioned",
+      certificateId: device.certificateId,
+      policyName: "jitr-sensor",
+    });
+    sensorPolicyInPlace(world);
+    const admin = new Admin(world.deps);
+
+    // Act
+    const whatIf = await admin.mappings.whatIf("default", { policy: { template: "sensor" } });
+
+    // Assess
+    expect(whatIf.affectedCount).toBe(0);
+  });
+
+  it("lists a device whose thing groups, type or attributes would change though its policy stays", async () => {
+    // Prepare
+    const world = makeAdminWorld({
+      mappings: [{ selector: "default", policy: { template: "sensor" }, version: 1 }],
+      records: [bound("s-1", { policyName: "jitr-sensor" })],
+    });
+    const admin = new Admin(world.deps);
+
+    // Act
+    const whatIf = await admin.mappings.whatIf("default", {
+      policy: { template: "sensor" },
+      thingGroups: ["north"],
+      attributes: { tier: "gold" },
+    });
+
+    // Assess
+    expect(whatIf.affected).toEqual([
+      expect.objectContaining({
+        deviceId: "s-1",
+        changes: ["thingGroups", "attributes"],
+        thing: {
+          before: { thingName: "s-1", attributes: {}, thingGroups: [] },
+          after: { thingName: "s-1", attributes: { tier: "gold" }, thingGroups: ["north"] },
+        },
+      }),
+    ]);
   });
 
   it("sees a ca:<id> mapping through the CA the ledger recorded for the bound certificate", async () => {
