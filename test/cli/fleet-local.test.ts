@@ -76,7 +76,7 @@ describe("seeing the fleet from the CLI against jitr local", () => {
 
     // Assess
     expect(status).toBe(1);
-    expect(output.stderr()).toMatch(/fleet-late-2[^]*without a terminal to confirm: add --yes/);
+    expect(output.stderr()).toMatch(/fleet-late-2[\s\S]*without a terminal to confirm: add --yes/);
     expect(t.status(device.certificateId)).toBe("INACTIVE");
   });
 

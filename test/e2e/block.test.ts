@@ -1,7 +1,7 @@
 /** Blocking through the CLI on the local stack, with real MQTT devices: the live connection drops. */
 import type { MqttClient } from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectOnce, connectWithRetry, type DeviceIdentity } from "../../cli/device-client.ts";
+import { connectOnce, type DeviceIdentity } from "../../cli/device-client.ts";
 import { main } from "../../cli/main.ts";
 import { captureOutput } from "../support/capture.ts";
 import { startTestStack } from "../support/local-stack.ts";
@@ -22,19 +22,8 @@ afterAll(async () => {
 /** Runs `jitr` in-process against the running stack. */
 const jitr = (...args: string[]) => main(["node", "jitr", ...args, "--data", t.dataDir]);
 
-/** Connects like firmware until provisioned (or quarantined or revoked). */
-async function connect(device: DeviceIdentity & { certificateId: string }) {
-  const result = await connectWithRetry(device, t.endpoint, {
-    deadlineMs: 20_000,
-    baseDelayMs: 50,
-    shouldStop: async () => {
-      const status = t.status(device.certificateId);
-      return status === "INACTIVE" || status === "REVOKED" ? status : undefined;
-    },
-  });
-  if (result.client) clients.push(result.client);
-  return result;
-}
+/** Connects like firmware until provisioned, or until the certificate is quarantined or revoked. */
+const connect = (device: DeviceIdentity & { certificateId: string }) => t.connect(device);
 
 const closed = (client: MqttClient) => new Promise<void>((resolve) => client.once("close", () => resolve()));
 

@@ -3,7 +3,6 @@ import type { MqttClient } from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   connectOnce,
-  connectWithRetry,
   type DeviceIdentity,
   publishAcknowledged,
   subscribeGranted,
@@ -29,18 +28,7 @@ afterAll(async () => {
 });
 
 /** Connects like firmware until provisioned, or until the certificate is quarantined or revoked. */
-async function connect(device: DeviceIdentity & { certificateId: string }) {
-  const result = await connectWithRetry(device, t.endpoint, {
-    deadlineMs: 20_000,
-    baseDelayMs: 50,
-    shouldStop: async () => {
-      const status = t.status(device.certificateId);
-      return status === "INACTIVE" || status === "REVOKED" ? status : undefined;
-    },
-  });
-  if (result.client) clients.push(result.client);
-  return result;
-}
+const connect = (device: DeviceIdentity & { certificateId: string }) => t.connect(device);
 
 /** The things a certificate is attached to, with the attachment type. */
 async function thingsOf(certificateId: string): Promise<string[]> {

@@ -3,7 +3,6 @@ import type { MqttClient } from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   connectOnce,
-  connectWithRetry,
   type DeviceIdentity,
   publishAcknowledged,
   subscribeGranted,
@@ -24,18 +23,7 @@ afterAll(async () => {
 });
 
 /** Connects like firmware until provisioned, or until the certificate is quarantined or revoked. */
-async function connect(device: DeviceIdentity & { certificateId: string }) {
-  const result = await connectWithRetry(device, t.endpoint, {
-    deadlineMs: 20_000,
-    baseDelayMs: 50,
-    shouldStop: async () => {
-      const status = t.status(device.certificateId);
-      return status === "INACTIVE" || status === "REVOKED" ? status : undefined;
-    },
-  });
-  if (result.client) clients.push(result.client);
-  return result;
-}
+const connect = (device: DeviceIdentity & { certificateId: string }) => t.connect(device);
 
 const closed = (client: MqttClient) => new Promise<void>((resolve) => client.once("close", () => resolve()));
 

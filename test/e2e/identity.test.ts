@@ -1,12 +1,7 @@
 import { UpdateCertificateCommand } from "@aws-sdk/client-iot";
 import type { MqttClient } from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  connectWithRetry,
-  type DeviceIdentity,
-  publishAcknowledged,
-  subscribeGranted,
-} from "../../cli/device-client.ts";
+import { type DeviceIdentity, publishAcknowledged, subscribeGranted } from "../../cli/device-client.ts";
 import { certificateIdOf, issueCertificate, type SubjectFields } from "../../pki/certificates.ts";
 import { startTestStack } from "../support/local-stack.ts";
 
@@ -42,18 +37,7 @@ async function device(
 }
 
 /** Connects like firmware until provisioned, or until the certificate is quarantined or revoked. */
-async function connect(identity: DeviceIdentity & { certificateId: string }) {
-  const result = await connectWithRetry(identity, t.endpoint, {
-    deadlineMs: 20_000,
-    baseDelayMs: 50,
-    shouldStop: async () => {
-      const status = t.status(identity.certificateId);
-      return status === "INACTIVE" || status === "REVOKED" ? status : undefined;
-    },
-  });
-  if (result.client) clients.push(result.client);
-  return result;
-}
+const connect = (device: DeviceIdentity & { certificateId: string }) => t.connect(device);
 
 /** Calls the admin API with the local bearer token. */
 const admin = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {

@@ -2,7 +2,7 @@
 import { CreateThingGroupCommand, ListThingGroupsForThingCommand } from "@aws-sdk/client-iot";
 import type { MqttClient } from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectWithRetry, type DeviceIdentity, publishAcknowledged } from "../../cli/device-client.ts";
+import { type DeviceIdentity, publishAcknowledged } from "../../cli/device-client.ts";
 import { startTestStack } from "../support/local-stack.ts";
 
 let t: Awaited<ReturnType<typeof startTestStack>>;
@@ -17,19 +17,8 @@ afterAll(async () => {
   await t.close();
 });
 
-/** Connects like firmware until provisioned (or quarantined or revoked). */
-async function connect(device: DeviceIdentity & { certificateId: string }) {
-  const result = await connectWithRetry(device, t.endpoint, {
-    deadlineMs: 20_000,
-    baseDelayMs: 50,
-    shouldStop: async () => {
-      const status = t.status(device.certificateId);
-      return status === "INACTIVE" || status === "REVOKED" ? status : undefined;
-    },
-  });
-  if (result.client) clients.push(result.client);
-  return result;
-}
+/** Connects like firmware until provisioned, or until the certificate is quarantined or revoked. */
+const connect = (device: DeviceIdentity & { certificateId: string }) => t.connect(device);
 
 const admin = (path: string, init: RequestInit = {}) =>
   fetch(`${t.stack.endpoints.adminApi}${path}`, {

@@ -1,6 +1,6 @@
 import type { MqttClient } from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectWithRetry, type DeviceIdentity, publishAcknowledged } from "../../cli/device-client.ts";
+import { type DeviceIdentity, publishAcknowledged } from "../../cli/device-client.ts";
 import { startTestStack } from "../support/local-stack.ts";
 
 /*
@@ -21,18 +21,7 @@ afterAll(async () => {
 });
 
 /** Connects like firmware until provisioned, or until the certificate is quarantined or revoked. */
-async function connect(identity: DeviceIdentity & { certificateId: string }) {
-  const result = await connectWithRetry(identity, t.endpoint, {
-    deadlineMs: 20_000,
-    baseDelayMs: 50,
-    shouldStop: async () => {
-      const status = t.status(identity.certificateId);
-      return status === "INACTIVE" || status === "REVOKED" ? status : undefined;
-    },
-  });
-  if (result.client) clients.push(result.client);
-  return result;
-}
+const connect = (device: DeviceIdentity & { certificateId: string }) => t.connect(device);
 
 /** Calls the admin API with the local bearer token. */
 const admin = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {

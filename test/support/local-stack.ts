@@ -2,9 +2,10 @@ import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PutCommand } from "@aws-sdk/lib-dynamodb";
+import type { MqttClient } from "mqtt";
 import { createDocumentClient } from "../../adapters/dynamo/table.ts";
 import { registerCa, writeCa } from "../../cli/ca.ts";
-import type { DeviceIdentity, Endpoint } from "../../cli/device-client.ts";
+import { connectWithRetry, type DeviceIdentity, type Endpoint } from "../../cli/device-client.ts";
 import type { AllowlistRecord, PolicyMapping } from "../../domain/types.ts";
 import { type LocalStackOptions, startLocalStack } from "../../local/stack.ts";
 import {
@@ -36,6 +37,9 @@ export async function startTestStack(options: Partial<LocalStackOptions> = {}) {
     port: stack.endpoints.mqttPort,
     caPem: await readFile(stack.endpoints.gatewayCaFile, "utf8"),
   };
+
+  const status = (certificateId: string) => stack.aws.iot.describeCertificateById(certificateId)?.status;
+  const clients: MqttClient[] = [];
 
   return {
     stack,
@@ -69,8 +73,25 @@ export async function startTestStack(options: Partial<LocalStackOptions> = {}) {
         certificateId: certificateIdOf(issued.certificatePem),
       };
     },
-    status: (certificateId: string) => stack.aws.iot.describeCertificateById(certificateId)?.status,
+    status,
+    /**
+     * Connects like firmware (retrying with backoff) until provisioned, or until the certificate is
+     * quarantined or revoked (`stopReason`); a connected client is ended on close.
+     */
+    async connect(device: DeviceIdentity & { certificateId: string }) {
+      const result = await connectWithRetry(device, endpoint, {
+        deadlineMs: 20_000,
+        baseDelayMs: 50,
+        shouldStop: async () => {
+          const now = status(device.certificateId);
+          return now === "INACTIVE" || now === "REVOKED" ? now : undefined;
+        },
+      });
+      if (result.client) clients.push(result.client);
+      return result;
+    },
     async close() {
+      for (const client of clients) client.end(true);
       await stack.close();
       await rm(dataDir, { recursive: true, force: true });
     },
