@@ -3,6 +3,7 @@
  * admin API, the CLI and the local server speak. Each use case lives in its own module beside this one;
  * every versioned write (allowlist record, mapping, lot) goes through ./versioned.ts.
  */
+import { JobsAdmin } from "../jobs/admin.ts";
 import { AllowlistAdmin } from "./allowlist.ts";
 import { type AdminDeps, adminContext } from "./deps.ts";
 import { DeviceAdmin } from "./devices.ts";
@@ -38,6 +39,8 @@ export class Admin {
   readonly mappings: MappingAdmin;
   readonly lots: LotAdmin;
   readonly devices: DeviceAdmin;
+  /** Long work as jobs, when the deployment has a jobs table, queue and bucket. */
+  readonly jobs: JobsAdmin | undefined;
 
   constructor(readonly deps: AdminDeps) {
     const context = adminContext(deps);
@@ -45,5 +48,7 @@ export class Admin {
     this.mappings = new MappingAdmin(context);
     this.lots = new LotAdmin(context);
     this.devices = new DeviceAdmin(context);
+    this.jobs =
+      deps.jobs && new JobsAdmin({ ...deps.jobs, clock: deps.clock, ledger: context.retried.ledger });
   }
 }
