@@ -18,9 +18,13 @@ import {
   etagOf,
   HEADERS,
   type HistoryPage,
+  type ImportJobRequest,
   type ImportQuery,
   type ImportReport,
   importContentType,
+  type Job,
+  type JobPage,
+  type JobView,
   type Lot,
   type LotDraft,
   type LotPage,
@@ -36,6 +40,7 @@ import {
   parseErrorBody,
   queryOf,
   type UncheckedBody,
+  type UploadTicket,
   type Versioned,
   type WriteCondition,
   type Written,
@@ -117,6 +122,7 @@ export class AdminClient<Upload = never> {
   readonly mappings: MappingClient<Upload>;
   readonly lots: LotClient<Upload>;
   readonly devices: DeviceClient<Upload>;
+  readonly jobs: JobClient<Upload>;
   readonly #transport: Transport<Upload>;
   readonly #sign: Signer<Upload>;
 
@@ -129,6 +135,7 @@ export class AdminClient<Upload = never> {
     this.mappings = new MappingClient(this);
     this.lots = new LotClient(this);
     this.devices = new DeviceClient(this);
+    this.jobs = new JobClient(this);
   }
 
   /** The URL of a path (relative to the base) with its query parameters. */
@@ -354,5 +361,42 @@ export class DeviceClient<Upload = never> {
   async history(deviceId: string, query: PageQuery = {}): Promise<HistoryPage> {
     return (await this.api.json<HistoryPage>({ method: "GET", path: adminPaths.history(deviceId), query }))
       .value;
+  }
+}
+
+/** The job routes: an upload URL, starting import and export jobs, reading, listing and cancelling jobs. */
+export class JobClient<Upload = never> {
+  constructor(private readonly api: AdminClient<Upload>) {}
+
+  /** A presigned URL to PUT a file of `bytes` bytes to, and the name to start its import job with. */
+  async requestUpload(bytes: number): Promise<UploadTicket> {
+    return (
+      await this.api.json<UploadTicket>({ method: "POST", path: adminPaths.uploads(), json: { bytes } })
+    ).value;
+  }
+
+  /** Starts an import job over an uploaded file. */
+  async startImport(request: ImportJobRequest): Promise<Job> {
+    return (await this.api.json<Job>({ method: "POST", path: adminPaths.importJobs(), json: request })).value;
+  }
+
+  /** Starts an export job (every allowlist record into one file, handed out by a download URL). */
+  async startExport(): Promise<Job> {
+    return (await this.api.json<Job>({ method: "POST", path: adminPaths.exportJobs(), json: {} })).value;
+  }
+
+  /** One job (a finished export with a fresh download URL). */
+  async get(id: string): Promise<JobView> {
+    return (await this.api.json<JobView>({ method: "GET", path: adminPaths.job(id) })).value;
+  }
+
+  /** One page of jobs, newest first. */
+  async list(query: PageQuery = {}): Promise<JobPage> {
+    return (await this.api.json<JobPage>({ method: "GET", path: adminPaths.jobs(), query })).value;
+  }
+
+  /** Cancels a job that has not ended. */
+  async cancel(id: string): Promise<Job> {
+    return (await this.api.json<Job>({ method: "POST", path: adminPaths.cancelJob(id) })).value;
   }
 }

@@ -17,6 +17,7 @@ import type {
   ProvisionResult,
   Written,
 } from "../domain/admin/index.ts";
+import type { ImportJobParams, Job, JobView, SignedUrl, UploadTicket } from "../domain/jobs/index.ts";
 import type { Page } from "../domain/ports.ts";
 import { ALLOWLIST_SERVICE_FIELDS, LOT_SERVICE_FIELDS } from "../domain/records.ts";
 import type {
@@ -38,6 +39,8 @@ export type {
   ImportMode,
   ImportOutcome,
   ImportReport,
+  Job,
+  JobView,
   LedgerEntry,
   Lot,
   MappingWarning,
@@ -46,8 +49,15 @@ export type {
   PolicyMapping,
   PolicySource,
   ProvisionResult,
+  SignedUrl,
+  UploadTicket,
   Written,
 };
+
+/** The body of `POST /allowlist/import-jobs`: the uploaded file and how to import it. */
+export type ImportJobRequest = Omit<ImportJobParams, "mode"> & { mode?: ImportMode };
+/** The answer of `GET /jobs`. */
+export type JobPage = Page<Job>;
 
 // ---------------------------------------------------------------- routes
 
@@ -71,6 +81,12 @@ export const adminPaths = {
   approve: (deviceId: string): string => `devices/${segment(deviceId)}/approve`,
   deprovision: (deviceId: string): string => `devices/${segment(deviceId)}/deprovision`,
   history: (deviceId: string): string => `devices/${segment(deviceId)}/history`,
+  uploads: (): string => "uploads",
+  importJobs: (): string => "allowlist/import-jobs",
+  exportJobs: (): string => "allowlist/export-jobs",
+  jobs: (): string => "jobs",
+  job: (id: string): string => `jobs/${segment(id)}`,
+  cancelJob: (id: string): string => `jobs/${segment(id)}/cancel`,
 } as const;
 
 // ---------------------------------------------------------------- headers and preconditions

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { registerAllowlist } from "./allowlist.ts";
 import { registerDevices } from "./devices.ts";
+import { registerJobs } from "./jobs.ts";
 import { registerLots } from "./lots.ts";
 import { registerMappings } from "./mappings.ts";
 
@@ -10,4 +11,5 @@ export function registerAdminCommands(program: Command): void {
   registerMappings(program);
   registerLots(program);
   registerDevices(program);
+  registerJobs(program);
 }
