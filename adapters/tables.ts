@@ -15,6 +15,8 @@ export interface TableNames {
   lots: string;
   ledger: string;
   idempotency: string;
+  /** The jobs table, where the deployment runs jobs. */
+  jobs?: string;
 }
 
 /** Index names shared by the table definitions and the adapters that query them. */
@@ -23,6 +25,7 @@ export const indexNames = {
   allowlistByStatus: "byStatus",
   ledgerByCertificate: "byCertificate",
   ledgerByTime: "byTime",
+  jobsByCreation: "byCreation",
 } as const;
 
 /**
@@ -44,6 +47,7 @@ export const LEDGER_FEED_SHARDS = 16;
  *   `feed` one of {@link LEDGER_FEED_SHARDS} shards (entries written before the index have none).
  * - idempotency: `id` (S), the key Powertools' DynamoDB persistence layer uses by default. Its
  *   TTL attribute (`expiration`) is not part of CreateTable; enable TTL separately where wanted.
+ * - jobs (when named): `id` (S); GSI `byCreation` (`listed`, the constant `job`, and `createdAt`), newest first.
  */
 export function tableDefinitions(names: TableNames): CreateTableCommandInput[] {
   return [
@@ -125,7 +129,32 @@ export function tableDefinitions(names: TableNames): CreateTableCommandInput[] {
       AttributeDefinitions: [{ AttributeName: "id", AttributeType: "S" }],
       KeySchema: [{ AttributeName: "id", KeyType: "HASH" }],
     },
+    ...(names.jobs === undefined ? [] : [jobsTable(names.jobs)]),
   ];
+}
+
+/** The jobs table: key `id`; every job is listed in the `byCreation` index by its creation time. */
+function jobsTable(name: string): CreateTableCommandInput {
+  return {
+    TableName: name,
+    BillingMode: "PAY_PER_REQUEST",
+    AttributeDefinitions: [
+      { AttributeName: "id", AttributeType: "S" },
+      { AttributeName: "listed", AttributeType: "S" },
+      { AttributeName: "createdAt", AttributeType: "S" },
+    ],
+    KeySchema: [{ AttributeName: "id", KeyType: "HASH" }],
+    GlobalSecondaryIndexes: [
+      {
+        IndexName: indexNames.jobsByCreation,
+        KeySchema: [
+          { AttributeName: "listed", KeyType: "HASH" },
+          { AttributeName: "createdAt", KeyType: "RANGE" },
+        ],
+        Projection: { ProjectionType: "ALL" },
+      },
+    ],
+  };
 }
 
 /** How long {@link ensureTables} waits for each table to become ACTIVE. */

@@ -21,9 +21,13 @@ import {
   etagOf,
   HEADERS,
   type HistoryPage,
+  type ImportJobRequest,
   type ImportQuery,
   type ImportReport,
   importContentType,
+  type Job,
+  type JobPage,
+  type JobView,
   type LedgerQuery,
   type Lot,
   type LotDraft,
@@ -44,6 +48,7 @@ import {
   type ReconcileSlice,
   SUSPEND_QUERY,
   type UncheckedBody,
+  type UploadTicket,
   type Versioned,
   type WriteCondition,
   type Written,
@@ -127,6 +132,7 @@ export class AdminClient<Upload = never> {
   readonly devices: DeviceClient<Upload>;
   readonly ledger: LedgerClient<Upload>;
   readonly reconcile: ReconcileClient<Upload>;
+  readonly jobs: JobClient<Upload>;
   readonly #transport: Transport<Upload>;
   readonly #sign: Signer<Upload>;
 
@@ -141,6 +147,7 @@ export class AdminClient<Upload = never> {
     this.devices = new DeviceClient(this);
     this.ledger = new LedgerClient(this);
     this.reconcile = new ReconcileClient(this);
+    this.jobs = new JobClient(this);
   }
 
   /** The URL of a path (relative to the base) with its query parameters. */
@@ -422,5 +429,42 @@ export class ReconcileClient<Upload = never> {
   async slice(query: ReconcileQuery = {}): Promise<ReconcileSlice> {
     return (await this.api.json<ReconcileSlice>({ method: "POST", path: adminPaths.reconcile(), query }))
       .value;
+  }
+}
+
+/** The job routes: an upload URL, starting import and export jobs, reading, listing and cancelling jobs. */
+export class JobClient<Upload = never> {
+  constructor(private readonly api: AdminClient<Upload>) {}
+
+  /** A presigned URL to PUT a file of `bytes` bytes to, and the name to start its import job with. */
+  async requestUpload(bytes: number): Promise<UploadTicket> {
+    return (
+      await this.api.json<UploadTicket>({ method: "POST", path: adminPaths.uploads(), json: { bytes } })
+    ).value;
+  }
+
+  /** Starts an import job over an uploaded file. */
+  async startImport(request: ImportJobRequest): Promise<Job> {
+    return (await this.api.json<Job>({ method: "POST", path: adminPaths.importJobs(), json: request })).value;
+  }
+
+  /** Starts an export job (every allowlist record into one file, handed out by a download URL). */
+  async startExport(): Promise<Job> {
+    return (await this.api.json<Job>({ method: "POST", path: adminPaths.exportJobs(), json: {} })).value;
+  }
+
+  /** One job (a finished export with a fresh download URL). */
+  async get(id: string): Promise<JobView> {
+    return (await this.api.json<JobView>({ method: "GET", path: adminPaths.job(id) })).value;
+  }
+
+  /** One page of jobs, newest first. */
+  async list(query: PageQuery = {}): Promise<JobPage> {
+    return (await this.api.json<JobPage>({ method: "GET", path: adminPaths.jobs(), query })).value;
+  }
+
+  /** Cancels a job that has not ended. */
+  async cancel(id: string): Promise<Job> {
+    return (await this.api.json<Job>({ method: "POST", path: adminPaths.cancelJob(id) })).value;
   }
 }

@@ -23,6 +23,7 @@ import type {
   RecordWarning,
   Written,
 } from "../domain/admin/index.ts";
+import type { ImportJobParams, Job, JobView, SignedUrl, UploadTicket } from "../domain/jobs/index.ts";
 import type { Page } from "../domain/ports.ts";
 import { ALLOWLIST_SERVICE_FIELDS, LOT_SERVICE_FIELDS } from "../domain/records.ts";
 import type {
@@ -48,6 +49,8 @@ export type {
   ImportMode,
   ImportOutcome,
   ImportReport,
+  Job,
+  JobView,
   LedgerEntry,
   Lot,
   MappingWarning,
@@ -58,8 +61,15 @@ export type {
   ProvisionResult,
   ReconcileSlice,
   RecordWarning,
+  SignedUrl,
+  UploadTicket,
   Written,
 };
+
+/** The body of `POST /allowlist/import-jobs`: the uploaded file and how to import it. */
+export type ImportJobRequest = Omit<ImportJobParams, "mode"> & { mode?: ImportMode };
+/** The answer of `GET /jobs`. */
+export type JobPage = Page<Job>;
 
 // ---------------------------------------------------------------- routes
 
@@ -88,6 +98,12 @@ export const adminPaths = {
   mappingHistory: (selector: string): string => `mappings/${segment(selector)}/history`,
   lotHistory: (lot: string): string => `lots/${segment(lot)}/history`,
   reconcile: (): string => "reconcile",
+  uploads: (): string => "uploads",
+  importJobs: (): string => "allowlist/import-jobs",
+  exportJobs: (): string => "allowlist/export-jobs",
+  jobs: (): string => "jobs",
+  job: (id: string): string => `jobs/${segment(id)}`,
+  cancelJob: (id: string): string => `jobs/${segment(id)}/cancel`,
 } as const;
 
 // ---------------------------------------------------------------- headers and preconditions

@@ -38,6 +38,8 @@ import {
  *   GET /ledger?kind=&reason=&lot=&since=, GET /approvals, GET /mappings/{selector}/history, GET /lots/{lot}/history
  *     (deprovision ?block=true: the record is written blocked first)
  *   POST /reconcile?dryRun=&limit=&cursor= (one slice)
+ *   POST /uploads, POST /allowlist/import-jobs, POST /allowlist/export-jobs,
+ *   GET /jobs, GET /jobs/{id}, POST /jobs/{id}/cancel
  */
 
 /** Writes answer the record with its version as ETag: 201 when created, 200 when updated. */
@@ -48,6 +50,12 @@ const NO_CONTENT: AdminResponse = { statusCode: 204, headers: {} };
 
 const notFound = () => new HttpError(404, "NotFound", "no such route");
 const notAllowed = (allowed: string) => new HttpError(405, "MethodNotAllowed", `this route takes ${allowed}`);
+
+/** The job use cases; 404 where the deployment runs no jobs. */
+const jobsOf = (admin: Admin) => {
+  if (admin.jobs === undefined) throw new HttpError(404, "NotFound", "this deployment runs no jobs");
+  return admin.jobs;
+};
 
 /** Routes one admin API request to its use case; every failure is thrown, for the error mapping. */
 export async function route(admin: Admin, request: AdminRequest): Promise<AdminResponse> {
@@ -61,6 +69,15 @@ export async function route(admin: Admin, request: AdminRequest): Promise<AdminR
 
   switch (collection) {
     case "allowlist": {
+      if ((id === "import-jobs" || id === "export-jobs") && action === undefined) {
+        if (method !== "POST") throw notAllowed("POST");
+        const jobs = jobsOf(admin);
+        const job =
+          id === "import-jobs"
+            ? await jobs.startImport(actor, jsonBody(event))
+            : await jobs.startExport(actor);
+        return json(202, job);
+      }
       if (id === "import" && action === undefined) {
         if (method !== "POST") throw notAllowed("POST");
         const options = importOptionsOf(query, headers);
@@ -217,6 +234,25 @@ export async function route(admin: Admin, request: AdminRequest): Promise<AdminR
       if (id !== undefined) throw notFound();
       if (method !== "POST") throw notAllowed("POST");
       return json(200, await admin.reconcile.slice(actor, reconcileQueryOf(query)));
+    }
+    case "uploads": {
+      if (id !== undefined) throw notFound();
+      if (method !== "POST") throw notAllowed("POST");
+      return json(201, await jobsOf(admin).requestUpload(jsonBody(event)));
+    }
+    case "jobs": {
+      const jobs = jobsOf(admin);
+      if (id === undefined) {
+        if (method !== "GET") throw notAllowed("GET");
+        return json(200, await jobs.list(pageOf(query)));
+      }
+      if (action === "cancel") {
+        if (method !== "POST") throw notAllowed("POST");
+        return json(200, await jobs.cancel(actor, id));
+      }
+      if (action !== undefined) throw notFound();
+      if (method !== "GET") throw notAllowed("GET");
+      return json(200, await jobs.get(id));
     }
     default:
       throw notFound();

@@ -36,7 +36,11 @@ export const LOCAL_TABLES: TableNames = {
   lots: "jitr-local-lots",
   ledger: "jitr-local-ledger",
   idempotency: "jitr-local-idempotency",
+  jobs: "jitr-local-jobs",
 };
+
+/** The bucket job files travel through in `jitr local`. */
+export const LOCAL_JOB_BUCKET = "jitr-local-jobs";
 
 /** The ports `jitr local` listens on unless told otherwise. */
 export const LOCAL_PORTS = { aws: 4580, admin: 4581, mqtt: 8883 } as const;

@@ -22,12 +22,14 @@ import { startAdminServer } from "./admin-server.ts";
 import { type AwsEndpoint, startAwsEndpoint } from "./aws/index.ts";
 import {
   LOCAL_CREDENTIALS,
+  LOCAL_JOB_BUCKET,
   LOCAL_PORTS,
   LOCAL_TABLES,
   type LocalEndpoints,
   writeLocalEndpoints,
 } from "./contract.ts";
 import { type DeviceGateway, type GatewayConnectionEvent, startDeviceGateway } from "./gateway.ts";
+import { type LocalJobs, startLocalJobs } from "./jobs.ts";
 import { createRulePath, type RulePath } from "./rule-path.ts";
 import { ensureGatewayTls, GATEWAY_FILES } from "./tls.ts";
 
@@ -80,6 +82,8 @@ export interface LocalStack {
   aws: AwsEndpoint;
   gateway: DeviceGateway;
   rulePath: RulePath;
+  /** The jobs' table, bucket, queue and worker. */
+  jobs: LocalJobs;
   tables: TableNames;
   /** SDK clients pointed at the local endpoint. */
   clients: { iot: IoTClient; dynamo: DynamoDBClient };
@@ -147,6 +151,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       accountId,
       ...(options.inMemory ? {} : { dataDir }),
       ...(options.quotas ? { quotas: options.quotas } : {}),
+      buckets: [LOCAL_JOB_BUCKET],
     });
     closers.push(() => aws.close());
     const clientConfig = { endpoint: aws.url, region, credentials: LOCAL_CREDENTIALS, maxAttempts: 1 };
@@ -173,12 +178,26 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const rulePath = createRulePath({ handler, concurrency: options.concurrency ?? 2, region, accountId });
     closers.push(() => rulePath.close());
 
+    // Jobs: the deployed worker module behind an in-process queue, over the local table and bucket.
+    const adminDeps = buildAdminDeps(readAdminConfig(environment), clients);
+    const jobs = startLocalJobs({
+      endpoint: aws.url,
+      region,
+      accountId,
+      dynamo: clients.dynamo,
+      table: LOCAL_TABLES.jobs ?? "jitr-local-jobs",
+      bucket: LOCAL_JOB_BUCKET,
+      admin: adminDeps,
+      logError: (message, details) => logger.error(message, details),
+    });
+    closers.push(() => jobs.close());
+
     // The deployed admin routes, behind a bearer token instead of IAM.
     const adminServer = await startAdminServer({
       host,
       port: options.adminPort ?? LOCAL_PORTS.admin,
       token: admin.token,
-      deps: buildAdminDeps(readAdminConfig(environment), clients),
+      deps: { ...adminDeps, jobs: jobs.deps },
       logError: (message, details) => logger.error(message, details),
     });
     closers.push(() => adminServer.close());
@@ -207,11 +226,13 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       accountId,
     };
     await writeLocalEndpoints(dataDir, endpoints);
+    await jobs.resume();
     return {
       endpoints,
       aws,
       gateway,
       rulePath,
+      jobs,
       tables: LOCAL_TABLES,
       clients,
       adminToken: admin.token,

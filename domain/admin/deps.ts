@@ -1,3 +1,4 @@
+import type { JobDeps } from "../jobs/admin.ts";
 import type {
   AllowlistStore,
   ClockPort,
@@ -19,6 +20,8 @@ export interface AdminDeps {
   ledger: LedgerStore;
   clock: ClockPort;
   settings: ProvisionSettings;
+  /** The jobs table, queue and bucket; without them the job routes answer 404. */
+  jobs?: JobDeps;
 }
 
 /** The stores and the registry with every call retried on transient errors, built once per `Admin`. */

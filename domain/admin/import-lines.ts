@@ -41,14 +41,15 @@ export class ImportLimitError extends JitrError {
 export const sniffFormat = (firstLine: string): ImportFormat =>
   firstLine.trimStart().startsWith("{") ? "jsonl" : "csv";
 
-/** Reads lines into allowlist bodies, calling `decided` once the format is known. */
+/** Reads lines (numbered from `firstLine`) into allowlist bodies, calling `decided` once the format is known. */
 export async function* parseLines(
   lines: AsyncIterable<string>,
   format: ImportFormat | undefined,
   decided: (format: ImportFormat) => void,
+  firstLine = 1,
 ): AsyncGenerator<ParsedLine> {
   const iterator = lines[Symbol.asyncIterator]();
-  let lineNumber = 0;
+  let lineNumber = firstLine - 1;
   const next = async (): Promise<string | undefined> => {
     const { value, done } = await iterator.next();
     if (done) return undefined;

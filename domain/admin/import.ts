@@ -62,6 +62,8 @@ export interface ImportOptions {
   dryRun?: boolean;
   /** Called after each written batch with the number of lines read so far. */
   onProgress?: (linesRead: number) => void;
+  /** The number of the first line given (a part of a larger file); 1 unless given. */
+  firstLine?: number;
 }
 
 const BATCH = 100;
@@ -118,7 +120,12 @@ export async function importAllowlist(
   const writer = batchWriter(context, actor, report, reject, options);
 
   try {
-    for await (const parsed of parseLines(lines, options.format, (format) => (report.format = format))) {
+    for await (const parsed of parseLines(
+      lines,
+      options.format,
+      (format) => (report.format = format),
+      options.firstLine,
+    )) {
       linesRead = parsed.line;
       if ("problem" in parsed) {
         reject(parsed.line, parsed.problem);

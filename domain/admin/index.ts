@@ -3,6 +3,7 @@
  * admin API, the CLI and the local server speak. Each use case lives in its own module beside this one;
  * every versioned write (allowlist record, mapping, lot) goes through ./versioned.ts.
  */
+import { JobsAdmin } from "../jobs/admin.ts";
 import { AllowlistAdmin } from "./allowlist.ts";
 import { type AdminDeps, adminContext } from "./deps.ts";
 import { DeviceAdmin } from "./devices.ts";
@@ -54,6 +55,8 @@ export class Admin {
   readonly devices: DeviceAdmin;
   readonly fleet: FleetAdmin;
   readonly reconcile: ReconcileAdmin;
+  /** Long work as jobs, when the deployment has a jobs table, queue and bucket. */
+  readonly jobs: JobsAdmin | undefined;
 
   constructor(readonly deps: AdminDeps) {
     const context = adminContext(deps);
@@ -63,5 +66,7 @@ export class Admin {
     this.devices = new DeviceAdmin(context);
     this.fleet = new FleetAdmin(context);
     this.reconcile = new ReconcileAdmin(context);
+    this.jobs =
+      deps.jobs && new JobsAdmin({ ...deps.jobs, clock: deps.clock, ledger: context.retried.ledger });
   }
 }

@@ -1,14 +1,18 @@
 /**
- * A local AWS endpoint on one HTTP port: an AWS IoT control-plane emulator (restJson1) and
- * DynamoDB (dynalite, in process). Requests are routed by the service name in the SigV4
- * credential scope of the `Authorization` header, so `AWS_ENDPOINT_URL=http://127.0.0.1:<port>`
+ * A local AWS endpoint on one HTTP port: an AWS IoT control-plane emulator (restJson1),
+ * DynamoDB (dynalite, in process) and S3 (s3rver, in process, for job files). Requests are routed by
+ * the service name in the SigV4 credential scope of the `Authorization` header (or, for a presigned
+ * URL, of its `X-Amz-Credential` query parameter), so `AWS_ENDPOINT_URL=http://127.0.0.1:<port>`
  * serves the real AWS SDK clients and the AWS CLI unchanged. Signatures are not verified.
  */
-import { mkdirSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import dynalite from "dynalite";
+import S3rver from "s3rver";
+import { DUMMY_ACCOUNT } from "s3rver/lib/models/account.js";
 import { createIotHandler } from "./iot/http.ts";
 import {
   type FaultOptions,
@@ -63,6 +67,10 @@ export interface AwsEndpointOptions {
   faults?: FaultOptions;
   /** Host name DescribeEndpoint answers with for every endpoint type; default "localhost". */
   iotEndpointAddress?: string;
+  /** S3 buckets to create at start (job files); persisted under `dataDir/s3` when a data directory is given. */
+  buckets?: string[];
+  /** The access key S3 accepts (signatures are not verified); default `local`. */
+  accessKeyId?: string;
 }
 
 export interface AwsEndpoint {
@@ -80,8 +88,14 @@ export function serviceFromAuthorization(authorization: string | undefined): str
   return match?.[1];
 }
 
+/** The service name of a presigned URL's `X-Amz-Credential` (`<key>/<date>/<region>/<service>/aws4_request`). */
+export function serviceFromPresignedUrl(url: string | undefined): string | undefined {
+  const credential = new URL(url ?? "/", "http://localhost").searchParams.get("X-Amz-Credential");
+  return credential?.split("/")[3];
+}
+
 function serviceOf(req: IncomingMessage): string | undefined {
-  const fromAuth = serviceFromAuthorization(req.headers.authorization);
+  const fromAuth = serviceFromAuthorization(req.headers.authorization) ?? serviceFromPresignedUrl(req.url);
   if (fromAuth) return fromAuth;
   // Unsigned DynamoDB JSON requests still name their API in X-Amz-Target.
   const target = req.headers["x-amz-target"];
@@ -143,6 +157,20 @@ export async function startAwsEndpoint(opts: AwsEndpointOptions = {}): Promise<A
   // server: it listens on an unadvertised loopback port, requests reach it through emit().
   await listen(dynamo, 0, "127.0.0.1");
 
+  // s3rver keeps objects in a directory: under the data directory, or a temporary one removed at close.
+  const s3Directory = opts.dataDir ? join(opts.dataDir, "s3") : mkdtempSync(join(tmpdir(), "jitr-s3-"));
+  mkdirSync(s3Directory, { recursive: true });
+  DUMMY_ACCOUNT.createKeyPair(opts.accessKeyId ?? "local", opts.accessKeyId ?? "local");
+  const s3 = new S3rver({
+    directory: s3Directory,
+    silent: true,
+    allowMismatchedSignatures: true,
+    vhostBuckets: false,
+    configureBuckets: (opts.buckets ?? []).map((name) => ({ name })),
+  });
+  await s3.configureBuckets();
+  const s3Handler = s3.callback();
+
   const iotHandler = createIotHandler(iot, { limiter, faults });
   const server = createServer((req, res) => {
     const service = serviceOf(req);
@@ -150,6 +178,8 @@ export async function startAwsEndpoint(opts: AwsEndpointOptions = {}): Promise<A
       void iotHandler(req, res);
     } else if (service === "dynamodb") {
       dynamo.emit("request", req, res);
+    } else if (service === "s3") {
+      s3Handler(req, res);
     } else if (service === undefined) {
       req.resume();
       sendJsonError(res, 403, "MissingAuthenticationTokenException", "Missing SigV4 Authorization header");
@@ -159,7 +189,7 @@ export async function startAwsEndpoint(opts: AwsEndpointOptions = {}): Promise<A
         res,
         404,
         "UnknownServiceException",
-        `Service "${service}" is not served by the local AWS endpoint (only iot and dynamodb)`,
+        `Service "${service}" is not served by the local AWS endpoint (only iot, dynamodb and s3)`,
       );
     }
   });
@@ -181,6 +211,7 @@ export async function startAwsEndpoint(opts: AwsEndpointOptions = {}): Promise<A
       closing ??= (async () => {
         await closeServer(server);
         await closeServer(dynamo);
+        if (!opts.dataDir) rmSync(s3Directory, { recursive: true, force: true });
       })();
       return closing;
     },

@@ -242,16 +242,22 @@ export function registerAllowlist(program: Command): void {
           "csv",
         ]),
       )
-      .option("--dry-run", "say what each line would do to each record; write nothing"),
+      .option("--dry-run", "say what each line would do to each record; write nothing")
+      .option("--job", "run as a job through an upload URL (the default for a file over 5 MiB)"),
   ).action(handled(importFile));
 
   withApi(
     allowlist
       .command("export")
       .description("print every record as JSON lines (the form import reads back)")
-      .option("--out <file>", "write to a file instead of stdout"),
+      .option("--out <file>", "write to a file instead of stdout")
+      .option("--job", "run as a job that writes the file, then download it (for a large allowlist)"),
   ).action(
-    handled(async (opts: Common & { out?: string }) => {
+    handled(async (opts: Common & { out?: string; job?: boolean }) => {
+      if (opts.job) {
+        await exportJob(opts);
+        return;
+      }
       const chunks = await (await connect(opts)).allowlist.export();
       if (opts.out === undefined) {
         for await (const chunk of chunks) process.stdout.write(chunk);
@@ -304,10 +310,13 @@ function reportBlock(block: CutOff | undefined, json: boolean): void {
   if (!block.complete) throw new CliError(`block of ${block.deviceId} unfinished: run it again`, 1);
 }
 
+/** The largest file `allowlist import` sends in one request; a larger one goes through a job. */
+const DIRECT_IMPORT_BYTES = 5 * 1024 * 1024;
+
 /** `jitr allowlist import`: streams the file to the API (with a progress bar on a terminal), prints the report. */
 async function importFile(
   file: string,
-  opts: Common & { mode: ImportMode; format?: ImportFormat; dryRun?: boolean },
+  opts: Common & { mode: ImportMode; format?: ImportFormat; dryRun?: boolean; job?: boolean },
 ) {
   const api = await connect(opts);
   const size = await stat(file).then(
@@ -318,6 +327,10 @@ async function importFile(
   );
   const format =
     opts.format ?? (/\.csv$/i.test(file) ? "csv" : /\.(jsonl|ndjson)$/i.test(file) ? "jsonl" : undefined);
+  if (opts.job || size > DIRECT_IMPORT_BYTES) {
+    await importJob(api, file, size, { ...opts, ...(format ? { format } : {}) });
+    return;
+  }
   const bar = process.stderr.isTTY
     ? new (await import("cli-progress")).SingleBar({
         stream: process.stderr,
@@ -351,6 +364,43 @@ async function importFile(
   printReport(report, opts.json === true);
   if (report.stopped !== undefined) throw new CliError(`import stopped at line ${report.stopped.line}`, 1);
   if (report.rejectedCount > 0) throw new CliError(`${report.rejectedCount} line(s) rejected`, 1);
+}
+
+/** The job flow of an import: an upload URL, the file put there, the job started and followed, its report. */
+async function importJob(
+  api: Awaited<ReturnType<typeof connect>>,
+  file: string,
+  size: number,
+  opts: Common & { mode: ImportMode; format?: ImportFormat; dryRun?: boolean },
+) {
+  const { followJob, uploadFile } = await import("./jobs.ts");
+  const ticket = await api.jobs.requestUpload(size);
+  await uploadFile(ticket.upload, file);
+  const started = await api.jobs.startImport({
+    file: ticket.file,
+    mode: opts.mode,
+    ...(opts.format ? { format: opts.format } : {}),
+    ...(opts.dryRun ? { dryRun: true } : {}),
+  });
+  if (!opts.json) process.stderr.write(`import job ${started.id}\n`);
+  const job = await followJob(api, started.id);
+  if (isReport(job.result)) printReport(job.result, opts.json === true);
+  if (job.state !== "succeeded")
+    throw new CliError(`import job ${job.id} ${job.state}: ${job.error ?? ""}`, 1);
+  if (isReport(job.result) && job.result.rejectedCount > 0)
+    throw new CliError(`${job.result.rejectedCount} line(s) rejected`, 1);
+}
+
+/** `jitr allowlist export --job`: an export job followed to its end, its file downloaded. */
+async function exportJob(opts: Common & { out?: string }) {
+  const api = await connect(opts);
+  const { downloadTo, followJob } = await import("./jobs.ts");
+  const started = await api.jobs.startExport();
+  const job = await followJob(api, started.id);
+  if (job.state !== "succeeded" || job.download === undefined)
+    throw new CliError(`export job ${job.id} ${job.state}: ${job.error ?? ""}`, 1);
+  await downloadTo(job.download, opts.out);
+  if (opts.out !== undefined) process.stderr.write(`wrote ${job.progress.done} records to ${opts.out}\n`);
 }
 
 const isReport = (details: unknown): details is ImportReport =>

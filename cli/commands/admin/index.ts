@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { registerAllowlist } from "./allowlist.ts";
 import { registerDevices } from "./devices.ts";
 import { registerFleet } from "./fleet.ts";
+import { registerJobs } from "./jobs.ts";
 import { registerLots } from "./lots.ts";
 import { registerMappings } from "./mappings.ts";
 import { registerReconcile } from "./reconcile.ts";
@@ -14,4 +15,5 @@ export function registerAdminCommands(program: Command): void {
   registerDevices(program);
   registerFleet(program);
   registerReconcile(program);
+  registerJobs(program);
 }

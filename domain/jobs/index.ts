@@ -1,0 +1,37 @@
+/*
+ * Jobs: long work as a job record advanced slice by slice by a worker fed by a queue (./runner.ts), the
+ * kinds (./import-job.ts, ./export-job.ts), and the admin use cases over them (./admin.ts).
+ */
+import type { AdminContext } from "../admin/deps.ts";
+import type { ClockPort } from "../ports.ts";
+import { ExportJob } from "./export-job.ts";
+import { ImportJob } from "./import-job.ts";
+import type { JobFiles } from "./ports.ts";
+import type { JobKind } from "./types.ts";
+
+export {
+  JOB_LIMITS,
+  type JobDeps,
+  JobsAdmin,
+  type JobView,
+  jobLedgerKey,
+  type UploadTicket,
+} from "./admin.ts";
+export { EXPORT_JOB, ExportJob, type ExportResult } from "./export-job.ts";
+export { IMPORT_JOB, ImportJob, type ImportJobParams } from "./import-job.ts";
+export type { JobFiles, JobQueue, JobStore, SignedUrl, UploadedPart } from "./ports.ts";
+export { JobRunner, type JobRunnerOptions, type RunOutcome } from "./runner.ts";
+export {
+  FINAL_STATES,
+  type Job,
+  type JobBudget,
+  type JobKind,
+  type JobProgress,
+  type JobState,
+  type JobStep,
+} from "./types.ts";
+
+/** The kinds of job the worker runs, over the admin use cases' ports and the job bucket. */
+export function jobKinds(context: AdminContext, files: JobFiles, clock: ClockPort): JobKind[] {
+  return [new ImportJob({ context, files, clock }), new ExportJob({ context, files })];
+}
