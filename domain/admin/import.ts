@@ -88,22 +88,7 @@ export async function importAllowlist(
   options: ImportOptions = {},
 ): Promise<ImportReport> {
   const mode = options.mode ?? "best-effort";
-  const report: ImportReport = {
-    mode,
-    format: options.format,
-    dryRun: options.dryRun === true,
-    accepted: 0,
-    created: 0,
-    updated: 0,
-    replaced: 0,
-    merged: 0,
-    unchanged: 0,
-    records: [],
-    rejected: [],
-    rejectedCount: 0,
-    warnings: [],
-    truncated: false,
-  };
+  const report = emptyImportReport(mode, options.format, options.dryRun === true);
   const reject = (line: number, reason: string) => {
     report.rejectedCount += 1;
     if (report.rejected.length < MAX_LISTED) report.rejected.push({ line, reason });
@@ -401,3 +386,27 @@ const ledgerEntry = (
   actor,
   change,
 });
+
+/** An import report with nothing counted yet. */
+export function emptyImportReport(
+  mode: ImportMode,
+  format: ImportFormat | undefined,
+  dryRun: boolean,
+): ImportReport {
+  return {
+    mode,
+    format,
+    dryRun,
+    accepted: 0,
+    created: 0,
+    updated: 0,
+    replaced: 0,
+    merged: 0,
+    unchanged: 0,
+    records: [],
+    rejected: [],
+    rejectedCount: 0,
+    warnings: [],
+    truncated: false,
+  };
+}

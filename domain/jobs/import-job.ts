@@ -1,5 +1,11 @@
 import type { AdminContext } from "../admin/deps.ts";
-import { type ImportFormat, type ImportMode, type ImportReport, importAllowlist } from "../admin/import.ts";
+import {
+  emptyImportReport,
+  type ImportFormat,
+  type ImportMode,
+  type ImportReport,
+  importAllowlist,
+} from "../admin/import.ts";
 import type { ClockPort } from "../ports.ts";
 import { fileLines, quoteCount } from "./lines.ts";
 import type { JobFiles } from "./ports.ts";
@@ -106,7 +112,7 @@ export class ImportJob implements JobKind {
       skip: report.rejected.map((r) => r.line),
     };
     const result: ImportReport = {
-      ...emptyReport(params.mode, report.format),
+      ...emptyImportReport(params.mode, report.format, false),
       rejected: report.rejected.slice(0, LISTED),
       rejectedCount: report.rejectedCount,
       truncated: report.rejected.length > LISTED,
@@ -160,25 +166,6 @@ export class ImportJob implements JobKind {
     const moved: WriteCursor = { ...cursor, ...next, skip: cursor.skip.filter((line) => line >= next.line) };
     return { cursor: finished ? undefined : JSON.stringify(moved), progress, done: finished, result };
   }
-}
-
-function emptyReport(mode: ImportMode, format: ImportFormat | undefined): ImportReport {
-  return {
-    mode,
-    format,
-    dryRun: false,
-    accepted: 0,
-    created: 0,
-    updated: 0,
-    replaced: 0,
-    merged: 0,
-    unchanged: 0,
-    records: [],
-    rejected: [],
-    rejectedCount: 0,
-    warnings: [],
-    truncated: false,
-  };
 }
 
 /** The job's report so far plus one slice's (its lists kept to {@link LISTED} entries each). */
