@@ -359,6 +359,11 @@ export class LotClient<Upload = never> {
     return this.api.write(adminPaths.lot(lot), fields, condition);
   }
 
+  /** Deletes a lot (refused 409 while it counts devices or a record names it). */
+  remove(lot: string, condition?: { ifMatch: string }): Promise<void> {
+    return this.api.remove(adminPaths.lot(lot), condition);
+  }
+
   /** One page of lots. */
   async list(query: PageQuery = {}): Promise<LotPage> {
     return (await this.api.json<LotPage>({ method: "GET", path: adminPaths.lots(), query })).value;

@@ -222,6 +222,8 @@ export interface LotStore extends LotPort {
   create(lot: Lot): Promise<boolean>;
   /** Replaces the admin fields (not the count) if the stored version is `expectedVersion` (0: none). */
   update(lot: Lot, expectedVersion: number): Promise<boolean>;
+  /** Deletes the lot if it is at `expectedVersion` (0: none) and counts no device; false otherwise. */
+  remove(lot: string, expectedVersion: number): Promise<boolean>;
 }
 
 /** The ledger as admins read it. */

@@ -32,7 +32,7 @@ import {
  *     (PUT ...?suspend=true: a record written blocked suspends its certificates instead of revoking them)
  *   GET /mappings, GET|PUT|DELETE /mappings/{selector} (PUT ?dryRun=true: the what-if; ?force=true,
  *   ?allowBroadPolicy=true: save despite missing references or a broad inline policy)
- *   GET /lots, GET|PUT /lots/{lot}
+ *   GET /lots, GET|PUT|DELETE /lots/{lot}
  *   POST /explain
  *   POST /devices/{deviceId}/approve, POST /devices/{deviceId}/deprovision, GET /devices/{deviceId}/history
  *   GET /ledger?kind=&reason=&lot=&since=, GET /approvals, GET /mappings/{selector}/history, GET /lots/{lot}/history
@@ -195,7 +195,11 @@ export async function route(admin: Admin, request: AdminRequest): Promise<AdminR
       if (method === "PUT") {
         return written(await admin.lots.put(actor, id, jsonBody(event), preconditionOf(headers)));
       }
-      throw notAllowed("GET, PUT");
+      if (method === "DELETE") {
+        await admin.lots.remove(actor, id, deleteVersionOf(headers));
+        return NO_CONTENT;
+      }
+      throw notAllowed("GET, PUT, DELETE");
     }
     case "explain": {
       if (id !== undefined) throw notFound();

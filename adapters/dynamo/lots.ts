@@ -1,4 +1,4 @@
-import { GetCommand, PutCommand, ScanCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { DeleteCommand, GetCommand, PutCommand, ScanCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { OutcomeUnknownError, TransientError } from "../../domain/errors.ts";
 import type { LotStore, Page, PageRequest } from "../../domain/ports.ts";
 import type { Lot } from "../../domain/types.ts";
@@ -150,6 +150,28 @@ export class DynamoLots extends DynamoTable implements LotStore {
             expectedVersion === 0
               ? "attribute_exists(lot) AND attribute_not_exists(#version)"
               : "attribute_exists(lot) AND #version = :expectedVersion",
+        }),
+      ),
+    );
+  }
+
+  /**
+   * Deletes the lot if it is at `expectedVersion` (0: written without one) and counts no device, so a
+   * place taken meanwhile keeps it; false otherwise.
+   */
+  async remove(lot: string, expectedVersion: number): Promise<boolean> {
+    const version = expectedVersion === 0 ? "attribute_not_exists(#version)" : "#version = :expectedVersion";
+    return sendConditional("DeleteItem", this.#resource(lot), () =>
+      this.doc.send(
+        new DeleteCommand({
+          TableName: this.table,
+          Key: { lot },
+          ConditionExpression: `${version} AND (attribute_not_exists(provisionedCount) OR provisionedCount = :zero)`,
+          ExpressionAttributeNames: { "#version": "version" },
+          ExpressionAttributeValues: {
+            ":zero": 0,
+            ...(expectedVersion === 0 ? {} : { ":expectedVersion": expectedVersion }),
+          },
         }),
       ),
     );

@@ -5,7 +5,15 @@ import type { Lot } from "../types.ts";
 import type { AdminContext } from "./deps.ts";
 import { lotLedgerKey } from "./ledger.ts";
 import { requireLotName, valid, validateLot } from "./validation.ts";
-import { type Content, type Precondition, type Written, writeVersioned } from "./versioned.ts";
+import {
+  type Content,
+  checkVersion,
+  lostRace,
+  type Precondition,
+  recordChange,
+  type Written,
+  writeVersioned,
+} from "./versioned.ts";
 
 /** The lot use cases; `provisionedCount` is the service's. */
 export class LotAdmin {
@@ -47,6 +55,38 @@ export class LotAdmin {
         return { content: { ...fields, provisionedCount: provisioned }, fields };
       },
       fieldsOf: lotFieldsOf,
+    });
+  }
+
+  /**
+   * Deletes a lot (at the version given, if one is). Refused (StateConflictError) while it counts
+   * provisioned devices (deprovision them first) or an allowlist record names it (its device would be
+   * quarantined `lot-quota-exceeded`: move or remove the record first).
+   */
+  async remove(actor: string, name: string, version: number | undefined): Promise<void> {
+    requireLotName(name);
+    const { deps, retried } = this.context;
+    const what = `lot ${name}`;
+    const current = await retried.lots.get(name);
+    if (current === undefined) throw new NotFoundError(`no lot ${name}`);
+    if (version !== undefined) checkVersion(current, version, what);
+    if (current.provisionedCount !== 0) {
+      throw new StateConflictError(
+        `lot ${name} counts ${current.provisionedCount} provisioned device(s): deprovision them first`,
+      );
+    }
+    const named = await retried.allowlist.list({ lot: name }, { limit: 1 });
+    const record = named.items[0];
+    if (record !== undefined) {
+      throw new StateConflictError(
+        `allowlist records still name lot ${name} (${record.deviceId}, maybe more): give them another lot or remove them first`,
+      );
+    }
+    if (!(await deps.lots.remove(name, current.version ?? 0))) throw lostRace(what);
+    await recordChange(retried.ledger, actor, lotLedgerKey(name), deps.clock.now().toISOString(), {
+      action: "delete",
+      before: lotFieldsOf(current),
+      ...(current.version !== undefined ? { previousVersion: current.version } : {}),
     });
   }
 }

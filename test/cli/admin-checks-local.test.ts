@@ -126,6 +126,33 @@ describe("admin CLI: checks on save", () => {
     ]);
   });
 
+  it("lots remove asks first, refuses a lot a record names (409), and removes it once no record does", async () => {
+    // Prepare
+    expect(await jitr("lots", "put", "gone-lot", "--max-devices", "5")).toBe(0);
+    expect(await jitr("allowlist", "put", "gone-1", "--status", "allowed", "--lot", "gone-lot")).toBe(0);
+
+    // Act
+    output.reset();
+    const unconfirmed = await jitr("lots", "remove", "gone-lot");
+    const unconfirmedErr = output.stderr();
+    output.reset();
+    const named = await jitr("lots", "remove", "gone-lot", "--yes");
+    const namedErr = output.stderr();
+    expect(await jitr("allowlist", "remove", "gone-1", "--yes")).toBe(0);
+    const removed = await jitr("lots", "remove", "gone-lot", "--yes");
+    output.reset();
+    const after = await jitr("lots", "get", "gone-lot");
+
+    // Assess
+    expect(unconfirmed).toBe(1);
+    expect(unconfirmedErr).toMatch(/add --yes/);
+    expect(named).toBe(1);
+    expect(namedErr).toMatch(/records still name lot gone-lot \(gone-1, maybe more\)/);
+    expect(removed).toBe(0);
+    expect(after).toBe(1);
+    expect(output.stderr()).toMatch(/no lot gone-lot/);
+  });
+
   it("allowlist import of a CSV with an unterminated quote reports that line and imports the 8 after it", async () => {
     // Prepare
     const file = join(t.dataDir, "quote.csv");

@@ -250,6 +250,7 @@ describe("admin API", () => {
     "GET /lots",
     "GET /lots/{lot}",
     "PUT /lots/{lot}",
+    "DELETE /lots/{lot}",
     "POST /explain",
     "POST /devices/{deviceId}/approve",
     "POST /devices/{deviceId}/deprovision",
@@ -258,6 +259,7 @@ describe("admin API", () => {
     "GET /approvals",
     "GET /mappings/{selector}/history",
     "GET /lots/{lot}/history",
+    "POST /reconcile",
   ];
 
   it("is an HTTP API whose every route (those of DESIGN section 8) needs SigV4 (AWS_IAM)", () => {

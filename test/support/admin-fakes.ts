@@ -156,6 +156,15 @@ export class MemoryLotStore extends MemoryLots implements LotStore {
     this.lots.set(lot.lot, { ...structuredClone(lot), provisionedCount: stored.provisionedCount });
     return true;
   }
+  async remove(lot: string, expectedVersion: number) {
+    this.enter("remove");
+    this.write();
+    const stored = this.lots.get(lot);
+    if (stored === undefined || (stored.version ?? 0) !== expectedVersion || stored.provisionedCount !== 0)
+      return false;
+    this.lots.delete(lot);
+    return true;
+  }
 }
 
 /** The ledger in memory: entries in the order appended, a device's history newest first. */

@@ -5,17 +5,20 @@ import {
   addGetCommand,
   type Common,
   collectList,
+  confirmed,
   connect,
   draftOf,
   handled,
   type PageOptions,
   type PutOptions,
+  printDeleted,
   printWritten,
   withApi,
   withPaging,
+  withYes,
 } from "./shared.ts";
 
-/** Registers `jitr lots put|get|list`. */
+/** Registers `jitr lots put|get|list|history|remove`. */
 export function registerLots(program: Command): void {
   const lots = program.command("lots").description("manufacturing lots and their device quotas");
 
@@ -63,6 +66,23 @@ export function registerLots(program: Command): void {
         ["lot", "maxDevices", "provisionedCount", "notBefore", "notAfter", "version"],
         opts.json === true,
       );
+    }),
+  );
+
+  withApi(
+    withYes(
+      lots
+        .command("remove <lot>")
+        .description(
+          "delete a lot (refused while it counts provisioned devices or a record names it); asks first unless --yes",
+        )
+        .option("--if-match <version>", "only if the lot is at this version"),
+    ),
+  ).action(
+    handled(async (lot: string, opts: Common & { ifMatch?: string; yes?: boolean }) => {
+      await confirmed(`remove lot ${lot}?`, opts);
+      await (await connect(opts)).lots.remove(lot, opts.ifMatch ? { ifMatch: opts.ifMatch } : undefined);
+      printDeleted(lot, opts.json === true);
     }),
   );
 }

@@ -184,6 +184,34 @@ describe("against dynalite", () => {
     expect(await lots.get("nope")).toBeUndefined();
   });
 
+  it("removes a lot only at its version and while it counts no device", async () => {
+    // Prepare
+    const doc = docClient();
+    const lots = new DynamoLots({ doc, table: names.lots });
+    await doc.send(new PutCommand({ TableName: names.lots, Item: { lot: "R1", version: 2 } }));
+    await doc.send(new PutCommand({ TableName: names.lots, Item: { lot: "R2", version: 1 } }));
+    await doc.send(new PutCommand({ TableName: names.lots, Item: { lot: "R3" } }));
+    await lots.reserve("R2");
+
+    // Act
+    const staleVersion = await lots.remove("R1", 1);
+    const counting = await lots.remove("R2", 1);
+    await lots.release("R2");
+    const emptied = await lots.remove("R2", 1);
+    const unversioned = await lots.remove("R3", 0);
+    const current = await lots.remove("R1", 2);
+
+    // Assess
+    expect([staleVersion, counting, emptied, unversioned, current]).toStrictEqual([
+      false,
+      false,
+      true,
+      true,
+      true,
+    ]);
+    for (const lot of ["R1", "R2", "R3"]) expect(await lots.get(lot)).toBeUndefined();
+  });
+
   it("reads several mappings at once", async () => {
     // Prepare
     const doc = docClient();

@@ -1,7 +1,7 @@
 /** The lot use cases over in-memory stores: the quota and window are the admin's, the count the service's. */
 import { describe, expect, it } from "vitest";
 import { Admin, lotLedgerKey } from "../../../domain/admin/index.ts";
-import { NotFoundError } from "../../../domain/errors.ts";
+import { NotFoundError, PreconditionFailedError, StateConflictError } from "../../../domain/errors.ts";
 import { makeAdminWorld } from "../../support/admin-fakes.ts";
 
 const ACTOR = "arn:aws:iam::123456789012:user/alice";
@@ -82,5 +82,69 @@ describe("lots", () => {
     // Assess
     expect(first.items.map((l) => l.lot)).toEqual(["L1", "L2"]);
     expect(rest).toEqual({ items: [expect.objectContaining({ lot: "L3" })] });
+  });
+
+  it("removes a lot that counts no device and no record names, with a ledger entry", async () => {
+    // Prepare
+    const world = makeAdminWorld();
+    const admin = new Admin(world.deps);
+    await admin.lots.put(ACTOR, "L1", { maxDevices: 2 }, { create: true });
+
+    // Act
+    await admin.lots.remove(ACTOR, "L1", 1);
+
+    // Assess
+    await expect(admin.lots.get("L1")).rejects.toBeInstanceOf(NotFoundError);
+    expect(world.ledger.changes(lotLedgerKey("L1")).at(-1)).toEqual({
+      action: "delete",
+      before: { lot: "L1", maxDevices: 2 },
+      previousVersion: 1,
+    });
+  });
+
+  it("refuses to remove a lot that counts devices, one a record names, or one at another version, changing nothing", async () => {
+    // Prepare
+    const world = makeAdminWorld({
+      records: [{ deviceId: "dev-1", status: "allowed", lot: "named", version: 1 }],
+      lots: [
+        { lot: "counted", provisionedCount: 1, version: 1 },
+        { lot: "named", provisionedCount: 0, version: 1 },
+        { lot: "moved", provisionedCount: 0, version: 2 },
+      ],
+    });
+    const admin = new Admin(world.deps);
+
+    // Act
+    const counted = admin.lots.remove(ACTOR, "counted", undefined);
+    const named = admin.lots.remove(ACTOR, "named", undefined);
+    const moved = admin.lots.remove(ACTOR, "moved", 1);
+    const missing = admin.lots.remove(ACTOR, "missing", undefined);
+
+    // Assess
+    await expect(counted).rejects.toThrow(StateConflictError);
+    await expect(counted).rejects.toThrow(/counts 1 provisioned device/);
+    await expect(named).rejects.toThrow(/records still name lot named \(dev-1, maybe more\)/);
+    await expect(moved).rejects.toBeInstanceOf(PreconditionFailedError);
+    await expect(missing).rejects.toBeInstanceOf(NotFoundError);
+    for (const lot of ["counted", "named", "moved"]) expect(await world.lots.get(lot)).toBeDefined();
+    expect(world.ledger.entries).toEqual([]);
+  });
+
+  it("refuses a removal that loses the race to a device counted meanwhile", async () => {
+    // Prepare: the lot is read with no device counted; a provisioning counts one before the delete
+    const world = makeAdminWorld({ lots: [{ lot: "L1", maxDevices: 5, provisionedCount: 0, version: 1 }] });
+    const admin = new Admin(world.deps);
+    const remove = world.lots.remove.bind(world.lots);
+    world.lots.remove = async (lot, version) => {
+      await world.lots.reserve(lot);
+      return remove(lot, version);
+    };
+
+    // Act
+    const removal = admin.lots.remove(ACTOR, "L1", undefined);
+
+    // Assess
+    await expect(removal).rejects.toBeInstanceOf(PreconditionFailedError);
+    expect(await world.lots.get("L1")).toMatchObject({ provisionedCount: 1 });
   });
 });
