@@ -765,17 +765,19 @@ describe("lots", () => {
     expect(await scan("lots")).toEqual([]);
   });
 
-  it("answers 404 for a missing lot and 405 for DELETE", async () => {
+  it("answers 404 for a missing lot (read or delete) and 405 for POST", async () => {
     // Prepare
     const { call } = await worlds.world();
 
     // Act
     const missing = await call("GET", "/lots/none");
     const deleted = await call("DELETE", "/lots/none");
+    const posted = await call("POST", "/lots/none");
 
     // Assess
     expect(missing.status).toBe(404);
-    expect(deleted.status).toBe(405);
+    expect(deleted.status).toBe(404);
+    expect(posted.status).toBe(405);
   });
 });
 
