@@ -40,22 +40,8 @@ async function device(
 const connect = (device: DeviceIdentity & { certificateId: string }) => t.connect(device);
 
 /** Calls the admin API with the local bearer token. */
-const admin = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
-  const response = await fetch(`${t.stack.endpoints.adminApi}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${t.stack.adminToken}`,
-      "content-type": "application/json",
-      ...headers,
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await response.text();
-  return {
-    status: response.status,
-    json: text === "" ? undefined : (JSON.parse(text) as Record<string, unknown>),
-  };
-};
+const admin = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
+  t.admin(method, path, body, headers);
 
 /** A mapping whose provisioning template names the thing after a certificate parameter. */
 const bySerialMapping = (thingNameFrom: string) => ({

@@ -24,22 +24,8 @@ afterAll(async () => {
 const connect = (device: DeviceIdentity & { certificateId: string }) => t.connect(device);
 
 /** Calls the admin API with the local bearer token. */
-const admin = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
-  const response = await fetch(`${t.stack.endpoints.adminApi}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${t.stack.adminToken}`,
-      "content-type": "application/json",
-      ...headers,
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await response.text();
-  return {
-    status: response.status,
-    json: text === "" ? undefined : (JSON.parse(text) as Record<string, unknown>),
-  };
-};
+const admin = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
+  t.admin(method, path, body, headers);
 
 describe("a mapping naming a thing type that does not exist", () => {
   it("is refused unless forced; explain denies; the device is quarantined once (missing-reference), then provisioned after the type is created and approved", async () => {

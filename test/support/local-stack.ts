@@ -90,6 +90,23 @@ export async function startTestStack(options: Partial<LocalStackOptions> = {}) {
       if (result.client) clients.push(result.client);
       return result;
     },
+    /** Calls the admin API with the local bearer token; the answer's status and parsed JSON body. */
+    async admin(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
+      const response = await fetch(`${stack.endpoints.adminApi}${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${stack.adminToken}`,
+          "content-type": "application/json",
+          ...headers,
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      const text = await response.text();
+      return {
+        status: response.status,
+        json: text === "" ? undefined : (JSON.parse(text) as Record<string, unknown>),
+      };
+    },
     async close() {
       for (const client of clients) client.end(true);
       await stack.close();
