@@ -16,6 +16,8 @@
  * a grant, but that is for the admin to vouch for with the flag).
  */
 
+import { isObject, parseJsonOrUndefined } from "../json.ts";
+
 /** One broad grant: where in the document and what it grants. */
 export interface BroadGrant {
   path: string;
@@ -29,7 +31,7 @@ const OWN_LEVEL = /\$\{iot:Connection\.Thing\.ThingName\}|\$\{iot:ClientId\}|\{\
 
 /** The broad grants of a policy document (JSON text or object) at `path`; none when it cannot be read. */
 export function broadGrants(document: unknown, path: string): BroadGrant[] {
-  const parsed = typeof document === "string" ? parseJson(document) : document;
+  const parsed = typeof document === "string" ? parseJsonOrUndefined(document) : document;
   if (!isObject(parsed)) return [];
   const statements = Array.isArray(parsed.Statement) ? parsed.Statement : [parsed.Statement];
   const found: BroadGrant[] = [];
@@ -109,14 +111,3 @@ function globMatches(pattern: string, action: string): boolean {
 
 const strings = (value: unknown): string[] =>
   (Array.isArray(value) ? value : [value]).filter((v): v is string => typeof v === "string");
-
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === "object" && value !== null && !Array.isArray(value);
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}

@@ -1,5 +1,6 @@
 import { invalidFields, StateConflictError } from "../errors.ts";
 import type { MappingWarning } from "../jitp/index.ts";
+import { isObject, parseJsonOrUndefined } from "../json.ts";
 import type { MappingFields } from "../records.ts";
 import { type Reference, readReferences, unusableReferences, unusableText } from "../references.ts";
 import { broadGrants } from "./broad-policy.ts";
@@ -130,7 +131,7 @@ function templateResources(
   fields: MappingFields,
 ): { name: string; type: unknown; properties: Record<string, unknown> }[] {
   const body = fields.provisioningTemplate?.templateBody;
-  const parsed = typeof body === "string" ? parseJson(body) : body;
+  const parsed = typeof body === "string" ? parseJsonOrUndefined(body) : body;
   const resources = isObject(parsed) ? parsed.Resources : undefined;
   if (!isObject(resources)) return [];
   return Object.entries(resources).flatMap(([name, resource]) =>
@@ -138,15 +139,4 @@ function templateResources(
       ? [{ name, type: resource.Type, properties: resource.Properties }]
       : [],
   );
-}
-
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === "object" && value !== null && !Array.isArray(value);
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }

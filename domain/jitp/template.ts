@@ -4,6 +4,8 @@
  * vocabulary and produces a ParsedTemplate; `evaluate.ts` evaluates a ParsedTemplate for one device.
  */
 
+import { isObject } from "../json.ts";
+
 export const THING_TYPE = "AWS::IoT::Thing";
 export const CERTIFICATE_TYPE = "AWS::IoT::Certificate";
 export const POLICY_TYPE = "AWS::IoT::Policy";
@@ -136,10 +138,6 @@ export interface ParsedTemplate {
   resources: ParsedResource[];
 }
 
-/** A plain JSON object (not an array, not null). */
-export const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === "object" && value !== null && !Array.isArray(value);
-
 const isFunctionKey = (key: string) => key === "Ref" || key.startsWith("Fn::");
 
 /** The intrinsic function a node is (`{"Ref": ...}`, `{"Fn::X": ...}`), or undefined for a plain value. */
@@ -170,3 +168,5 @@ export interface TemplateProblem {
   path: string;
   message: string;
 }
+
+export { isObject };

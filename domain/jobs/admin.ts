@@ -1,4 +1,5 @@
 import { invalidFields, NotFoundError, StateConflictError } from "../errors.ts";
+import { isObject } from "../json.ts";
 import type { ClockPort, LedgerPort, Page, PageRequest } from "../ports.ts";
 import { EXPORT_JOB, type ExportJobParams, type ExportResult } from "./export-job.ts";
 import { IMPORT_JOB, type ImportJobParams } from "./import-job.ts";
@@ -40,9 +41,6 @@ export const jobLedgerKey = (id: string): string => `#job:${id}`;
 
 const UPLOAD_FILE = /^uploads\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const JOB_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === "object" && value !== null && !Array.isArray(value);
 
 /** The job use cases of the admin API. */
 export class JobsAdmin {
