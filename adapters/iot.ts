@@ -32,8 +32,8 @@ import type {
   IotPort,
   PolicyDescription,
   PolicyVersion,
-  ThingGroupDescription,
   ThingDescription,
+  ThingGroupDescription,
 } from "../domain/ports.ts";
 import type { CertificateStatus } from "../domain/types.ts";
 import { errorDetail, errorName, isTransientAwsError } from "./aws-errors.ts";

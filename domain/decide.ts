@@ -335,7 +335,9 @@ export function referencesOf(
   const { thing, policy } = allow;
   const groupPolicies = allow.groupPolicies ?? [];
   const existing = (choice: PolicyChoice | undefined) =>
-    choice !== undefined && choice.document === undefined ? [{ kind: "policy" as const, name: choice.policyName }] : [];
+    choice !== undefined && choice.document === undefined
+      ? [{ kind: "policy" as const, name: choice.policyName }]
+      : [];
   return [
     ...(thing.thingTypeName !== undefined ? [{ kind: "thingType" as const, name: thing.thingTypeName }] : []),
     ...thing.thingGroups.map((name) => ({ kind: "thingGroup" as const, name })),
@@ -369,7 +371,10 @@ export function chooseGroupPolicies(
       continue;
     }
     if ("policyName" in source) {
-      out.push({ group: entry.group, policy: { policyName: source.policyName, document: undefined, perDevice: false } });
+      out.push({
+        group: entry.group,
+        policy: { policyName: source.policyName, document: undefined, perDevice: false },
+      });
       continue;
     }
     let base: string;
@@ -395,7 +400,11 @@ export function chooseGroupPolicies(
     if (!rendered.ok) return { error: `${at}: ${rendered.error}` };
     out.push({
       group: entry.group,
-      policy: { policyName: policyNameFor(settings.policyPrefix, base), document: rendered.document, perDevice: false },
+      policy: {
+        policyName: policyNameFor(settings.policyPrefix, base),
+        document: rendered.document,
+        perDevice: false,
+      },
     });
   }
   return out;

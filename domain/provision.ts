@@ -460,7 +460,9 @@ async function retireReplaced(decision: Allow, ports: Pick<RetryingPorts, "iot">
 }
 
 /** What a provisioned ledger entry records of the rights granted through thing groups. */
-export function groupPolicyEntries(decision: Pick<Allow, "groupPolicies">): { group: string; policyName?: string }[] {
+export function groupPolicyEntries(
+  decision: Pick<Allow, "groupPolicies">,
+): { group: string; policyName?: string }[] {
   return decision.groupPolicies.map(({ group, policy }) =>
     policy === undefined ? { group } : { group, policyName: policy.policyName },
   );

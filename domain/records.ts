@@ -27,7 +27,13 @@ export type AllowlistFields = Pick<
 /** The mapping fields an admin writes. */
 export type MappingFields = Pick<
   PolicyMapping,
-  "selector" | "policy" | "provisioningTemplate" | "thingType" | "thingGroups" | "attributes" | "groupPolicies"
+  | "selector"
+  | "policy"
+  | "provisioningTemplate"
+  | "thingType"
+  | "thingGroups"
+  | "attributes"
+  | "groupPolicies"
 >;
 
 /** The lot fields an admin writes. */

@@ -54,11 +54,10 @@ export function unusableReferences(
 /** A sentence naming the unusable references ("thing type t does not exist; ..."). */
 export function unusableText(unusable: { reference: Reference; state: "missing" | "deprecated" }[]): string {
   return unusable
-    .map(
-      ({ reference, state }) =>
-        reference.kind === "groupPolicies" && state === "missing"
-          ? `${describeReference(reference)} does not exist or has no policy attached (to it or a parent group)`
-          : `${describeReference(reference)} ${state === "missing" ? "does not exist" : "is deprecated"}`,
+    .map(({ reference, state }) =>
+      reference.kind === "groupPolicies" && state === "missing"
+        ? `${describeReference(reference)} does not exist or has no policy attached (to it or a parent group)`
+        : `${describeReference(reference)} ${state === "missing" ? "does not exist" : "is deprecated"}`,
     )
     .join("; ");
 }

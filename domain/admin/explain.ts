@@ -209,7 +209,12 @@ async function effectivePolicies(
   const { iot } = context.retried;
   const out: EffectivePolicy[] = [];
   if (policy !== undefined) {
-    out.push({ policyName: policy.policyName, source: "certificate", fromMapping: true, document: policy.document });
+    out.push({
+      policyName: policy.policyName,
+      source: "certificate",
+      fromMapping: true,
+      document: policy.document,
+    });
   }
   const documents = new Map<string, Promise<string | undefined>>();
   const documentOf = (name: string) => {
@@ -221,7 +226,11 @@ async function effectivePolicies(
     return found;
   };
   const add = (entry: EffectivePolicy) => {
-    if (!out.some((e) => e.policyName === entry.policyName && e.source === "group" && e.attachedTo === entry.attachedTo))
+    if (
+      !out.some(
+        (e) => e.policyName === entry.policyName && e.source === "group" && e.attachedTo === entry.attachedTo,
+      )
+    )
       out.push(entry);
   };
   for (const { group, policy: kept } of decision.groupPolicies) {

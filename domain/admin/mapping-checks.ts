@@ -119,7 +119,10 @@ export function namedReferences(fields: MappingFields): Named[] {
     if (policy === undefined)
       named.push({ reference: { kind: "groupPolicies", name: group }, path: `groupPolicies[${i}]` });
     else if ("policyName" in policy)
-      named.push({ reference: { kind: "policy", name: policy.policyName }, path: `groupPolicies[${i}].policy.policyName` });
+      named.push({
+        reference: { kind: "policy", name: policy.policyName },
+        path: `groupPolicies[${i}].policy.policyName`,
+      });
   });
   for (const { name, type, properties } of templateResources(fields)) {
     const at = `provisioningTemplate.templateBody.Resources.${name}.Properties`;

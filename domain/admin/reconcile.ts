@@ -1,11 +1,11 @@
 import { samePolicyDocument } from "../../policies/index.ts";
 import { readCertificate } from "../certificate.ts";
 import { policyNameFor } from "../decide.ts";
-import { groupPolicyEntries } from "../provision.ts";
-import { groupPoliciesOf } from "../references.ts";
 import { describeError, ValidationError } from "../errors.ts";
 import { ensurePolicy } from "../execute.ts";
 import type { PolicyDescription } from "../ports.ts";
+import { groupPolicyEntries } from "../provision.ts";
+import { groupPoliciesOf } from "../references.ts";
 import type { AllowlistRecord, CertificateFacts, LedgerEntry, PolicyMapping } from "../types.ts";
 import type { AdminContext } from "./deps.ts";
 import { caOf, everything, isReconcileEntry } from "./ledger.ts";
@@ -429,7 +429,8 @@ export class ReconcileAdmin {
         const found = await current;
         if (found === undefined || !samePolicyDocument(found.document, document)) {
           steps.push({
-            action: found === undefined ? `create policy ${policyName}` : `update policy ${policyName} document`,
+            action:
+              found === undefined ? `create policy ${policyName}` : `update policy ${policyName} document`,
             run: async () => {
               await ensurePolicy({ kind: "ensurePolicy", policyName, document, perDevice: false }, iot, []);
               policies.set(policyName, Promise.resolve({ policyName, document, defaultVersionId: "" }));
@@ -442,7 +443,8 @@ export class ReconcileAdmin {
           action: `attach policy ${policyName} to thing group ${group}`,
           run: async () => {
             const description = await iot.describeThingGroup(group);
-            if (description === undefined) throw new ValidationError(`thing group ${group} does not exist`, []);
+            if (description === undefined)
+              throw new ValidationError(`thing group ${group} does not exist`, []);
             await iot.attachPolicy(policyName, description.thingGroupArn);
           },
         });

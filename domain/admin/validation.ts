@@ -1,4 +1,9 @@
-import { devicePlaceholders, POLICY_DOCUMENT_MAX_CHARS, policyTemplates, renderPolicy } from "../../policies/index.ts";
+import {
+  devicePlaceholders,
+  POLICY_DOCUMENT_MAX_CHARS,
+  policyTemplates,
+  renderPolicy,
+} from "../../policies/index.ts";
 import { type DecisionSettings, GROUP_POLICY_PLACEHOLDER_RULE } from "../decide.ts";
 import { invalidFields } from "../errors.ts";
 import { validateProvisioningTemplate } from "../jitp/index.ts";
@@ -297,13 +302,16 @@ export function validateMapping(
   // either the mapping's `policy` is required.
   const policy =
     object.policy === undefined &&
-    (object.provisioningTemplate !== undefined || (groupPolicies !== undefined && groupPolicies.length > 0))
+    (object.provisioningTemplate !== undefined || grantsThroughGroups(object.groupPolicies))
       ? undefined
       : readPolicy(r, object.policy, attributes ?? {}, settings);
   const thingGroups = r.thingGroups();
   const joined = new Set([...(thingGroups ?? []), ...(groupPolicies ?? []).map((g) => g.group)]);
   if (joined.size > MAX_THING_GROUPS) {
-    r.fail("groupPolicies", `with thingGroups names ${joined.size} thing groups; a thing is in at most ${MAX_THING_GROUPS}`);
+    r.fail(
+      "groupPolicies",
+      `with thingGroups names ${joined.size} thing groups; a thing is in at most ${MAX_THING_GROUPS}`,
+    );
   }
   const fields: MappingFields = {
     selector: pathSelector,
@@ -337,6 +345,10 @@ function readProvisioningTemplate(
   return { templateBody: value as string | Record<string, unknown> };
 }
 
+/** True when `groupPolicies` is given and not empty (its entries are checked on their own). */
+const grantsThroughGroups = (value: unknown): boolean =>
+  value !== undefined && value !== null && !(Array.isArray(value) && value.length === 0);
+
 /**
  * Validates `groupPolicies`: a list of `{group, policy?}`, where `policy` takes the forms of the mapping's
  * `policy` but, shared by every member of the group, may not use device placeholders.
@@ -351,7 +363,8 @@ function readGroupPolicies(
     r.fail("groupPolicies", "must be an array of {group, policy?}");
     return undefined;
   }
-  if (value.length > MAX_THING_GROUPS) r.fail("groupPolicies", `may have at most ${MAX_THING_GROUPS} entries`);
+  if (value.length > MAX_THING_GROUPS)
+    r.fail("groupPolicies", `may have at most ${MAX_THING_GROUPS} entries`);
   const out: GroupPolicySource[] = [];
   value.forEach((item, i) => {
     const path = `groupPolicies[${i}]`;
@@ -361,7 +374,8 @@ function readGroupPolicies(
       return;
     }
     for (const key of Object.keys(entry)) {
-      if (key !== "group" && key !== "policy") r.fail(`${path}.${key}`, "is not a known field (known: group, policy)");
+      if (key !== "group" && key !== "policy")
+        r.fail(`${path}.${key}`, "is not a known field (known: group, policy)");
     }
     const group = entry.group;
     if (typeof group !== "string" || !THING_NAME_PATTERN.test(group)) {
@@ -389,7 +403,10 @@ function readPolicy(
   const policy = asObject(value);
   const forms = "exactly one of {template}, {document} or {policyName}";
   if (value === undefined) {
-    r.fail(at, `is required: ${forms}${at === "policy" ? " (or groupPolicies, or a provisioningTemplate)" : ""}`);
+    r.fail(
+      at,
+      `is required: ${forms}${at === "policy" ? " (or groupPolicies, or a provisioningTemplate)" : ""}`,
+    );
     return undefined;
   }
   const keys = policy === undefined ? [] : Object.keys(policy);
@@ -407,7 +424,10 @@ function readPolicy(
       return undefined;
     }
     if (shared && devicePlaceholders(template.document).length > 0) {
-      r.fail(`${at}.template`, `${GROUP_POLICY_PLACEHOLDER_RULE}; template ${policy.template} uses ${devicePlaceholders(template.document).join(", ")}`);
+      r.fail(
+        `${at}.template`,
+        `${GROUP_POLICY_PLACEHOLDER_RULE}; template ${policy.template} uses ${devicePlaceholders(template.document).join(", ")}`,
+      );
       return undefined;
     }
     return { template: policy.template };
@@ -423,7 +443,10 @@ function readPolicy(
   if (typeof document === "string" || asObject(document) !== undefined) {
     const source = document as string | Record<string, unknown>;
     if (shared && devicePlaceholders(source).length > 0) {
-      r.fail(`${at}.document`, `${GROUP_POLICY_PLACEHOLDER_RULE}; found ${devicePlaceholders(source).join(", ")}`);
+      r.fail(
+        `${at}.document`,
+        `${GROUP_POLICY_PLACEHOLDER_RULE}; found ${devicePlaceholders(source).join(", ")}`,
+      );
       return undefined;
     }
     const rendered = renderPolicy(source, {

@@ -217,7 +217,11 @@ export class FakeIot implements IotPort, IotInventoryPort {
   /** The parents of a group, nearest first. */
   parentsOf(name: string): string[] {
     const out: string[] = [];
-    for (let p = this.groupParents.get(name); p !== undefined && !out.includes(p); p = this.groupParents.get(p))
+    for (
+      let p = this.groupParents.get(name);
+      p !== undefined && !out.includes(p);
+      p = this.groupParents.get(p)
+    )
       out.push(p);
     return out;
   }
