@@ -312,7 +312,7 @@ export class MemoryAllowlist extends Interference<keyof AllowlistStore> implemen
     deviceId: string;
     certificateId: string;
     thingName: string;
-    policyName: string;
+    policyName?: string;
     provisionedAt: string;
     lot?: string;
   }) {
@@ -323,6 +323,7 @@ export class MemoryAllowlist extends Interference<keyof AllowlistStore> implemen
     if (b.lot !== undefined && (r.lotCounted !== b.lot || r.lotReleaseStartedAt !== undefined))
       throw new ConflictError("lot place lost");
     Object.assign(r, { thingName: b.thingName, policyName: b.policyName, provisionedAt: b.provisionedAt });
+    if (b.policyName === undefined) delete r.policyName;
   }
   async releaseBinding(claim: BindingClaim) {
     this.enter("releaseBinding");
