@@ -3,6 +3,7 @@ import { validateMapping } from "../../domain/admin/validation.ts";
 import { type DecisionInput, decide, referencesOf } from "../../domain/decide.ts";
 import { ProvisioningError } from "../../domain/errors.ts";
 import { execute, POLICY_VERSION_LIMIT } from "../../domain/execute.ts";
+import { KnownPolicies } from "../../domain/known-policies.ts";
 import { plan } from "../../domain/plan.ts";
 import {
   groupPoliciesOf,
@@ -188,6 +189,25 @@ describe("plan and execute: group policies", () => {
     expect(await iot.listAttachedPolicies(ARN)).toEqual([]);
     expect(iot.thingGroups.get("fleet")?.has("dev-1")).toBe(true);
     expect(iot.statusOf(CERT)).toBe("ACTIVE");
+  });
+
+  it("a warm instance attaches a group policy once for a burst of members, not once per device", async () => {
+    // Prepare
+    const { iot, thePlan, deps } = setup();
+    const knownPolicies = new KnownPolicies(deps.clock);
+    await execute(thePlan, { ...deps, knownPolicies });
+    const attachesBefore = iot.methods().filter((m) => m === "attachPolicy").length;
+    // Act: the next member (same plan steps, another certificate)
+    const next = "b".repeat(64);
+    iot.addCertificate(next, "pem", "c".repeat(64));
+    const nextPlan = { ...thePlan, certificateId: next, certificateArn: ARN.replace(CERT, next) };
+    iot.things.delete("dev-1");
+    await execute(nextPlan, { ...deps, knownPolicies });
+    // Assess
+    expect(attachesBefore).toBe(1);
+    expect(iot.methods().filter((m) => m === "attachPolicy")).toHaveLength(1);
+    expect(iot.methods().filter((m) => m === "describeThingGroup")).toHaveLength(1);
+    expect(iot.statusOf(next)).toBe("ACTIVE");
   });
 
   it("a changed group policy document becomes a new default version, within AWS's 5-version limit", async () => {
