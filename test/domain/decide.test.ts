@@ -297,9 +297,9 @@ describe("decide: the decision table, row by row", () => {
       attributes: { site: "s1", model: "m9", tier: "gold" },
       thingGroups: ["g1", "g2"],
     });
-    expect(decision.policy.policyName).toBe("jitr-sensor");
-    expect(decision.policy.perDevice).toBe(false);
-    expect(decision.policy.document).toContain(
+    expect(decision.policy?.policyName).toBe("jitr-sensor");
+    expect(decision.policy?.perDevice).toBe(false);
+    expect(decision.policy?.document).toContain(
       "arn:aws:iot:eu-west-1:111122223333:client/${iot:Connection.Thing.ThingName}",
     );
   });
@@ -324,9 +324,9 @@ describe("decide: the decision table, row by row", () => {
       }),
     );
     if (decision.outcome !== "allow") throw new Error(decision.detail);
-    expect(decision.policy.perDevice).toBe(true);
-    expect(decision.policy.policyName).toBe("jitr-per-device-sensor@dev.1");
-    expect(decision.policy.document).toContain("topic/sites/north/devices/dev:1/telemetry");
+    expect(decision.policy?.perDevice).toBe(true);
+    expect(decision.policy?.policyName).toBe("jitr-per-device-sensor@dev.1");
+    expect(decision.policy?.document).toContain("topic/sites/north/devices/dev:1/telemetry");
   });
 });
 

@@ -341,8 +341,8 @@ export class IotRegistry extends EventEmitter<IotRegistryEvents> {
     policies.detachPolicy(this.state, policyName, target);
   }
 
-  /** ListAttachedPolicies. */
-  listAttachedPolicies(input: PagedByMarker & { target: string }) {
+  /** ListAttachedPolicies (recursive: a thing group's parents' policies too). */
+  listAttachedPolicies(input: PagedByMarker & { target: string; recursive?: boolean }) {
     return policies.listAttachedPolicies(this.state, input);
   }
 
@@ -386,6 +386,11 @@ export class IotRegistry extends EventEmitter<IotRegistryEvents> {
   // ------------------------------------------------------ authorization
 
   /** TestAuthorization, over the same effective policies as the device gateway. */
+  /** GetEffectivePolicies: the principal's policies and those of the thing's groups (parents included). */
+  getEffectivePolicies(input: { principal?: string; thingName?: string }) {
+    return authorization.getEffectivePolicies(this.state, input);
+  }
+
   testAuthorization(input: TestAuthorizationInput) {
     return authorization.testAuthorization(this.state, input);
   }
