@@ -468,6 +468,12 @@ export class JobClient<Upload = never> {
     return (await this.api.json<JobPage>({ method: "GET", path: adminPaths.jobs(), query })).value;
   }
 
+  /** Starts a reconcile job over every provisioned device; `dryRun` changes nothing. */
+  async startReconcile(request: { dryRun?: boolean } = {}): Promise<Job> {
+    return (await this.api.json<Job>({ method: "POST", path: adminPaths.reconcileJobs(), json: request }))
+      .value;
+  }
+
   /** Cancels a job that has not ended. */
   async cancel(id: string): Promise<Job> {
     return (await this.api.json<Job>({ method: "POST", path: adminPaths.cancelJob(id) })).value;

@@ -104,6 +104,8 @@ export const adminPaths = {
   jobs: (): string => "jobs",
   job: (id: string): string => `jobs/${segment(id)}`,
   cancelJob: (id: string): string => `jobs/${segment(id)}/cancel`,
+  // Job kinds that change IoT: reconcile (and block of many).
+  reconcileJobs: (): string => "reconcile-jobs",
 } as const;
 
 // ---------------------------------------------------------------- headers and preconditions

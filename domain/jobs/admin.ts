@@ -4,6 +4,7 @@ import type { ClockPort, LedgerPort, Page, PageRequest } from "../ports.ts";
 import { EXPORT_JOB, type ExportJobParams, type ExportResult } from "./export-job.ts";
 import { IMPORT_JOB, type ImportJobParams } from "./import-job.ts";
 import type { JobFiles, JobQueue, JobStore, SignedUrl } from "./ports.ts";
+import { RECONCILE_JOB, type ReconcileJobParams } from "./reconcile-job.ts";
 import { FINAL_STATES, type Job } from "./types.ts";
 
 /*
@@ -81,6 +82,11 @@ export class JobsAdmin {
     const id = crypto.randomUUID();
     const params: ExportJobParams = { file: `exports/${id}.jsonl` };
     return this.#start(actor, EXPORT_JOB, { ...params }, id);
+  }
+
+  /** Starts a reconcile job over every provisioned device (`dryRun`: change nothing, report what would). */
+  async startReconcile(actor: string, body: unknown): Promise<Job> {
+    return this.#start(actor, RECONCILE_JOB, { ...reconcileParamsOf(body) });
   }
 
   /** One job; a succeeded export with a fresh download URL. */
@@ -173,4 +179,15 @@ function importParamsOf(body: unknown): ImportJobParams {
     ...(format !== undefined ? { format: format as ImportJobParams["format"] } : {}),
     ...(dryRun === true ? { dryRun: true } : {}),
   };
+}
+
+/** A reconcile job's parameters from a request body (an empty body: a real run). */
+function reconcileParamsOf(body: unknown): ReconcileJobParams {
+  if (body !== undefined && !isObject(body))
+    throw invalidFields([{ path: "", message: "must be a JSON object" }]);
+  const { dryRun = false, ...unknown } = body ?? {};
+  const issues = Object.keys(unknown).map((path) => ({ path, message: "is not a field of a reconcile job" }));
+  if (typeof dryRun !== "boolean") issues.push({ path: "dryRun", message: "must be true or false" });
+  if (issues.length > 0) throw invalidFields(issues);
+  return { dryRun: dryRun as boolean };
 }
