@@ -70,6 +70,8 @@ export type {
 export type ImportJobRequest = Omit<ImportJobParams, "mode"> & { mode?: ImportMode };
 /** The answer of `GET /jobs`. */
 export type JobPage = Page<Job>;
+/** The result of a reconcile job (`POST /reconcile-jobs`), as `GET /jobs/{id}` shows it. */
+export type { ReconcileJobResult } from "../domain/jobs/index.ts";
 
 // ---------------------------------------------------------------- routes
 

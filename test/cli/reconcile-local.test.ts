@@ -59,6 +59,12 @@ describe("jitr reconcile against jitr local", () => {
       devices: [{ deviceId: "cli-rc-1", outcome: "changed" }],
     });
     expect(run.devices[0]?.actions).toContain("detach policy jitr-sensor");
+    // Both ran as reconcile jobs, shown by `jitr jobs`.
+    const jobIds = [(preview as Run & { job?: string }).job, (run as Run & { job?: string }).job];
+    expect(jobIds).toEqual([expect.any(String), expect.any(String)]);
+    output.reset();
+    expect(await jitr("jobs", "get", String(jobIds[1]), "--json")).toBe(0);
+    expect(json()).toMatchObject({ kind: "reconcile", state: "succeeded", params: { dryRun: false } });
     output.reset();
     expect(await jitr("allowlist", "get", "cli-rc-1", "--json")).toBe(0);
     expect(json()).toMatchObject({ policyName: "jitr-command-only" });
