@@ -12,6 +12,7 @@ import {
   type ApprovalPage,
   adminPaths,
   BLOCK_QUERY,
+  type BlockJobRequest,
   CONTENT_TYPES,
   conditionHeaders,
   type Deprovisioned,
@@ -472,6 +473,11 @@ export class JobClient<Upload = never> {
   async startReconcile(request: { dryRun?: boolean } = {}): Promise<Job> {
     return (await this.api.json<Job>({ method: "POST", path: adminPaths.reconcileJobs(), json: request }))
       .value;
+  }
+
+  /** Starts a block job over devices named by id or by lot. */
+  async startBlock(request: BlockJobRequest): Promise<Job> {
+    return (await this.api.json<Job>({ method: "POST", path: adminPaths.blockJobs(), json: request })).value;
   }
 
   /** Cancels a job that has not ended. */

@@ -72,6 +72,10 @@ export type ImportJobRequest = Omit<ImportJobParams, "mode"> & { mode?: ImportMo
 export type JobPage = Page<Job>;
 /** The result of a reconcile job (`POST /reconcile-jobs`), as `GET /jobs/{id}` shows it. */
 export type { ReconcileJobResult } from "../domain/jobs/index.ts";
+/** The body of `POST /block-jobs`: the devices (ids, or a lot) and whether to suspend rather than revoke. */
+export type BlockJobRequest = ({ deviceIds: string[] } | { lot: string }) & { suspend?: boolean };
+/** The result of a block job, as `GET /jobs/{id}` shows it. */
+export type { BlockJobResult } from "../domain/jobs/index.ts";
 
 // ---------------------------------------------------------------- routes
 
@@ -108,6 +112,7 @@ export const adminPaths = {
   cancelJob: (id: string): string => `jobs/${segment(id)}/cancel`,
   // Job kinds that change IoT: reconcile (and block of many).
   reconcileJobs: (): string => "reconcile-jobs",
+  blockJobs: (): string => "block-jobs",
 } as const;
 
 // ---------------------------------------------------------------- headers and preconditions

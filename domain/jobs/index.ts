@@ -1,9 +1,11 @@
 /*
  * Jobs: long work as a job record advanced slice by slice by a worker fed by a queue (./runner.ts), the
- * kinds (./import-job.ts, ./export-job.ts, ./reconcile-job.ts), and the admin use cases over them (./admin.ts).
+ * kinds (./import-job.ts, ./export-job.ts, ./reconcile-job.ts, ./block-job.ts), and the admin use cases
+ * over them (./admin.ts).
  */
 import type { AdminContext } from "../admin/deps.ts";
 import type { ClockPort } from "../ports.ts";
+import { BlockJob } from "./block-job.ts";
 import { ExportJob } from "./export-job.ts";
 import { ImportJob } from "./import-job.ts";
 import type { JobFiles } from "./ports.ts";
@@ -18,6 +20,15 @@ export {
   jobLedgerKey,
   type UploadTicket,
 } from "./admin.ts";
+export {
+  BLOCK_JOB,
+  BLOCK_JOB_MAX_IDS,
+  BlockJob,
+  type BlockJobDevice,
+  type BlockJobOutcome,
+  type BlockJobParams,
+  type BlockJobResult,
+} from "./block-job.ts";
 export { EXPORT_JOB, ExportJob, type ExportResult } from "./export-job.ts";
 export { IMPORT_JOB, ImportJob, type ImportJobParams } from "./import-job.ts";
 export type { JobFiles, JobQueue, JobStore, SignedUrl, UploadedPart } from "./ports.ts";
@@ -45,5 +56,6 @@ export function jobKinds(context: AdminContext, files: JobFiles, clock: ClockPor
     new ImportJob({ context, files, clock }),
     new ExportJob({ context, files }),
     new ReconcileJob(context, clock),
+    new BlockJob(context, clock),
   ];
 }

@@ -36,8 +36,8 @@ export interface ReconcileJobResult {
   truncated: boolean;
 }
 
-/** The most devices a reconcile job's result lists. */
-export const RECONCILE_LISTED = 500;
+/** The most devices a reconcile job's result lists (the job record is one DynamoDB item: 400 KB at most). */
+export const RECONCILE_LISTED = 100;
 
 const NO_OUTCOMES: Record<ReconcileOutcome, number> = {
   changed: 0,

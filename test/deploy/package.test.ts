@@ -356,6 +356,7 @@ describe("admin API", () => {
     "GET /jobs/{id}",
     "POST /jobs/{id}/cancel",
     "POST /reconcile-jobs",
+    "POST /block-jobs",
   ];
 
   it("is an HTTP API whose every route (those of DESIGN section 8) needs SigV4 (AWS_IAM)", () => {
