@@ -683,6 +683,40 @@ describe("functions", () => {
     );
   });
 
+  it("the job worker bundle runs: it loads with the stack's configuration and drops a message that names no job", () => {
+    const bundle = readZip(join(outDir, "jobWorker.zip")).find((e: ZipEntry) => e.name.endsWith(".mjs"));
+    const file = join(root, `${workFolder}-smoke`, "handlers", "job-worker-entry.mjs");
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, bundle?.content ?? "");
+    const script = `
+      const { handler } = await import(${JSON.stringify(pathToFileURL(file).href)});
+      const context = { logStreamName: "smoke", getRemainingTimeInMillis: () => 300000 };
+      const result = await handler({ Records: [{ messageId: "m-1", body: "{}" }] }, context);
+      process.stdout.write("RESULT " + JSON.stringify(result) + "\\n");`;
+    const env = Object.fromEntries(
+      Object.entries(environmentOf("JobWorker")).map(([key, value]) => [key, String(value)]),
+    );
+
+    const run = spawnSync(process.execPath, ["--input-type=module", "-e", script], {
+      cwd: root,
+      env: {
+        PATH: process.env.PATH,
+        ...env,
+        JITR_ACCOUNT_ID: "123456789012",
+        AWS_REGION: "eu-west-1",
+        JITR_JOBS_QUEUE_URL: "https://sqs.eu-west-1.amazonaws.com/123456789012/jitr-dev-jobs",
+        JITR_JOBS_BUCKET: "jitr-dev-jobsbucket-smoke",
+      },
+      encoding: "utf8",
+      timeout: 30_000,
+    });
+
+    expect(run.status, run.stderr).toBe(0);
+    const result = run.stdout.split("\n").find((line) => line.startsWith("RESULT "));
+    expect(JSON.parse(result?.slice(7) ?? "{}")).toEqual({ batchItemFailures: [] });
+    expect(run.stdout + run.stderr).toContain("job message names no job; dropped");
+  });
+
   it("the provisioning bundle runs: it loads (JSON policies, reflect-metadata, CommonJS deps) and drops a malformed event", () => {
     const bundle = readZip(join(outDir, "provision.zip")).find((e: ZipEntry) => e.name.endsWith(".mjs"));
     // Placed inside the project so the runtime-provided @aws-sdk packages resolve from node_modules.
