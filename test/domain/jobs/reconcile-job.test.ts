@@ -74,11 +74,13 @@ describe("reconcile job", () => {
     // Act
     const first = await kind.step(job, undefined, spent);
     const second = await kind.step({ ...job, result: first.result }, first.cursor, spent);
-    const last = await kind.step({ ...job, result: second.result }, second.cursor, spent);
+    const third = await kind.step({ ...job, result: second.result }, second.cursor, spent);
+    const last = await kind.step({ ...job, result: third.result }, third.cursor, spent);
 
-    // Assess
+    // Assess: two slices of 2, the last device, then the lot recount
     expect(first).toMatchObject({ done: false, progress: { done: 2 }, cursor: expect.any(String) });
     expect(second).toMatchObject({ done: false, progress: { done: 4 } });
+    expect(third).toMatchObject({ done: false, progress: { done: 5 } });
     expect(last).toMatchObject({ done: true, cursor: undefined, progress: { done: 5, total: 5 } });
     const result = last.result as ReconcileJobResult;
     expect(result).toMatchObject({ dryRun: false, examined: 5, truncated: false });
@@ -166,5 +168,76 @@ describe("reconcile job", () => {
     expect((refused as ValidationError).issues.map((i) => i.path).sort()).toEqual(["dryRun", "limit"]);
     expect(w.store.jobs.size).toBe(0);
     expect(w.queue.sent).toEqual([]);
+  });
+
+  it("recounts the lots from the records' marks after the devices, reporting and recording each lot set", async () => {
+    // Prepare: lot L-1 counts 5 but 2 records are marked; L-2 counts 0 but 1 is; L-3 is right
+    const w = fleet(3);
+    const lot = (name: string, provisionedCount: number) =>
+      w.lots.lots.set(name, { lot: name, provisionedCount, version: 1 });
+    lot("L-1", 5);
+    lot("L-2", 0);
+    lot("L-3", 0);
+    const mark = (deviceId: string, lotCounted: string) => {
+      const record = w.allowlist.records.get(deviceId);
+      if (record) w.allowlist.records.set(deviceId, { ...record, lotCounted });
+    };
+    mark("dev-000", "L-1");
+    mark("dev-001", "L-1");
+    mark("dev-002", "L-2");
+    const runner = new JobRunner({
+      store: w.store,
+      kinds: [new ReconcileJob(w.context, w.clock, 2)],
+      clock: w.clock,
+      owner: "w",
+    });
+    const dry = await w.jobs.startReconcile(ACTOR, { dryRun: true });
+    await runner.run(dry.id, 60_000);
+    const job = await w.jobs.startReconcile(ACTOR, {});
+
+    // Act
+    await runner.run(job.id, 60_000);
+
+    // Assess
+    const preview = (await w.store.get(dry.id))?.result as ReconcileJobResult;
+    const result = (await w.store.get(job.id))?.result as ReconcileJobResult;
+    expect(preview.lots).toEqual([
+      { lot: "L-1", before: 5, after: 2, outcome: "would-recount" },
+      { lot: "L-2", before: 0, after: 1, outcome: "would-recount" },
+    ]);
+    expect(result.lots).toEqual([
+      { lot: "L-1", before: 5, after: 2, outcome: "recounted" },
+      { lot: "L-2", before: 0, after: 1, outcome: "recounted" },
+    ]);
+    expect([...w.lots.lots.values()].map((l) => [l.lot, l.provisionedCount])).toEqual([
+      ["L-1", 2],
+      ["L-2", 1],
+      ["L-3", 0],
+    ]);
+    expect(w.ledger.entries.filter((e) => e.change?.action === "lot-recount").map((e) => e.deviceId)).toEqual(
+      ["#lot:L-1", "#lot:L-2"],
+    );
+  });
+
+  it("leaves a lot whose count moved during the recount, and says so", async () => {
+    // Prepare: the count read is 5; a device is counted in the lot before the recount writes
+    const w = fleet(1);
+    w.lots.lots.set("L-1", { lot: "L-1", provisionedCount: 5, version: 1 });
+    const kind = new ReconcileJob(w.context, w.clock);
+    const job = await w.jobs.startReconcile(ACTOR, {});
+    const toLots = await kind.step(job, undefined, { deadline: 0 });
+    const stored = w.lots.lots.get("L-1");
+    if (stored) stored.provisionedCount = 6;
+
+    // Act
+    const last = await kind.step({ ...job, result: toLots.result }, toLots.cursor, {
+      deadline: Number.MAX_SAFE_INTEGER,
+    });
+
+    // Assess
+    expect((last.result as ReconcileJobResult).lots).toEqual([
+      { lot: "L-1", before: 5, after: 0, outcome: "moved" },
+    ]);
+    expect(w.lots.lots.get("L-1")?.provisionedCount).toBe(6);
   });
 });
