@@ -20,6 +20,8 @@ interface ReconcileRun {
   outcomes?: Record<DeviceReconciliation["outcome"], number>;
   /** The job that ran it. */
   job?: string;
+  /** The lots whose count differed from their records' marks (a job's lot recount). */
+  lots?: ReconcileJobResult["lots"];
 }
 
 /** Registers `jitr reconcile`: bring provisioned devices' policies, thing and groups to what their records select. */
@@ -95,6 +97,7 @@ async function reconcileRun(
     examined: result.examined,
     devices: result.devices,
     ...(result.truncated ? { outcomes: result.outcomes } : {}),
+    ...(result.lots !== undefined ? { lots: result.lots } : {}),
     job: job.id,
   };
 }
@@ -152,7 +155,8 @@ function printRun(run: ReconcileRun, json: boolean): void {
     ...(run.job !== undefined ? { job: run.job } : {}),
   };
   if (json) {
-    process.stdout.write(`${JSON.stringify({ ...summary, devices: run.devices }, null, 2)}\n`);
+    const lots = run.lots !== undefined ? { lots: run.lots } : {};
+    process.stdout.write(`${JSON.stringify({ ...summary, devices: run.devices, ...lots }, null, 2)}\n`);
     return;
   }
   printObject(summary, false);
@@ -166,4 +170,8 @@ function printRun(run: ReconcileRun, json: boolean): void {
     ["deviceId", "outcome", "actions", "detail"],
     false,
   );
+  if (run.lots !== undefined && run.lots.length > 0) {
+    process.stdout.write("lot counts that differed from their records' marks:\n");
+    printRows(run.lots, ["lot", "before", "after", "outcome"], false);
+  }
 }
