@@ -51,6 +51,9 @@ interface AllowlistPutOptions extends PutOptions {
   yes?: boolean;
 }
 
+/** `jitr block`'s options: one device blocked directly, several or a lot (`--lot`) as a block job. */
+type BlockCommandOptions = Common & { suspend?: boolean; yes?: boolean; lot?: string };
+
 /** Registers `jitr allowlist put|get|list|remove|import|export`, and `jitr block`. */
 export function registerAllowlist(program: Command): void {
   const allowlist = program
@@ -151,33 +154,31 @@ export function registerAllowlist(program: Command): void {
         .option("--lot <lot>", "block every device whose record names this lot (as a job)"),
     ),
   ).action(
-    handled(
-      async (deviceIds: string[], opts: Common & { suspend?: boolean; yes?: boolean; lot?: string }) => {
-        const [deviceId] = deviceIds;
-        if (deviceIds.length !== 1 || opts.lot !== undefined || deviceId === undefined) {
-          const { blockJob } = await import("./block.ts");
-          return blockJob(deviceIds, opts);
-        }
-        const api = await connect(opts);
-        const current = await api.allowlist.get(deviceId);
-        const what = opts.suspend === true ? "set INACTIVE (suspended)" : "revoked for good";
-        await confirmed(
-          `block ${deviceId}: its certificates will be ${what} and its connections dropped.`,
-          opts,
-        );
-        const body = { ...withoutServiceFields(current.value), status: "blocked" };
-        const written = await api.allowlist.put(
-          deviceId,
-          body,
-          { ifMatch: current.etag },
-          {
-            suspend: opts.suspend === true,
-          },
-        );
-        if (opts.json === true) printObject(written.value, true);
-        reportBlock(written.value.block, opts.json === true);
-      },
-    ),
+    handled(async (deviceIds: string[], opts: BlockCommandOptions) => {
+      const [deviceId] = deviceIds;
+      if (deviceIds.length !== 1 || opts.lot !== undefined || deviceId === undefined) {
+        const { blockJob } = await import("./block.ts");
+        return blockJob(deviceIds, opts);
+      }
+      const api = await connect(opts);
+      const current = await api.allowlist.get(deviceId);
+      const what = opts.suspend === true ? "set INACTIVE (suspended)" : "revoked for good";
+      await confirmed(
+        `block ${deviceId}: its certificates will be ${what} and its connections dropped.`,
+        opts,
+      );
+      const body = { ...withoutServiceFields(current.value), status: "blocked" };
+      const written = await api.allowlist.put(
+        deviceId,
+        body,
+        { ifMatch: current.etag },
+        {
+          suspend: opts.suspend === true,
+        },
+      );
+      if (opts.json === true) printObject(written.value, true);
+      reportBlock(written.value.block, opts.json === true);
+    }),
   );
 
   addGetCommand(allowlist, "deviceId", "show a record", (api, name) => api.allowlist.get(name));
