@@ -235,6 +235,11 @@ export interface LotStore extends LotPort {
   update(lot: Lot, expectedVersion: number): Promise<boolean>;
   /** Deletes the lot if it is at `expectedVersion` (0: none) and counts no device; false otherwise. */
   remove(lot: string, expectedVersion: number): Promise<boolean>;
+  /**
+   * Sets the lot's `provisionedCount` to `count` (a recount from the records' `lotCounted` marks) if it is
+   * `expected` now (a missing count reads as 0); false when the lot is gone or its count moved.
+   */
+  recount(lot: string, count: number, expected: number): Promise<boolean>;
 }
 
 /** The ledger as admins read it. */
