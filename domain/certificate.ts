@@ -16,7 +16,10 @@ const SHORT_NAMES: Record<string, string> = {
   "2.5.4.46": "dnQualifier",
 };
 
-/** Reads the facts the service decides on from a PEM certificate; throws ValidationError on garbage. */
+/**
+ * Reads the facts the service decides on from a PEM certificate; throws ValidationError on garbage. A subject
+ * attribute that occurs more than once is left out of the facts.
+ */
 export function readCertificate(pem: string): CertificateFacts {
   let cert: X509Certificate;
   try {
@@ -24,10 +27,12 @@ export function readCertificate(pem: string): CertificateFacts {
   } catch (cause) {
     throw new ValidationError("certificate is not a valid X.509 PEM", [], { cause });
   }
+  // An attribute the subject carries more than once (two CN RDNs, a multi-valued RDN) names nothing:
+  // which value is the device would be a guess, so it is left out and the identity fails closed.
   const subjectAttributes: Record<string, string> = {};
   for (const [oid, name] of Object.entries(SHORT_NAMES)) {
-    const [value] = cert.subjectName.getField(oid);
-    if (value !== undefined) subjectAttributes[name] = value;
+    const values = cert.subjectName.getField(oid);
+    if (values.length === 1 && values[0] !== undefined) subjectAttributes[name] = values[0];
   }
   const san = cert.getExtension(SubjectAlternativeNameExtension);
   const names = san?.names.items ?? [];
