@@ -100,10 +100,10 @@ export class CertificateFactory {
   }
 
   async build(spec: CertificateSpec): Promise<string> {
-    const signer =
-      spec.issuer === "stranger"
-        ? (this.stranger ??= await createCa({ commonName: "Stranger CA" }))
-        : this.fleet;
+    if (spec.issuer === "stranger" && this.stranger === undefined) {
+      this.stranger = await createCa({ commonName: "Stranger CA" });
+    }
+    const signer = spec.issuer === "stranger" && this.stranger !== undefined ? this.stranger : this.fleet;
     const keys = await this.keys;
     const now = Date.now();
     const names: JsonGeneralName[] = [
