@@ -71,7 +71,7 @@ async function send(
   headers: Record<string, string>,
   auth: AdminCase["auth"],
 ) {
-  const authorization =
+  const authorization: Record<string, string> =
     auth === "none"
       ? {}
       : { authorization: `Bearer ${auth === "wrong" ? "not-the-token" : t.stack.adminToken}` };
