@@ -141,3 +141,21 @@ describe("allowlist imports", () => {
     expect(await snapshot(t)).toEqual(before);
   });
 });
+
+describe("the before/after check itself", () => {
+  it("sees a write to a table and a change in the registry", async () => {
+    // Prepare
+    const before = await snapshot(t);
+
+    // Act: a good request, and a certificate registered
+    const saved = await t.admin("PUT", "/allowlist/adm-check", {}, { "if-none-match": "*" });
+    const pem = await certificates.build({ subject: [{ CN: ["adm-check"] }] });
+    await t.stack.aws.iot.autoRegisterCertificate(pem, t.caId);
+
+    // Assess
+    expect(saved.status).toBe(201);
+    const after = await snapshot(t);
+    expect(after.tables).not.toEqual(before.tables);
+    expect(after.certificates).not.toEqual(before.certificates);
+  });
+});

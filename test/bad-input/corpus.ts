@@ -169,7 +169,7 @@ async function extensionsOf(
   return out;
 }
 
-/** What a case may change: every table's items (the idempotency store aside) and the IoT registry. */
+/** What a case may change: every table's items (the idempotency store aside: Powertools' own) and the IoT registry. */
 export interface Snapshot {
   tables: Record<string, Record<string, unknown>[]>;
   /** Certificates by id: status, CA, attached policies and things. */
@@ -186,7 +186,8 @@ export async function snapshot(t: TestStack): Promise<Snapshot> {
   const doc = createDocumentClient(t.stack.clients.dynamo);
   const tables: Snapshot["tables"] = {};
   const names = t.stack.tables;
-  for (const table of [names.allowlist, names.mappings, names.lots, names.ledger]) {
+  const jobs = names.jobs === undefined ? [] : [names.jobs];
+  for (const table of [names.allowlist, names.mappings, names.lots, names.ledger, ...jobs]) {
     const items: Record<string, unknown>[] = [];
     for await (const page of paginateScan({ client: doc }, { TableName: table }))
       items.push(...(page.Items ?? []));
