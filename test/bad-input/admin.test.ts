@@ -1,13 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CertificateFactory, type CertificateSpec, expand } from "../support/certificate-specs.ts";
 import { startTestStack } from "../support/local-stack.ts";
-import {
-  CertificateFactory,
-  type CertificateSpec,
-  expand,
-  readCases,
-  snapshot,
-  type TestStack,
-} from "./corpus.ts";
+import { readCases, snapshot, type TestStack } from "./corpus.ts";
 
 /*
  * The bad-input corpus, admin side: requests with bad bodies, query strings, headers and routes, and bad

@@ -6,12 +6,10 @@ import { readProvisioningConfig } from "../../handlers/config.ts";
 import { makeProvisionHandler, type ProvisionHandler } from "../../handlers/provision.ts";
 import { buildProvisioning } from "../../handlers/wiring.ts";
 import { localHandlerEnvironment } from "../../local/stack.ts";
+import { CertificateFactory, type CertificateSpec, expand } from "../support/certificate-specs.ts";
 import { lambdaContext } from "../support/lambda.ts";
 import { startTestStack } from "../support/local-stack.ts";
 import {
-  CertificateFactory,
-  type CertificateSpec,
-  expand,
   newLedgerEntries,
   readCases,
   type Snapshot,
