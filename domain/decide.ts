@@ -116,9 +116,12 @@ const quarantine = (reason: DenialReason, deviceId: string | undefined, detail: 
   detail,
 });
 
-const outsideWindow = (now: Date, notBefore?: string, notAfter?: string): boolean =>
-  (notBefore !== undefined && now.getTime() < Date.parse(notBefore)) ||
-  (notAfter !== undefined && now.getTime() > Date.parse(notAfter));
+/** Now is outside the window, or a bound is there but is no date (fail closed: NaN compares false). */
+const outsideWindow = (now: Date, notBefore?: string, notAfter?: string): boolean => {
+  const from = notBefore === undefined ? Number.NEGATIVE_INFINITY : Date.parse(notBefore);
+  const to = notAfter === undefined ? Number.POSITIVE_INFINITY : Date.parse(notAfter);
+  return Number.isNaN(from) || Number.isNaN(to) || now.getTime() < from || now.getTime() > to;
+};
 
 /**
  * The decision table (README, "Decision table"): the first row that matches wins. With

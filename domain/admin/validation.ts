@@ -143,7 +143,7 @@ class Reader {
       ISO_DATE,
       "an ISO 8601 date or date-time (2026-01-31 or 2026-01-31T12:00:00Z)",
     );
-    if (value !== undefined && Number.isNaN(Date.parse(value))) {
+    if (value !== undefined && (Number.isNaN(Date.parse(value)) || !isCalendarDay(value))) {
       this.fail(key, "is not a real date");
       return undefined;
     }
@@ -203,6 +203,17 @@ class Reader {
     }
     return attributes;
   }
+}
+
+/**
+ * True when an ISO date's day exists in its month: `Date.parse` rolls 2026-02-30 over to March 2 instead
+ * of refusing it, and a record's window must not move silently.
+ */
+function isCalendarDay(value: string): boolean {
+  const [year, month, day] = value.slice(0, 10).split("-").map(Number);
+  if (year === undefined || month === undefined || day === undefined) return false;
+  const date = new Date(Date.UTC(year, month - 1, day));
+  return date.getUTCFullYear() === year && date.getUTCMonth() === month - 1 && date.getUTCDate() === day;
 }
 
 const asObject = (body: unknown): Record<string, unknown> | undefined =>

@@ -92,6 +92,23 @@ describe("decide: the decision table, row by row", () => {
     expect(denial({ record, lot })).toEqual(["entry-not-valid-now", "INACTIVE"]);
   });
 
+  it("row 6: a window bound that is no date excludes now (fail closed) -> INACTIVE entry-not-valid-now", () => {
+    expect(denial({ record: allowed("dev-1", { notAfter: "soon" }) })).toEqual([
+      "entry-not-valid-now",
+      "INACTIVE",
+    ]);
+    expect(denial({ record: allowed("dev-1", { notBefore: "" }) })).toEqual([
+      "entry-not-valid-now",
+      "INACTIVE",
+    ]);
+    expect(
+      denial({
+        record: allowed("dev-1", { lot: "lot-a", lotCounted: "lot-a" }),
+        lot: { lot: "lot-a", provisionedCount: 0, notAfter: "2026-13-01" },
+      }),
+    ).toEqual(["entry-not-valid-now", "INACTIVE"]);
+  });
+
   it("row 7: pinned fingerprint differs -> REVOKED fingerprint-mismatch", () => {
     expect(denial({ record: allowed("dev-1", { certificateFingerprint: "b".repeat(64) }) })).toEqual([
       "fingerprint-mismatch",

@@ -22,6 +22,7 @@ import {
   type CertificateRecord,
   type IotRegistryEvents,
   IotState,
+  type PersistedState,
   type ThingRecord,
   type ThingTypeRecord,
 } from "./state.ts";
@@ -107,6 +108,11 @@ export class IotRegistry extends EventEmitter<IotRegistryEvents> {
   }
 
   // ------------------------------------------------------ gateway helpers
+
+  /** A deep copy of everything the registry holds (what `iot.json` persists), for checks and tests. */
+  inventory(): PersistedState {
+    return structuredClone(this.state.snapshot());
+  }
 
   /** The certificate record for an id, or undefined. */
   describeCertificateById(certificateId: string): CertificateRecord | undefined {
