@@ -38,7 +38,8 @@ export interface RetryingPorts {
  * every call retried on transient errors. Reads and idempotent writes go through `retried`. A single
  * versioned write (create, update, delete of one record) goes to `deps` once: a retried create whose
  * first attempt landed would report a conflict of the caller's own making. Import does retry its
- * writes: a line that comes out that way is reported, and importing it again finds it unchanged.
+ * writes: when a retried write fails its condition, it reads the record back and counts the line
+ * written if the stored record is its own first attempt (same version, time, actor and fields).
  * Provisioning (approve) retries on its own.
  */
 export interface AdminContext {

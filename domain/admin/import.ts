@@ -276,6 +276,21 @@ async function writeBatch(
   );
   const now = context.deps.clock.now().toISOString();
   const entries: LedgerEntry[] = [];
+  /*
+   * A retried conditional write whose first attempt landed (its answer lost to a timeout) fails its
+   * condition against itself. The stored record then is this very write: same version, time, actor and
+   * fields. Anything else is another writer's.
+   */
+  const ownWriteLanded = async (written: AllowlistRecord): Promise<boolean> => {
+    const stored = await allowlist.get(written.deviceId);
+    return (
+      stored !== undefined &&
+      stored.version === written.version &&
+      stored.updatedAt === written.updatedAt &&
+      stored.updatedBy === written.updatedBy &&
+      sameFields(allowlistFieldsOf(stored), allowlistFieldsOf(written))
+    );
+  };
   const write = async (item: Parsed): Promise<void> => {
     const { line } = item;
     const current = existing.get(item.fields.deviceId);
@@ -295,7 +310,7 @@ async function writeBatch(
             updatedAt: now,
             updatedBy: actor,
           };
-          if (!(await allowlist.create(record))) {
+          if (!(await allowlist.create(record)) && !(await ownWriteLanded(record))) {
             reject(line, `device ${fields.deviceId} was created by someone else meanwhile; import it again`);
             return;
           }
@@ -324,7 +339,7 @@ async function writeBatch(
             updatedAt: now,
             updatedBy: actor,
           };
-          if (!(await allowlist.update(record, current.version))) {
+          if (!(await allowlist.update(record, current.version)) && !(await ownWriteLanded(record))) {
             reject(line, `device ${fields.deviceId} was changed by someone else meanwhile; import it again`);
             return;
           }

@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { ImportLimitError } from "../../../domain/admin/import.ts";
 import { Admin } from "../../../domain/admin/index.ts";
-import { ValidationError } from "../../../domain/errors.ts";
+import { TransientError, ValidationError } from "../../../domain/errors.ts";
 import type { AllowlistRecord } from "../../../domain/types.ts";
 import { makeAdminWorld } from "../../support/admin-fakes.ts";
 
@@ -186,6 +186,47 @@ describe("import", () => {
       { line: 1, reason: "device r-1 was created by someone else meanwhile; import it again" },
     ]);
     expect(world.allowlist.records.get("r-1")?.status).toBe("blocked");
+  });
+
+  it("counts a line written when a retried write fails its condition against its own first attempt", async () => {
+    // Prepare: each write lands, then its answer is lost (a transient error), so the write is retried
+    const world = makeAdminWorld({ records: [pinned("l-2")] });
+    const admin = new Admin(world.deps);
+    const store = world.allowlist;
+    const create = store.create.bind(store);
+    const update = store.update.bind(store);
+    const lost = new Set<string>();
+    store.create = async (record) => {
+      const written = await create(record);
+      if (written && !lost.has(record.deviceId)) {
+        lost.add(record.deviceId);
+        throw new TransientError("socket hang up");
+      }
+      return written;
+    };
+    store.update = async (record, expectedVersion) => {
+      const written = await update(record, expectedVersion);
+      if (written && !lost.has(record.deviceId)) {
+        lost.add(record.deviceId);
+        throw new TransientError("socket hang up");
+      }
+      return written;
+    };
+
+    // Act
+    const report = await admin.allowlist.import(
+      ACTOR,
+      jsonLines({ deviceId: "l-1" }, { deviceId: "l-2", status: "blocked" }),
+    );
+
+    // Assess: both lines written once, reported written, one ledger entry each
+    expect(lost).toEqual(new Set(["l-1", "l-2"]));
+    expect(report).toMatchObject({ accepted: 2, created: 1, rejectedCount: 0 });
+    expect(report.rejected).toEqual([]);
+    expect(store.records.get("l-1")).toMatchObject({ version: 1, updatedBy: ACTOR });
+    expect(store.records.get("l-2")).toMatchObject({ status: "blocked", updatedBy: ACTOR });
+    expect(world.ledger.changes("l-1")).toHaveLength(1);
+    expect(world.ledger.changes("l-2")).toHaveLength(1);
   });
 
   it("reports progress after each batch, never going back", async () => {
