@@ -46,7 +46,7 @@ th { background: #f0f0f0; }
 .cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(20rem, 1fr)); gap: 12px; }
 .card { border: 1px solid #ccc; border-radius: 6px; padding: 4px 12px 12px; }
 .card.wide { grid-column: 1 / -1; }
-pre { background: #f4f4f4; padding: 8px; overflow: auto; max-height: 24rem; font-size: 0.85rem; }
+pre { background: #f4f4f4; padding: 8px; white-space: pre-wrap; overflow-wrap: anywhere; font-size: 0.85rem; }
 dl { display: grid; grid-template-columns: max-content 1fr; gap: 2px 12px; }
 dt { font-weight: 600; }
 dd { margin: 0; }
