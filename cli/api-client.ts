@@ -149,7 +149,7 @@ const bytesOf = (data: SourceData): Buffer =>
       : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 
 /** A node:crypto SHA-256 (or HMAC-SHA-256 with a secret) in the shape the SigV4 signer expects. */
-class Sha256 {
+export class Sha256 {
   readonly #secret: Buffer | undefined;
   #hash: ReturnType<typeof createHash> | ReturnType<typeof createHmac>;
   constructor(secret?: SourceData) {

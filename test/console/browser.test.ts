@@ -181,6 +181,44 @@ describe("the admin console in Chromium", () => {
     expect(t.status(device.certificateId)).toBe("ACTIVE");
   });
 
+  it("edits with If-Match: a record saved meanwhile shows both versions; block takes the device out", async () => {
+    await t.allow("console-e1", { note: "first" });
+    await open("devices", "Devices");
+    await page.getByLabel("Device id starts with").fill("console-e");
+    await page.getByRole("button", { name: "Search" }).click();
+    await page.getByRole("button", { name: "Edit console-e1" }).click();
+    await page.getByLabel("Note").fill("mine");
+    // someone else saves the record at version 1 first
+    expect(
+      (
+        await t.admin(
+          "PUT",
+          "/allowlist/console-e1",
+          { status: "allowed", note: "theirs" },
+          { "if-match": '"1"' },
+        )
+      ).status,
+    ).toBe(200);
+    await page.getByRole("button", { name: "Save record" }).click();
+
+    const conflict = page.getByRole("region", { name: "Conflicting versions" });
+    await expect.poll(() => conflict.textContent()).toContain("now version 2");
+    expect(await conflict.getByRole("figure").first().textContent()).toContain('"mine"');
+    expect(await conflict.getByRole("figure").last().textContent()).toContain('"theirs"');
+    await conflict.getByRole("button", { name: /Keep mine/ }).click();
+    await page.getByRole("button", { name: "Save record" }).click();
+    await expect
+      .poll(() => page.getByRole("status").first().textContent())
+      .toContain("console-e1 saved at version 3");
+    expect((await t.admin("GET", "/allowlist/console-e1")).json).toMatchObject({ note: "mine", version: 3 });
+
+    await page.getByRole("button", { name: "Block console-e1" }).click();
+    await expect
+      .poll(() => page.getByRole("status").first().textContent())
+      .toContain("console-e1 is blocked");
+    expect((await t.admin("GET", "/allowlist/console-e1")).json).toMatchObject({ status: "blocked" });
+  });
+
   it("has no serious or critical accessibility violation on any page", async () => {
     await t.admin("PUT", "/lots/L1", { maxDevices: 10 }, { "if-none-match": "*" });
     const pages: [string, string | RegExp][] = [

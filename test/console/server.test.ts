@@ -4,8 +4,9 @@
  */
 import { createServer, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { SignatureV4 } from "@smithy/signature-v4";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { bearer, nodeTransport } from "../../cli/api-client.ts";
+import { bearer, nodeTransport, Sha256, sigV4 } from "../../cli/api-client.ts";
 import { type ConsoleServer, cookieOf, SESSION_COOKIE, startConsoleServer } from "../../console/server.ts";
 
 interface Seen {
@@ -238,5 +239,65 @@ describe("console server", () => {
       expect(seen.every((s) => s.url.startsWith("/admin/"))).toBe(true);
       expect(answer.status).not.toBe(500);
     });
+  });
+
+  it("signs each proxied call with SigV4 for a deployed API; the browser holds no AWS credential", async () => {
+    const signer = new SignatureV4({
+      service: "execute-api",
+      region: "eu-west-1",
+      credentials: { accessKeyId: "AKIDCONSOLETEST", secretAccessKey: "console-test-secret" },
+      sha256: Sha256,
+    });
+    const upstreamPort = (upstream.address() as AddressInfo).port;
+    const signed = await startConsoleServer({
+      upstream: {
+        baseUrl: new URL(`http://127.0.0.1:${upstreamPort}/prod/`),
+        sign: sigV4(signer),
+        transport: nodeTransport,
+      },
+      assets: { html: "page", script: "", style: "" },
+      token: "sigv4-run",
+    });
+    try {
+      const signedPort = Number(new URL(signed.origin).port);
+      const host = `127.0.0.1:${signedPort}`;
+      const call = (path: string, headers: Record<string, string>, method = "GET", body?: string) =>
+        new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }>(
+          (resolve) => {
+            const req = request(
+              { host: "127.0.0.1", port: signedPort, method, path, headers: { host, ...headers } },
+              (res) => {
+                let text = "";
+                res.on("data", (d: Buffer) => {
+                  text += d;
+                });
+                res.on("end", () =>
+                  resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }),
+                );
+              },
+            );
+            req.end(body);
+          },
+        );
+      const exchange = await call("/?token=sigv4-run", {});
+      const cookie = String([exchange.headers["set-cookie"]].flat()[0]).split(";")[0] ?? "";
+      const page = await call("/", { cookie });
+      const answer = await call(
+        "/api/devices/d1/approve",
+        { cookie, origin: `http://${host}`, "content-type": "application/json" },
+        "POST",
+        "{}",
+      );
+      expect(answer.status).toBe(200);
+      expect(page.body).not.toContain("AKIDCONSOLETEST");
+      expect(seen).toHaveLength(1);
+      expect(seen[0]?.url).toBe("/prod/devices/d1/approve");
+      expect(String(seen[0]?.headers.authorization)).toMatch(
+        /^AWS4-HMAC-SHA256 Credential=AKIDCONSOLETEST\/\d{8}\/eu-west-1\/execute-api\/aws4_request/,
+      );
+      expect(seen[0]?.headers["x-amz-date"]).toBeDefined();
+    } finally {
+      await signed.close();
+    }
   });
 });
