@@ -53,6 +53,7 @@ export function registerConsoleCommand(program: Command): void {
       process.stdout.write(
         `jitr console ready: ${server.openUrl}\n` +
           `  admin API ${connection.baseUrl.href} (${connection.scheme === "sigv4" ? "SigV4" : "bearer token"}); ` +
+          `page script ${assets.bundled === "prebuilt" ? "built with the package" : "bundled from the sources"}; ` +
           "the address works once; Ctrl-C stops the console\n",
       );
       if (options.open) openBrowser(server.openUrl);
