@@ -18,6 +18,7 @@ export function registerConsoleCommand(program: Command): void {
       "serve the admin console on 127.0.0.1 and open it: the address carries a one-time secret; the console " +
         "proxies to the admin API (the local bearer token, or SigV4 with your AWS credentials for --api https://...)",
     )
+    // the admin commands' connection options (theirs live with the command files, which no module imports)
     .option("--api <url>", "admin API URL (default: adminApi in <data>/endpoints.json)")
     .option("--data <dir>", "local state directory holding endpoints.json", ".jitr")
     .addOption(

@@ -55,7 +55,6 @@ function App() {
   const main = useRef<HTMLElement>(null);
   const key = route.join("/");
   // a new page takes the focus, so keyboard and screen-reader users start at its content
-  // biome-ignore lint/correctness/useExhaustiveDependencies: focus moves when the route changes
   useEffect(() => {
     main.current?.focus();
   }, [key]);

@@ -18,7 +18,6 @@ export const api = new AdminClient<Blob>({
 /** A value loaded once per change of `deps`, with its error and a way to load it again. */
 export function useLoad<T>(load: () => Promise<T>, deps: unknown[]) {
   const [state, setState] = useState<{ data?: T; error?: unknown; loading: boolean }>({ loading: true });
-  // biome-ignore lint/correctness/useExhaustiveDependencies: the caller names what the load depends on
   const run = useCallback(() => {
     setState((s) => ({ ...s, loading: true }));
     load().then(

@@ -2,6 +2,7 @@
  * `jitr console` from a clone (bin/jitr.js: its sources through tsx, the page script bundled on demand by
  * esbuild; or dist/ when freshly built): the address printed once, the API proxied with the bearer token.
  */
+import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signInThrough, startConsoleProcess, stopProcess } from "../support/console-process.ts";
@@ -46,5 +47,21 @@ describe("jitr console (sources)", () => {
     } finally {
       expect(await stopProcess(child)).toBe(0);
     }
+  }, 60_000);
+
+  it("refuses a port that is not a port, and an --api that is not a URL, with a clear message", () => {
+    // Act
+    const badPort = spawnSync(join(root, "bin", "jitr.js"), ["console", "--no-open", "--port", "http"], {
+      encoding: "utf8",
+    });
+    const badApi = spawnSync(join(root, "bin", "jitr.js"), ["console", "--no-open", "--api", "not a url"], {
+      encoding: "utf8",
+    });
+
+    // Assess
+    expect(badPort.status).toBe(1);
+    expect(badPort.stderr).toContain('--port must be a port number; got "http"');
+    expect(badApi.status).toBe(1);
+    expect(badApi.stderr).toContain("--api is not a URL: not a url");
   }, 60_000);
 });
