@@ -1,7 +1,8 @@
 /*
  * The console's page, script and style. An installed package carries the script bundled at build time
  * (dist/console/app.js, written by scripts/build.ts); a clone running its sources bundles console/web/ on
- * demand with esbuild (a devDependency), in memory. Either way nothing is fetched from the network.
+ * demand with esbuild (a devDependency, through scripts/console-bundle.ts), in memory. Either way nothing
+ * is fetched from the network.
  */
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
@@ -26,34 +27,17 @@ export const CONSOLE_HTML = `<!doctype html>
 </html>
 `;
 
-/** The esbuild options of the console bundle (one file, minified, for current browsers). */
-export function bundleOptions(entry: string) {
-  return {
-    entryPoints: [entry],
-    bundle: true,
-    minify: true,
-    format: "esm" as const,
-    jsx: "automatic" as const,
-    jsxImportSource: "preact",
-    target: ["chrome110", "firefox110", "safari16"],
-    legalComments: "none" as const,
-    logLevel: "silent" as const,
-  };
-}
-
-/** Bundles console/web/main.ts into one script, in memory (esbuild must be installed: a clone's devDependency). */
-export async function bundleScript(): Promise<string> {
-  const entry = fileURLToPath(new URL("./web/main.tsx", import.meta.url));
-  let esbuild: typeof import("esbuild");
-  try {
-    esbuild = await import("esbuild");
-  } catch {
-    throw new Error("the console is not built and esbuild is not installed: run `npm ci && npm run build`");
+/**
+ * Bundles the script from the sources (a clone). The bundler is development tooling in scripts/, loaded by
+ * a URL made at run time so the build neither compiles nor ships it: the installed package has the file.
+ */
+async function bundleFromSources(): Promise<string> {
+  const tooling = new URL("../scripts/console-bundle.ts", import.meta.url);
+  if (!existsSync(tooling)) {
+    throw new Error("the console's page script is not built: run `npm ci && npm run build`");
   }
-  const result = await esbuild.build({ ...bundleOptions(entry), write: false });
-  const [file] = result.outputFiles;
-  if (file === undefined) throw new Error("esbuild wrote no console bundle");
-  return file.text;
+  const { bundleScript } = (await import(tooling.href)) as { bundleScript: () => Promise<string> };
+  return bundleScript();
 }
 
 /** The console's assets: the prebuilt script when there is one beside this module, else bundled now. */
@@ -67,5 +51,10 @@ export async function loadAssets(): Promise<ConsoleAssets & { bundled: "prebuilt
       bundled: "prebuilt",
     };
   }
-  return { html: CONSOLE_HTML, style: CONSOLE_STYLE, script: await bundleScript(), bundled: "on-demand" };
+  return {
+    html: CONSOLE_HTML,
+    style: CONSOLE_STYLE,
+    script: await bundleFromSources(),
+    bundled: "on-demand",
+  };
 }

@@ -29,12 +29,9 @@ if (run.status !== 0) {
   process.exit(run.status ?? 1);
 }
 // the admin console's browser script, bundled (the installed package has no esbuild to bundle it on demand)
-const { buildSync } = await import("esbuild");
-const { bundleOptions, BUNDLE_FILE } = await import("../console/assets.ts");
-buildSync({
-  ...bundleOptions(join(root, "console", "web", "main.tsx")),
-  outfile: join(staging, "console", BUNDLE_FILE),
-});
+const { BUNDLE_FILE } = await import("../console/assets.ts");
+const { writeBundle } = await import("./console-bundle.ts");
+writeBundle(join(staging, "console", BUNDLE_FILE));
 writeFileSync(join(staging, ".built"), `${new Date().toISOString()}\n`);
 if (existsSync(dist)) renameSync(dist, previous);
 renameSync(staging, dist);

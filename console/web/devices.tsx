@@ -58,6 +58,7 @@ export function DevicesPage() {
   }
 
   async function block(record: AllowlistRecord) {
+    if (!window.confirm(`Block ${record.deviceId}? Its live certificates are revoked.`)) return;
     setActionError(undefined);
     try {
       const current = await api.allowlist.get(record.deviceId);
@@ -506,6 +507,8 @@ export function DevicePage({ deviceId }: { deviceId: string }) {
   }, [deviceId]);
 
   async function act(what: "approve" | "deprovision") {
+    const question = `Deprovision ${deviceId}? Its certificates are revoked and its thing deleted.`;
+    if (what === "deprovision" && !window.confirm(question)) return;
     setActionError(undefined);
     setNotice("");
     try {

@@ -4,7 +4,6 @@
  * back by `offset`). Pure: no browser, no I/O.
  */
 import type { ImportFormat, ImportReport } from "../../api/contract.ts";
-import { emptyImportReport } from "../../domain/admin/import.ts";
 
 /** One chunk: its body, and how many lines of the file come before its first data line. */
 export interface ImportChunk {
@@ -42,7 +41,20 @@ export function mergeReports(parts: { report: ImportReport; offset: number }[]):
   if (head === undefined) return undefined;
   const shift = <T extends { line: number }>(items: T[], offset: number): T[] =>
     items.map((item) => ({ ...item, line: item.line + offset }));
-  const merged: ImportReport = emptyImportReport(head.report.mode, head.report.format, head.report.dryRun);
+  const merged: ImportReport = {
+    ...head.report,
+    accepted: 0,
+    created: 0,
+    updated: 0,
+    replaced: 0,
+    merged: 0,
+    unchanged: 0,
+    records: [],
+    rejected: [],
+    rejectedCount: 0,
+    warnings: [],
+    truncated: false,
+  };
   for (const { report, offset } of parts) {
     merged.accepted += report.accepted;
     merged.created += report.created;

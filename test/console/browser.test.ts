@@ -15,6 +15,8 @@ let server: ConsoleServer;
 let browser: Browser;
 let context: BrowserContext;
 let page: Page;
+/** Errors thrown in the page (a script that fails to load shows here, not as a missing heading). */
+const pageErrors: string[] = [];
 
 /** Opens a page of the console by its route and waits for its heading. */
 async function open(route: string, heading: string | RegExp): Promise<void> {
@@ -37,15 +39,27 @@ beforeAll(async () => {
   await t.map({ selector: "default", policy: { template: "sensor" } });
   server = await serveConsole(t.stack.endpoints.adminApi, t.stack.adminToken);
   context = await browser.newContext();
+  // a machine shared with other work can be slow: elements are waited for, never a fixed time
+  context.setDefaultTimeout(60_000);
   page = await context.newPage();
+  page.on("pageerror", (error) => pageErrors.push(error.message));
   await page.goto(server.openUrl);
-  await page.getByRole("heading", { level: 1, name: "Devices" }).waitFor();
-}, 60_000);
+  await page
+    .getByRole("heading", { level: 1, name: "Devices" })
+    .waitFor()
+    .catch((error: unknown) => {
+      throw new Error(`the console did not render: ${pageErrors.join("; ") || String(error)}`);
+    });
+}, 120_000);
 
 afterAll(async () => {
   await browser?.close();
   await server?.close();
   await t?.close();
+});
+
+afterAll(() => {
+  expect(pageErrors).toEqual([]);
 });
 
 describe("the admin console in Chromium", () => {
@@ -212,6 +226,10 @@ describe("the admin console in Chromium", () => {
       .toContain("console-e1 saved at version 3");
     expect((await t.admin("GET", "/allowlist/console-e1")).json).toMatchObject({ note: "mine", version: 3 });
 
+    page.once("dialog", (dialog) => {
+      expect(dialog.message()).toContain("Block console-e1?");
+      void dialog.accept();
+    });
     await page.getByRole("button", { name: "Block console-e1" }).click();
     await expect
       .poll(() => page.getByRole("status").first().textContent())
