@@ -41,6 +41,7 @@ export function mergeReports(parts: { report: ImportReport; offset: number }[]):
   if (head === undefined) return undefined;
   const shift = <T extends { line: number }>(items: T[], offset: number): T[] =>
     items.map((item) => ({ ...item, line: item.line + offset }));
+  // the domain's emptyImportReport is not imported: its module loads Node-only code the browser lacks
   const merged: ImportReport = {
     ...head.report,
     accepted: 0,

@@ -6,22 +6,10 @@ import { describe, expect, it } from "vitest";
 import type { ImportReport, LedgerEntry } from "../../api/contract.ts";
 import { bucketsOf } from "../../console/web/chart.ts";
 import { chunksOf, formatOf, mergeReports } from "../../console/web/import-chunks.ts";
+import { emptyImportReport } from "../../domain/admin/import.ts";
 
 const report = (over: Partial<ImportReport>): ImportReport => ({
-  mode: "best-effort",
-  format: "jsonl",
-  dryRun: false,
-  accepted: 0,
-  created: 0,
-  updated: 0,
-  replaced: 0,
-  merged: 0,
-  unchanged: 0,
-  records: [],
-  rejected: [],
-  rejectedCount: 0,
-  warnings: [],
-  truncated: false,
+  ...emptyImportReport("best-effort", "jsonl", false),
   ...over,
 });
 
