@@ -31,7 +31,7 @@ function sourcesNewerThan(limit) {
     readdirSync(dir, { withFileTypes: true }).some((entry) => {
       const path = join(dir, entry.name);
       if (entry.isDirectory()) return walk(path);
-      return /\.(ts|json)$/.test(entry.name) && newer(path);
+      return /\.(tsx?|json)$/.test(entry.name) && newer(path);
     });
   return (
     newer(join(root, "tsconfig.build.json")) ||

@@ -27,6 +27,14 @@ export type NodeAdminClient = AdminClient<Readable>;
  * locally, SigV4 (`execute-api`) against a deployed API.
  */
 export async function connectAdminApi(options: ApiOptions): Promise<NodeAdminClient> {
+  const { baseUrl, sign } = await adminApiConnection(options);
+  return new AdminClient({ baseUrl, transport: nodeTransport, sign });
+}
+
+/** Where the admin API is and how to sign for it (what {@link connectAdminApi} builds its client on). */
+export async function adminApiConnection(
+  options: ApiOptions,
+): Promise<{ baseUrl: URL; sign: Signer<Readable>; scheme: "bearer" | "sigv4" }> {
   const dataDir = options.data ?? defaultDataDir();
   const endpoints = await readLocalEndpoints(dataDir);
   const api = options.api ?? process.env.JITR_ADMIN_API ?? endpoints?.adminApi;
@@ -46,7 +54,7 @@ export async function connectAdminApi(options: ApiOptions): Promise<NodeAdminCli
   if (token === undefined && local && endpoints?.adminTokenFile !== undefined) {
     token = await readToken(endpoints.adminTokenFile, dataDir);
   }
-  if (token !== undefined) return new AdminClient({ baseUrl, transport: nodeTransport, sign: bearer(token) });
+  if (token !== undefined) return { baseUrl, sign: bearer(token), scheme: "bearer" };
   const region = process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? regionOfHost(baseUrl.hostname);
   if (region === undefined) {
     throw new CliError("cannot tell the API's region for SigV4: set AWS_REGION");
@@ -57,7 +65,7 @@ export async function connectAdminApi(options: ApiOptions): Promise<NodeAdminCli
     credentials: defaultProvider(),
     sha256: Sha256,
   });
-  return new AdminClient({ baseUrl, transport: nodeTransport, sign: sigV4(signer) });
+  return { baseUrl, sign: sigV4(signer), scheme: "sigv4" };
 }
 
 /** Adds `Authorization: Bearer <token>` (the local admin server's scheme). */
@@ -141,7 +149,7 @@ const bytesOf = (data: SourceData): Buffer =>
       : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 
 /** A node:crypto SHA-256 (or HMAC-SHA-256 with a secret) in the shape the SigV4 signer expects. */
-class Sha256 {
+export class Sha256 {
   readonly #secret: Buffer | undefined;
   #hash: ReturnType<typeof createHash> | ReturnType<typeof createHmac>;
   constructor(secret?: SourceData) {

@@ -2,6 +2,7 @@ import { Command, CommanderError } from "commander";
 import { registerAdminCommands } from "./commands/admin/index.ts";
 import { registerCaCommands } from "./commands/ca.ts";
 import { registerCompletionCommand } from "./commands/completion.ts";
+import { registerConsoleCommand } from "./commands/console.ts";
 import { registerDeviceCommands } from "./commands/device.ts";
 import { registerLocalCommands } from "./commands/local.ts";
 import { registerSimulateCommand } from "./commands/simulate.ts";
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   registerAdminCommands(program);
   registerLocalCommands(program);
   registerSimulateCommand(program);
+  registerConsoleCommand(program);
   registerCompletionCommand(program);
   return program;
 }

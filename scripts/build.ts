@@ -5,7 +5,7 @@
  *   npm run build
  *
  * It compiles into a fresh folder and swaps it in, so dist/ never keeps the output of a deleted source and a
- * `jitr` started meanwhile reads a whole build; the mark dist/.built is written last (bin/jitr.js runs dist/
+ * `jitr` started meanwhile reads a whole build; the console's browser script is bundled into dist/console/app.js; the mark dist/.built is written last (bin/jitr.js runs dist/
  * from a clone only while that mark is newer than every source).
  */
 import { spawnSync } from "node:child_process";
@@ -28,6 +28,10 @@ if (run.status !== 0) {
   rmSync(staging, { recursive: true, force: true });
   process.exit(run.status ?? 1);
 }
+// the admin console's browser script, bundled (the installed package has no esbuild to bundle it on demand)
+const { BUNDLE_FILE } = await import("../console/assets.ts");
+const { writeBundle } = await import("./console-bundle.ts");
+writeBundle(join(staging, "console", BUNDLE_FILE));
 writeFileSync(join(staging, ".built"), `${new Date().toISOString()}\n`);
 if (existsSync(dist)) renameSync(dist, previous);
 renameSync(staging, dist);

@@ -7,6 +7,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, wr
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { signInThrough, startConsoleProcess, stopProcess } from "../support/console-process.ts";
 
 const root = join(import.meta.dirname, "..", "..");
 const packageJson = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string };
@@ -197,6 +198,37 @@ describe("the packed and installed jitr package", () => {
       expect(list.code, list.stderr).toBe(0);
       const page = JSON.parse(list.stdout) as { items: { deviceId: string; status: string }[] };
       expect(page.items).toEqual([expect.objectContaining({ deviceId: "pkg-dev-1", status: "allowed" })]);
+    } finally {
+      local.kill("SIGTERM");
+      await stopped;
+    }
+  }, 240_000);
+
+  it("serves the admin console with the page script built into the package (no esbuild installed)", async () => {
+    // Prepare
+    const data = join(work, "console-state");
+    const local = await startLocal(jitr, app, data);
+    const stopped = new Promise((resolve) => local.once("close", resolve));
+
+    try {
+      // Act
+      const served = await startConsoleProcess(jitr, ["--data", data], { cwd: app, env });
+      let seen: Awaited<ReturnType<typeof signInThrough>>;
+      try {
+        seen = await signInThrough(served.openUrl);
+      } finally {
+        await stopProcess(served.child);
+      }
+
+      // Assess
+      expect(tarballFiles).toContain("dist/console/app.js");
+      expect(readdirSync(join(app, "node_modules")).includes("esbuild")).toBe(false);
+      expect(served.output()).toContain("page script built with the package");
+      expect(seen.script.status).toBe(200);
+      expect(seen.script.text).toBe(
+        readFileSync(join(unpacked, "package", "dist", "console", "app.js"), "utf8"),
+      );
+      expect(seen.api).toEqual({ status: 200, json: expect.objectContaining({ items: [] }) });
     } finally {
       local.kill("SIGTERM");
       await stopped;
