@@ -267,7 +267,7 @@ export class AllowlistClient<Upload = never> {
     return this.api.remove(adminPaths.allowlistRecord(deviceId), condition);
   }
 
-  /** One page of records, filtered by status and/or lot. */
+  /** One page of records, filtered by status, lot, device id prefix and/or profile. */
   async list(query: AllowlistListQuery = {}): Promise<AllowlistPage> {
     return (await this.api.json<AllowlistPage>({ method: "GET", path: adminPaths.allowlist(), query })).value;
   }

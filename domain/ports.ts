@@ -193,6 +193,10 @@ export interface IotInventoryPort {
 export interface AllowlistFilter {
   status?: AllowlistRecord["status"];
   lot?: string;
+  /** Only device ids starting with this. */
+  prefix?: string;
+  /** Only records of this profile. */
+  profile?: string;
   /** Only records bound to a certificate. */
   bound?: boolean;
 }

@@ -176,10 +176,18 @@ export function reconcileQueryOf(query: Query): ReconcileOptions {
   };
 }
 
-/** The `status` and `lot` filters of an allowlist listing. */
+/** The `status`, `lot`, `prefix` (of the device id) and `profile` filters of an allowlist listing. */
 export function allowlistQueryOf(query: Query): AllowlistQuery {
   const issues: Issue[] = [];
-  const { status, lot } = query;
+  const { status, lot, prefix, profile } = query;
+  for (const [path, value] of [
+    ["prefix", prefix],
+    ["profile", profile],
+  ] as const) {
+    if (value !== undefined && (value === "" || value.length > 128)) {
+      issues.push({ path, message: "must be 1 to 128 characters" });
+    }
+  }
   if (status !== undefined && status !== "allowed" && status !== "blocked") {
     issues.push({ path: "status", message: "must be allowed or blocked" });
   }
@@ -190,6 +198,8 @@ export function allowlistQueryOf(query: Query): AllowlistQuery {
   return {
     ...(status === "allowed" || status === "blocked" ? { status } : {}),
     ...(lot !== undefined ? { lot } : {}),
+    ...(prefix !== undefined ? { prefix } : {}),
+    ...(profile !== undefined ? { profile } : {}),
   };
 }
 

@@ -242,6 +242,20 @@ export class DynamoAllowlist extends DynamoTable implements AllowlistStore {
       names["#status"] = "status";
       values[":status"] = filter.status;
     }
+    if (filter.prefix !== undefined) {
+      // deviceId is the sort key of both indexes: a condition on the key there, a filter on a scan
+      const prefix = "begins_with(#deviceId, :prefix)";
+      if (query)
+        query = { ...query, KeyConditionExpression: `${query.KeyConditionExpression} AND ${prefix}` };
+      else filters.push(prefix);
+      names["#deviceId"] = "deviceId";
+      values[":prefix"] = filter.prefix;
+    }
+    if (filter.profile !== undefined) {
+      filters.push("#profile = :profile");
+      names["#profile"] = "profile";
+      values[":profile"] = filter.profile;
+    }
     if (filter.bound === true) filters.push("attribute_exists(certificateId)");
     const input = {
       TableName: this.table,

@@ -29,6 +29,9 @@ export interface RecordWarning {
 export interface AllowlistQuery {
   status?: AllowlistStatus;
   lot?: string;
+  /** Device ids starting with this. */
+  prefix?: string;
+  profile?: string;
 }
 
 const EXPORT_PAGE = 500;
@@ -45,9 +48,13 @@ export class AllowlistAdmin {
     return record;
   }
 
-  /** A page of records, filtered by status and/or lot. */
+  /**
+   * A page of records, filtered by status, lot, device id prefix and profile. Prefix and profile filter
+   * what each page reads, so a page may hold fewer records than its limit while a cursor follows.
+   */
   list(query: AllowlistQuery, page: PageRequest): Promise<Page<AllowlistRecord>> {
-    return this.context.retried.allowlist.list(compact({ status: query.status, lot: query.lot }), page);
+    const { status, lot, prefix, profile } = query;
+    return this.context.retried.allowlist.list(compact({ status, lot, prefix, profile }), page);
   }
 
   /**

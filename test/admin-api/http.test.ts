@@ -61,6 +61,11 @@ describe("reading a request", () => {
     expect(filters).toEqual({ status: "blocked", lot: "L1" });
     expect(() => pageOf({ limit: "1001" })).toThrow("limit: must be a whole number from 1 to 1000");
     expect(() => allowlistQueryOf({ status: "x", lot: "" })).toThrow("2 fields are invalid");
+    expect(allowlistQueryOf({ prefix: "thermo-", profile: "sensor" })).toEqual({
+      prefix: "thermo-",
+      profile: "sensor",
+    });
+    expect(() => allowlistQueryOf({ prefix: "", profile: "p".repeat(129) })).toThrow("2 fields are invalid");
   });
 
   it.each([

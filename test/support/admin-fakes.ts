@@ -59,6 +59,8 @@ export class MemoryAllowlistStore extends MemoryAllowlist implements AllowlistSt
       (r) =>
         (filter.status === undefined || r.status === filter.status) &&
         (filter.lot === undefined || r.lot === filter.lot) &&
+        (filter.prefix === undefined || r.deviceId.startsWith(filter.prefix)) &&
+        (filter.profile === undefined || r.profile === filter.profile) &&
         (filter.bound !== true || r.certificateId !== undefined),
     );
     return pageOf(matching, page);

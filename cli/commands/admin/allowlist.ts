@@ -187,25 +187,40 @@ export function registerAllowlist(program: Command): void {
     withPaging(
       allowlist
         .command("list")
-        .description("list records, optionally by status or lot (one page; --cursor for the next)")
+        .description(
+          "list records, optionally by status, lot, device id prefix or profile (one page; --cursor for the next)",
+        )
         .addOption(new Option("--status <status>", "only this status").choices(["allowed", "blocked"]))
-        .option("--lot <lot>", "only this lot"),
+        .option("--lot <lot>", "only this lot")
+        .option("--prefix <prefix>", "only device ids starting with this")
+        .option("--profile <profile>", "only this profile"),
       "records",
     ),
   ).action(
-    handled(async (opts: Common & { status?: AllowlistStatus; lot?: string } & PageOptions) => {
-      const page = await (await connect(opts)).allowlist.list({
-        status: opts.status,
-        lot: opts.lot,
-        limit: opts.limit,
-        cursor: opts.cursor,
-      });
-      printPage(
-        page,
-        ["deviceId", "status", "profile", "lot", "thingType", "certificateId", "version"],
-        opts.json === true,
-      );
-    }),
+    handled(
+      async (
+        opts: Common & {
+          status?: AllowlistStatus;
+          lot?: string;
+          prefix?: string;
+          profile?: string;
+        } & PageOptions,
+      ) => {
+        const page = await (await connect(opts)).allowlist.list({
+          status: opts.status,
+          lot: opts.lot,
+          prefix: opts.prefix,
+          profile: opts.profile,
+          limit: opts.limit,
+          cursor: opts.cursor,
+        });
+        printPage(
+          page,
+          ["deviceId", "status", "profile", "lot", "thingType", "certificateId", "version"],
+          opts.json === true,
+        );
+      },
+    ),
   );
 
   withApi(

@@ -62,6 +62,41 @@ describe("against dynalite", () => {
     await expect(result).resolves.toBeUndefined();
   });
 
+  it("lists records by device id prefix and profile, alone and with status or lot, following the cursor", async () => {
+    // Prepare
+    const doc = docClient();
+    const allowlist = new DynamoAllowlist({ doc, table: names.allowlist });
+    const records = [
+      { deviceId: "pfx-a1", status: "allowed", profile: "sensor", lot: "L-pfx", version: 1 },
+      { deviceId: "pfx-a2", status: "blocked", profile: "sensor", version: 1 },
+      { deviceId: "pfx-b1", status: "allowed", profile: "gateway", lot: "L-pfx", version: 1 },
+      { deviceId: "other-pfx-a", status: "allowed", profile: "sensor", version: 1 },
+    ];
+    for (const Item of records) await doc.send(new PutCommand({ TableName: names.allowlist, Item }));
+    const all = async (filter: Parameters<typeof allowlist.list>[0]) => {
+      const ids: string[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await allowlist.list(filter, { limit: 1, ...(cursor ? { cursor } : {}) });
+        ids.push(...page.items.map((r) => r.deviceId));
+        cursor = page.cursor;
+      } while (cursor !== undefined);
+      return ids.sort();
+    };
+
+    // Act
+    const byPrefix = await all({ prefix: "pfx-a" });
+    const byProfile = await all({ prefix: "pfx-", profile: "sensor" });
+    const withStatus = await all({ prefix: "pfx-", status: "allowed" });
+    const withLot = await all({ lot: "L-pfx", profile: "gateway" });
+
+    // Assess
+    expect(byPrefix).toEqual(["pfx-a1", "pfx-a2"]);
+    expect(byProfile).toEqual(["pfx-a1", "pfx-a2"]);
+    expect(withStatus).toEqual(["pfx-a1", "pfx-b1"]);
+    expect(withLot).toEqual(["pfx-b1"]);
+  });
+
   it("binds, completes and releases a device", async () => {
     // Prepare
     const doc = docClient();
