@@ -73,6 +73,9 @@ export interface AwsEndpointOptions {
   accessKeyId?: string;
 }
 
+/** How long the endpoint keeps an idle keep-alive socket open (longer than any client's idle time here). */
+export const LOCAL_KEEP_ALIVE_MS = 300_000;
+
 export interface AwsEndpoint {
   /** e.g. http://127.0.0.1:4566 — use as AWS_ENDPOINT_URL or a client's `endpoint`. */
   url: string;
@@ -194,6 +197,11 @@ export async function startAwsEndpoint(opts: AwsEndpointOptions = {}): Promise<A
     }
   });
 
+  // The SDK's agent keeps idle sockets open without a time limit: a server that closes an idle socket
+  // first (Node's default after 5 s) races a request sent on it, which fails as "socket hang up".
+  // Idle sockets live long here, and headers may take a little longer still (Node requires that order).
+  server.keepAliveTimeout = LOCAL_KEEP_ALIVE_MS;
+  server.headersTimeout = LOCAL_KEEP_ALIVE_MS + 1_000;
   let address: AddressInfo;
   try {
     address = await listen(server, opts.port ?? 0, host);
