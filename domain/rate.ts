@@ -75,8 +75,8 @@ export interface RateTuning {
 
 export const defaultRateTuning: RateTuning = {
   adminShare: 0.2,
-  decrease: 0.5,
-  recoveryPerSecond: 0.01,
+  decrease: 0.7,
+  recoveryPerSecond: 0.005,
   floor: 0.02,
   cutIntervalMs: 1_000,
   instances: 1,

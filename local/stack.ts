@@ -100,6 +100,7 @@ const TUNABLE_VARIABLES = [
   "JITR_RETRY_BASE_DELAY_MS",
   "JITR_RETRY_MAX_DELAY_MS",
   "JITR_IDEMPOTENCY_TTL_SECONDS",
+  "JITR_IOT_QUOTAS",
 ];
 
 /** The handler's environment, with the same variable names as the deployed function. */
@@ -167,7 +168,16 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const passed = Object.fromEntries(
       TUNABLE_VARIABLES.flatMap((name) => (process.env[name] ? [[name, process.env[name] as string]] : [])),
     );
-    const environment = { ...localHandlerEnvironment(region, accountId, LOCAL_TABLES), ...passed };
+    // The handler paces IoT calls by the quotas the emulator enforces (same factor), unless told otherwise.
+    const emulated = options.quotas?.enabled
+      ? { JITR_IOT_QUOTAS: JSON.stringify({ factor: options.quotas.factor ?? 1 }) }
+      : {};
+    const environment = {
+      ...localHandlerEnvironment(region, accountId, LOCAL_TABLES),
+      ...emulated,
+      JITR_PROVISION_CONCURRENCY: String(options.concurrency ?? 2),
+      ...passed,
+    };
     const config = readProvisioningConfig(environment);
     const logger = new Logger({ serviceName: config.serviceName, logLevel: options.logLevel ?? "ERROR" });
     const metricSettings = { namespace: config.metricsNamespace, serviceName: config.serviceName };
