@@ -7,7 +7,7 @@
  * factor through its deployment parameter (JITR_IOT_QUOTAS); no code changes between factors.
  */
 import "reflect-metadata";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Logger } from "@aws-lambda-powertools/logger";
@@ -68,10 +68,10 @@ export interface ServiceRunResult {
   duplicateCpuMs: number;
 }
 
-const quiet = (serviceName: string) => ({
-  logger: new Logger({ serviceName, logLevel: "SILENT" }),
-  metrics: new Metrics({ namespace: "JitrBench", serviceName }),
-});
+const quiet = (serviceName: string) => {
+  const logger = new Logger({ serviceName, logLevel: "SILENT" });
+  return { logger, metrics: new Metrics({ namespace: "JitrBench", serviceName, logger }) };
+};
 
 /** A seeded shuffle, so two runs enqueue in the same order. */
 function shuffle<T>(items: T[], seed = 1): T[] {
@@ -101,11 +101,14 @@ export async function runServiceThroughput(options: ServiceRunOptions): Promise<
   });
   try {
     const { region, accountId } = stack.endpoints;
+    // The fleet is set up as if its devices had connected earlier: no quota while registering.
+    stack.aws.quotas.enabled = false;
     const doc = createDocumentClient(stack.clients.dynamo);
 
     // The fleet: a CA with auto-registration, a shared policy template for everyone, allowlisted devices.
     const caDir = join(dataDir, "ca");
     const ca = await createCa({ commonName: "JITR Bench CA" });
+    await mkdir(caDir, { recursive: true });
     await writeCa(caDir, ca);
     const { certificateId: caId } = await registerCa(stack.clients.iot, caDir, { autoRegistration: true });
     const now = new Date().toISOString();
@@ -203,6 +206,7 @@ export async function runServiceThroughput(options: ServiceRunOptions): Promise<
       accountId,
     });
 
+    stack.aws.quotas.enabled = true;
     // Warm-up: one certificate per instance, so the shared policy exists and instances are warm.
     const warmIds = ids.slice(0, warmUp);
     for (const id of warmIds) rulePath.enqueue("warm-up", eventOf(id));
@@ -264,7 +268,7 @@ export async function runServiceThroughput(options: ServiceRunOptions): Promise<
         new ScanCommand({ TableName: stack.tables.ledger, ...(key ? { ExclusiveStartKey: key } : {}) }),
       );
       for (const item of page.Items ?? [])
-        if (typeof item.certificateId === "string" && typeof item.outcome === "string")
+        if (typeof item.certificateId === "string" && (item.kind === "provisioned" || item.kind === "denied"))
           ledger.add(item.certificateId);
       key = page.LastEvaluatedKey;
     } while (key);

@@ -81,6 +81,8 @@ export interface AwsEndpoint {
   url: string;
   port: number;
   iot: IotRegistry;
+  /** The quota buckets; a benchmark sets up its fleet with `enabled` off, as if registered earlier. */
+  quotas: RateLimiter;
   close(): Promise<void>;
 }
 
@@ -215,6 +217,7 @@ export async function startAwsEndpoint(opts: AwsEndpointOptions = {}): Promise<A
     url: `http://${urlHost}:${address.port}`,
     port: address.port,
     iot,
+    quotas: limiter,
     close() {
       closing ??= (async () => {
         await closeServer(server);

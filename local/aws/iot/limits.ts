@@ -38,7 +38,8 @@ export class RateLimiter {
   private readonly factor: number;
 
   constructor(
-    readonly enabled: boolean,
+    /** Whether quotas are enforced (a benchmark turns it off while it sets up). */
+    public enabled: boolean,
     factor = 1,
     private readonly now: () => number = () => performance.now(),
   ) {
