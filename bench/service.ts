@@ -61,6 +61,8 @@ export interface ServiceRunResult {
   iotCalls: number;
   throttledCalls: number;
   lost: number;
+  /** Records the handler reported failed (each comes back after the visibility timeout). */
+  failedRecords: number;
   deadLettered: number;
   stuckPending: number;
   peakRssMiB: number;
@@ -69,7 +71,9 @@ export interface ServiceRunResult {
 }
 
 const quiet = (serviceName: string) => {
-  const logger = new Logger({ serviceName, logLevel: "SILENT" });
+  // BENCH_LOG_LEVEL=ERROR shows why a message failed (the handler's own error logs).
+  const logLevel = process.env.BENCH_LOG_LEVEL === "ERROR" ? "ERROR" : "SILENT";
+  const logger = new Logger({ serviceName, logLevel });
   return { logger, metrics: new Metrics({ namespace: "JitrBench", serviceName, logger }) };
 };
 
@@ -186,11 +190,14 @@ export async function runServiceThroughput(options: ServiceRunOptions): Promise<
       instances.push(makeProvisionHandler(buildProvisioning(config, clients, quiet(`bench-${i}`))));
     }
     const free = [...instances];
+    let failedRecords = 0;
     const pooled: LambdaHandler = async (event, context: Context) => {
       const instance = free.pop();
       if (instance === undefined) throw new Error("more batches in flight than concurrency slots");
       try {
-        return await instance(event, context);
+        const response = (await instance(event, context)) as { batchItemFailures?: unknown[] } | undefined;
+        failedRecords += response?.batchItemFailures?.length ?? 0;
+        return response;
       } finally {
         free.push(instance);
       }
@@ -214,6 +221,7 @@ export async function runServiceThroughput(options: ServiceRunOptions): Promise<
     await new Promise((resolve) => setTimeout(resolve, 1_500)); // the emulator's buckets refill
     calls.clear();
     throttled = 0;
+    failedRecords = 0;
 
     // The burst: every certificate's event and its duplicates, mixed.
     const measured = ids.slice(warmUp);
@@ -227,7 +235,8 @@ export async function runServiceThroughput(options: ServiceRunOptions): Promise<
     for (const id of events) rulePath.enqueue(`$aws/events/certificates/registered/${caId}`, eventOf(id));
     let decided = 0;
     let lastDecidedAt = started;
-    const deadline = started + options.deadlineMs;
+    // A failed message comes back after the visibility timeout, as on SQS: wait for that once more.
+    const deadline = started + options.deadlineMs + DEPLOYED_RULE_PATH.visibilityTimeoutMs;
     while (performance.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 100));
       rss.push(process.memoryUsage().rss);
@@ -304,6 +313,7 @@ export async function runServiceThroughput(options: ServiceRunOptions): Promise<
       iotCalls: [...calls.values()].reduce((a, b) => a + b, 0) + throttled,
       throttledCalls: throttled,
       lost,
+      failedRecords,
       deadLettered: stats.deadLettered,
       stuckPending,
       peakRssMiB: Math.max(...rss, process.memoryUsage().rss) / 2 ** 20,
