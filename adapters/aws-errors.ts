@@ -27,19 +27,56 @@ export const isMarkedRetryable = (error: unknown): boolean =>
   error.$retryable !== null &&
   error.$retryable !== false;
 
-/** True when the error never reached the service or came back without response metadata. */
-export const isNetworkError = (error: unknown): boolean => isRecord(error) && !isRecord(error.$metadata);
+/**
+ * Names and Node error codes of failures at the network level: the request may or may not have
+ * reached the service, and nothing in the answer says the request itself was at fault.
+ */
+const NETWORK_ERRORS: ReadonlySet<string> = new Set([
+  "TimeoutError",
+  "RequestTimeout",
+  "RequestTimeoutException",
+  "NetworkingError",
+  "ECONNRESET",
+  "ECONNREFUSED",
+  "ECONNABORTED",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EAI_AGAIN",
+  "ENOTFOUND",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "UND_ERR_SOCKET",
+  "UND_ERR_CONNECT_TIMEOUT",
+]);
+
+/** The Node error code (e.g. "ECONNRESET"), or "" when it has none. */
+const errorCode = (error: unknown): string =>
+  isRecord(error) && typeof error.code === "string" ? error.code : "";
+
+/**
+ * True when the error never reached the service or came back without an HTTP status: no `$metadata`,
+ * a network name or code (a socket hang up, a reset, a timeout; the SDK's retry layer adds `$metadata`
+ * to those too, without a status), or `$metadata` without a status and no service fault (`$fault`).
+ */
+export const isNetworkError = (error: unknown): boolean => {
+  if (!isRecord(error)) return false;
+  if (NETWORK_ERRORS.has(errorName(error)) || NETWORK_ERRORS.has(errorCode(error))) return true;
+  if (isRecord(error.cause) && NETWORK_ERRORS.has(errorCode(error.cause))) return true;
+  if (!isRecord(error.$metadata)) return true;
+  return httpStatusOf(error) === undefined && error.$fault !== "client" && error.$fault !== "server";
+};
 
 /**
  * True when trying again may help: a name in `transientNames`, `$retryable`, HTTP 5xx or 429,
- * or a network-level failure (no `$metadata`).
+ * a service fault without a status, or a network-level failure (see `isNetworkError`).
  */
 export const isTransientAwsError = (error: unknown, transientNames: ReadonlySet<string>): boolean => {
   if (transientNames.has(errorName(error))) return true;
   if (isMarkedRetryable(error)) return true;
+  if (isNetworkError(error)) return true;
   const status = httpStatusOf(error);
   if (status !== undefined) return status >= 500 || status === 429;
-  return isNetworkError(error);
+  return isRecord(error) && error.$fault === "server";
 };
 
 const MAX_DETAIL = 200;

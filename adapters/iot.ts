@@ -25,7 +25,13 @@ import {
   UpdateCertificateCommand,
   UpdateThingCommand,
 } from "@aws-sdk/client-iot";
-import { AlreadyExistsError, JitrError, NotFoundError, TransientError } from "../domain/errors.ts";
+import {
+  AlreadyExistsError,
+  JitrError,
+  NotFoundError,
+  ThrottlingError,
+  TransientError,
+} from "../domain/errors.ts";
 import type {
   CertificateDescription,
   IotInventoryPort,
@@ -57,6 +63,7 @@ export function mapIotError(error: unknown, operation: string, resource: string)
   const name = errorName(error);
   if (name === "ResourceNotFoundException") return new NotFoundError(message, { cause: error });
   if (name === "ResourceAlreadyExistsException") return new AlreadyExistsError(message, { cause: error });
+  if (name === "ThrottlingException") return new ThrottlingError(message, { cause: error });
   if (isTransientAwsError(error, TRANSIENT_IOT_ERRORS)) return new TransientError(message, { cause: error });
   return new JitrError(message, { cause: error });
 }

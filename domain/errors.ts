@@ -135,6 +135,14 @@ export class TransientError extends JitrError {
   }
 }
 
+/** The service refused a call because the account is over its rate quota; worth retrying more slowly. */
+export class ThrottlingError extends TransientError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "ThrottlingError";
+  }
+}
+
 /**
  * A write that failed in a way that leaves its outcome unknown (a 5xx or a lost response: it may have
  * been applied). Not transient: repeating a count could count twice.

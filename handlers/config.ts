@@ -1,5 +1,6 @@
 import { ConfigurationError } from "../domain/errors.ts";
 import type { ProvisionSettings } from "../domain/provision.ts";
+import { type IotQuotas, parseIotQuotas } from "../domain/rate.ts";
 import { defaultRetryPolicy } from "../domain/retry.ts";
 import type { DeviceIdStrategy } from "../domain/types.ts";
 
@@ -10,6 +11,10 @@ export interface ProvisioningConfig {
   idempotencyTtlSeconds: number;
   serviceName: string;
   metricsNamespace: string;
+  /** The account's IoT API quotas the provisioning calls are paced by (JITR_IOT_QUOTAS). */
+  iotQuotas: IotQuotas;
+  /** Instances expected to share the quotas: the queue's concurrency cap (JITR_PROVISION_CONCURRENCY). */
+  provisionConcurrency: number;
 }
 
 /** The tables of the service's stores. */
@@ -32,7 +37,18 @@ export function readProvisioningConfig(env: Env = process.env): ProvisioningConf
     idempotencyTtlSeconds: integer(env, "JITR_IDEMPOTENCY_TTL_SECONDS", 3600, 60, 7 * 86_400),
     serviceName: readServiceName(env),
     metricsNamespace: optional(env, "POWERTOOLS_METRICS_NAMESPACE") ?? "Jitr",
+    iotQuotas: readIotQuotas(env),
+    provisionConcurrency: integer(env, "JITR_PROVISION_CONCURRENCY", 2, 1, 1000),
   };
+}
+
+/** The account's IoT API quotas: JITR_IOT_QUOTAS, a JSON object (`{"factor":2}`, `{"UpdateCertificate":20}`). */
+export function readIotQuotas(env: Env = process.env): IotQuotas {
+  try {
+    return parseIotQuotas(optional(env, "JITR_IOT_QUOTAS"));
+  } catch (error) {
+    throw new ConfigurationError(`JITR_IOT_QUOTAS ${(error as Error).message}`, { cause: error });
+  }
 }
 
 /** The settings provisioning decides and retries by (the admin API decides by the same ones). */

@@ -1,5 +1,9 @@
 import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-powertools/batch";
-import { IdempotencyConfig, makeIdempotent } from "@aws-lambda-powertools/idempotency";
+import {
+  IdempotencyAlreadyInProgressError,
+  IdempotencyConfig,
+  makeIdempotent,
+} from "@aws-lambda-powertools/idempotency";
 import type { BasePersistenceLayer } from "@aws-lambda-powertools/idempotency/persistence";
 import type { Logger } from "@aws-lambda-powertools/logger";
 import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
@@ -23,6 +27,8 @@ export interface ProvisionHandlerDeps {
 /** What one event came to; stored by the idempotency layer, so plain JSON. */
 export type EventSummary =
   | { outcome: "malformed"; error: string }
+  /** Another run is deciding this certificate now; its own message is retried if it fails. */
+  | { outcome: "in-progress"; certificateId: string }
   | {
       outcome: ProvisionResult["outcome"];
       certificateId: string;
@@ -32,6 +38,9 @@ export type EventSummary =
     };
 
 export type ProvisionHandler = (event: unknown, context: Context) => Promise<EventSummary | SQSBatchResponse>;
+
+/** Settled certificate ids an instance remembers (a few hundred bytes each). */
+const LOCAL_CACHE_SIZE = 10_000;
 
 const isSqsEvent = (event: unknown): event is SQSEvent =>
   typeof event === "object" &&
@@ -49,7 +58,14 @@ export function makeProvisionHandler(deps: ProvisionHandlerDeps): ProvisionHandl
     eventKeyJmesPath: "certificateId",
     expiresAfterSeconds: deps.idempotencyTtlSeconds,
     throwOnNoIdempotencyKey: true,
+    // Certificates this instance settled answer from memory: a duplicate event (AWS re-publishes a pending
+    // certificate's event on every reconnect) costs no table write. Keyed by certificate id, so one
+    // device's result is never another's.
+    useLocalCache: true,
+    maxLocalCacheSize: LOCAL_CACHE_SIZE,
   });
+  /** Certificate ids this instance is deciding now. */
+  const inFlight = new Set<string>();
 
   // Runs once per certificate id: metrics and outcome logs live inside, so a replay counts nothing twice.
   const provisionOnce = makeIdempotent(
@@ -114,7 +130,23 @@ export function makeProvisionHandler(deps: ProvisionHandlerDeps): ProvisionHandl
       logger.error("malformed event dropped", { error: error.message });
       return { outcome: "malformed", error: error.message };
     }
-    return provisionOnce(event);
+    // A duplicate of a certificate being decided (here or by another instance) drains at once: the run
+    // under way records the outcome, and if it fails its own message comes back, so nothing is lost.
+    if (inFlight.has(event.certificateId)) return inProgress(event.certificateId);
+    inFlight.add(event.certificateId);
+    try {
+      return await provisionOnce(event);
+    } catch (error) {
+      if (error instanceof IdempotencyAlreadyInProgressError) return inProgress(event.certificateId);
+      throw error;
+    } finally {
+      inFlight.delete(event.certificateId);
+    }
+  }
+
+  function inProgress(certificateId: string): EventSummary {
+    metrics.addMetric("DuplicateInProgress", MetricUnit.Count, 1);
+    return { outcome: "in-progress", certificateId };
   }
 
   const processor = new BatchProcessor(EventType.SQS);

@@ -11,6 +11,7 @@ import { createDocumentClient } from "../adapters/dynamo/table.ts";
 import { IotRegistryAdapter } from "../adapters/iot.ts";
 import { KnownPolicies } from "../domain/known-policies.ts";
 import { type ClockPort, systemClock } from "../domain/ports.ts";
+import { rateControlledIot } from "../domain/rate.ts";
 import { KnownReferences } from "../domain/references.ts";
 import type { ProvisioningConfig } from "./config.ts";
 import type { ProvisionHandlerDeps } from "./provision.ts";
@@ -52,7 +53,13 @@ export function buildProvisioning(
 ): ProvisionHandlerDeps {
   return {
     provision: {
-      iot: new IotRegistryAdapter(clients.iot),
+      // Paced by the account's quotas, backing off when IoT throttles; one set of rates per instance.
+      iot: rateControlledIot(new IotRegistryAdapter(clients.iot), {
+        priority: "provisioning",
+        quotas: config.iotQuotas,
+        clock: systemClock,
+        tuning: { instances: config.provisionConcurrency },
+      }),
       ...buildStores(clients.dynamo, config.tables, systemClock),
       clock: systemClock,
       settings: config.settings,

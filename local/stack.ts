@@ -2,6 +2,7 @@
  * `jitr local`: the whole service in one process — the AWS endpoint (IoT emulator + DynamoDB), the
  * provisioning handler behind the rule path, the admin API and the device gateway.
  */
+
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, readFile } from "node:fs/promises";
@@ -20,6 +21,7 @@ import { buildProvisioning } from "../handlers/wiring.ts";
 import { writeSecret } from "../pki/key-files.ts";
 import { startAdminServer } from "./admin-server.ts";
 import { type AwsEndpoint, startAwsEndpoint } from "./aws/index.ts";
+import { resolveQuotas } from "./aws/iot/limits.ts";
 import {
   LOCAL_CREDENTIALS,
   LOCAL_JOB_BUCKET,
@@ -92,6 +94,9 @@ export interface LocalStack {
 }
 
 /** The provisioning function's behaviour settings, taken from the environment by `jitr local` as on Lambda. */
+/** The handler's quota factor when the emulator enforces no quotas. */
+const UNENFORCED_QUOTA_FACTOR = 1000;
+
 const TUNABLE_VARIABLES = [
   "JITR_DEVICE_ID_STRATEGY",
   "JITR_POLICY_PREFIX",
@@ -100,6 +105,7 @@ const TUNABLE_VARIABLES = [
   "JITR_RETRY_BASE_DELAY_MS",
   "JITR_RETRY_MAX_DELAY_MS",
   "JITR_IDEMPOTENCY_TTL_SECONDS",
+  "JITR_IOT_QUOTAS",
 ];
 
 /** The handler's environment, with the same variable names as the deployed function. */
@@ -167,7 +173,17 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const passed = Object.fromEntries(
       TUNABLE_VARIABLES.flatMap((name) => (process.env[name] ? [[name, process.env[name] as string]] : [])),
     );
-    const environment = { ...localHandlerEnvironment(region, accountId, LOCAL_TABLES), ...passed };
+    // The handler paces IoT calls by the quotas the emulator enforces (same factor); when it enforces
+    // none, the pace is far above anything local mode reaches, as on an account with raised quotas.
+    const enforced = resolveQuotas(options.quotas);
+    const emulatedFactor = enforced.enabled ? enforced.factor : UNENFORCED_QUOTA_FACTOR;
+    const emulated = { JITR_IOT_QUOTAS: JSON.stringify({ factor: emulatedFactor }) };
+    const environment = {
+      ...localHandlerEnvironment(region, accountId, LOCAL_TABLES),
+      ...emulated,
+      JITR_PROVISION_CONCURRENCY: String(options.concurrency ?? 2),
+      ...passed,
+    };
     const config = readProvisioningConfig(environment);
     const logger = new Logger({ serviceName: config.serviceName, logLevel: options.logLevel ?? "ERROR" });
     const metricSettings = { namespace: config.metricsNamespace, serviceName: config.serviceName };

@@ -73,11 +73,16 @@ export interface AwsEndpointOptions {
   accessKeyId?: string;
 }
 
+/** How long the endpoint keeps an idle keep-alive socket open (longer than any client's idle time here). */
+export const LOCAL_KEEP_ALIVE_MS = 300_000;
+
 export interface AwsEndpoint {
   /** e.g. http://127.0.0.1:4566 — use as AWS_ENDPOINT_URL or a client's `endpoint`. */
   url: string;
   port: number;
   iot: IotRegistry;
+  /** The quota buckets; a benchmark sets up its fleet with `enabled` off, as if registered earlier. */
+  quotas: RateLimiter;
   close(): Promise<void>;
 }
 
@@ -194,6 +199,11 @@ export async function startAwsEndpoint(opts: AwsEndpointOptions = {}): Promise<A
     }
   });
 
+  // The SDK's agent keeps idle sockets open without a time limit: a server that closes an idle socket
+  // first (Node's default after 5 s) races a request sent on it, which fails as "socket hang up".
+  // Idle sockets live long here, and headers may take a little longer still (Node requires that order).
+  server.keepAliveTimeout = LOCAL_KEEP_ALIVE_MS;
+  server.headersTimeout = LOCAL_KEEP_ALIVE_MS + 1_000;
   let address: AddressInfo;
   try {
     address = await listen(server, opts.port ?? 0, host);
@@ -207,6 +217,7 @@ export async function startAwsEndpoint(opts: AwsEndpointOptions = {}): Promise<A
     url: `http://${urlHost}:${address.port}`,
     port: address.port,
     iot,
+    quotas: limiter,
     close() {
       closing ??= (async () => {
         await closeServer(server);

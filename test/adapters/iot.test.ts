@@ -31,7 +31,13 @@ import {
 import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
 import { IotRegistryAdapter, mapIotError } from "../../adapters/iot.ts";
-import { AlreadyExistsError, JitrError, NotFoundError, TransientError } from "../../domain/errors.ts";
+import {
+  AlreadyExistsError,
+  JitrError,
+  NotFoundError,
+  ThrottlingError,
+  TransientError,
+} from "../../domain/errors.ts";
 
 const CERT_ID = "a".repeat(64);
 const CERT_ARN = `arn:aws:iot:eu-west-1:123456789012:cert/${CERT_ID}`;
@@ -406,8 +412,8 @@ describe("IotRegistryAdapter error mapping", () => {
     {
       label: "ThrottlingException",
       error: new ThrottlingException({ message: "x", ...meta }),
-      expected: TransientError,
-      name: "TransientError",
+      expected: ThrottlingError,
+      name: "ThrottlingError",
     },
     {
       label: "ServiceUnavailableException",

@@ -19,6 +19,7 @@ import { dirname, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tableDefinitions } from "../../adapters/tables.ts";
+import { defaultIotQuotas, parseIotQuotas } from "../../domain/rate.ts";
 import { readAdminConfig } from "../../handlers/admin-config.ts";
 import { readProvisioningConfig } from "../../handlers/config.ts";
 import { readZip, type ZipEntry } from "../../scripts/package-zip.ts";
@@ -187,6 +188,16 @@ describe("event path: topic rule -> queue -> provisioning function -> dead-lette
     // DescribeCertificate / UpdateCertificate / CreatePolicy allow 10 requests/s per account; records of a
     // batch run in parallel and one provisioning takes about a second, so at most 10 may be in flight.
     expect(MaximumConcurrency * batchSize).toBeLessThanOrEqual(10);
+  });
+
+  it("the provisioning function is paced by the account's quotas and knows how many instances share them", () => {
+    const mapping =
+      Object.values(resourcesOfType(template, "AWS::Lambda::EventSourceMapping"))[0]?.Properties ?? {};
+    const { MaximumConcurrency } = mapping.ScalingConfig as { MaximumConcurrency: number };
+    const env = environmentOf("Provision");
+
+    expect(parseIotQuotas(String(env.JITR_IOT_QUOTAS))).toEqual(defaultIotQuotas);
+    expect(Number(env.JITR_PROVISION_CONCURRENCY)).toBe(MaximumConcurrency);
   });
 
   it("the queue's visibility timeout is at least 6 x the function timeout, and failures dead-letter", () => {

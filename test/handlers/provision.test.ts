@@ -49,24 +49,26 @@ async function setup() {
   const run = crypto.randomUUID().slice(0, 8);
   const device = (n: number) => `dev-${run}-${n}`;
   await doc.send(new PutCommand({ TableName: db.names.mappings, Item: defaultMapping }));
-  const handler = makeProvisionHandler({
-    provision: {
-      iot,
-      allowlist: new DynamoAllowlist({ doc, table: db.names.allowlist }),
-      mappings: new DynamoMappings({ doc, table: db.names.mappings }),
-      lots: new DynamoLots({ doc, table: db.names.lots }),
-      ledger: new DynamoLedger({ doc, table: db.names.ledger }),
-      clock: new FakeClock(new Date()),
-      settings: testSettings({ attempts: 2, baseDelayMs: 1, maxDelayMs: 2 }),
-    },
-    persistenceStore: new DynamoDBPersistenceLayer({
-      tableName: db.names.idempotency,
-      awsSdkV3Client: db.client,
-    }),
-    idempotencyTtlSeconds: 3600,
-    logger: new Logger({ serviceName: "jitr-test" }),
-    metrics: new Metrics({ namespace: "JitrTest", serviceName: "jitr-test" }),
-  });
+  const instance = () =>
+    makeProvisionHandler({
+      provision: {
+        iot,
+        allowlist: new DynamoAllowlist({ doc, table: db.names.allowlist }),
+        mappings: new DynamoMappings({ doc, table: db.names.mappings }),
+        lots: new DynamoLots({ doc, table: db.names.lots }),
+        ledger: new DynamoLedger({ doc, table: db.names.ledger }),
+        clock: new FakeClock(new Date()),
+        settings: testSettings({ attempts: 2, baseDelayMs: 1, maxDelayMs: 2 }),
+      },
+      persistenceStore: new DynamoDBPersistenceLayer({
+        tableName: db.names.idempotency,
+        awsSdkV3Client: db.client,
+      }),
+      idempotencyTtlSeconds: 3600,
+      logger: new Logger({ serviceName: "jitr-test" }),
+      metrics: new Metrics({ namespace: "JitrTest", serviceName: "jitr-test" }),
+    });
+  const handler = instance();
   const register = async (cn: string, allow = true): Promise<RegisteredEvent> => {
     const issued = await issueCertificate(await testCa(), { subject: { CN: cn } });
     const id = certificateIdOf(issued.certificatePem);
@@ -74,7 +76,17 @@ async function setup() {
     if (allow) await doc.send(new PutCommand({ TableName: db.names.allowlist, Item: allowed(cn) }));
     return eventFor(id);
   };
-  return { iot, handler, device, register };
+  return { iot, handler, instance, device, register };
+}
+
+/** Calls the local table makes to the idempotency table, counted from here on. */
+function idempotencyCalls() {
+  const send = vi.spyOn(db.client, "send");
+  return () =>
+    send.mock.calls.filter(([command]) => {
+      const input = (command as { input?: { TableName?: string } }).input;
+      return input?.TableName === db.names.idempotency;
+    }).length;
 }
 
 const sqs = (bodies: string[]): SQSEvent => ({
@@ -127,6 +139,85 @@ describe("provisioning handler", () => {
     const second = await handler({ ...event, timestamp: event.timestamp + 5000 }, lambdaContext());
     expect(second).toEqual(first);
     expect(iot.calls.length).toBe(calls);
+  });
+
+  it("a duplicate of a settled certificate answers from the instance's memory: no IoT call, no table call", async () => {
+    // Prepare
+    const { iot, handler, device, register } = await setup();
+    const event = await register(device(1));
+    const first = await handler(event, lambdaContext());
+    const iotCalls = iot.calls.length;
+    const tableCalls = idempotencyCalls();
+
+    // Act
+    const again = await handler(sqs([JSON.stringify(event), JSON.stringify(event)]), lambdaContext());
+
+    // Assess
+    expect(again).toEqual({ batchItemFailures: [] });
+    expect(first).toMatchObject({ outcome: "provisioned" });
+    expect(iot.calls.length).toBe(iotCalls);
+    expect(tableCalls()).toBe(0);
+  });
+
+  it("duplicates in the batch of their first event drain at once, without a retry or a second run", async () => {
+    // Prepare
+    const { iot, handler, device, register } = await setup();
+    const event = await register(device(1));
+    const other = await register(device(2));
+    const body = JSON.stringify(event);
+
+    // Act
+    const response = await handler(sqs([body, body, JSON.stringify(other), body]), lambdaContext());
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(iot.statusOf(event.certificateId)).toBe("ACTIVE");
+    expect(iot.statusOf(other.certificateId)).toBe("ACTIVE");
+    const described = iot.calls.filter((c) => c.method === "describeCertificate").map((c) => c.args[0]);
+    expect(described.filter((id) => id === event.certificateId)).toHaveLength(1);
+  });
+
+  it("a duplicate of a certificate another instance is deciding drains at once; that run still records the outcome", async () => {
+    // Prepare
+    const { iot, handler, instance, device, register } = await setup();
+    const event = await register(device(1));
+    let release = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const create = iot.createThing.bind(iot);
+    iot.createThing = async (thing) => {
+      await gate;
+      return create(thing);
+    };
+    const first = handler(event, lambdaContext());
+    await vi.waitFor(() => expect(iot.calls.some((c) => c.method === "describeCertificate")).toBe(true));
+    const callsBefore = iot.calls.length;
+
+    // Act
+    const duplicate = await instance()(sqs([JSON.stringify(event)]), lambdaContext());
+    const callsByDuplicate = iot.calls.length - callsBefore;
+    release();
+
+    // Assess
+    expect(duplicate).toEqual({ batchItemFailures: [] });
+    expect(callsByDuplicate).toBe(0);
+    expect(await first).toMatchObject({ outcome: "provisioned", certificateId: event.certificateId });
+    expect(iot.statusOf(event.certificateId)).toBe("ACTIVE");
+  });
+
+  it("a duplicate never carries one certificate's result to another: each certificate is decided on its own", async () => {
+    // Prepare
+    const { handler, device, register } = await setup();
+    const allowedEvent = await register(device(1));
+    const unknownEvent = await register(device(2), false);
+    await handler(allowedEvent, lambdaContext());
+
+    // Act
+    const result = await handler(unknownEvent, lambdaContext());
+
+    // Assess
+    expect(result).toMatchObject({ outcome: "denied", reason: "not-allowlisted" });
   });
 
   it("an SQS batch reports only the failed record, drops the malformed one, and counts a denial by reason", async () => {

@@ -1,39 +1,16 @@
 /**
  * API rate quotas (token buckets) and fault injection for the IoT emulator.
  */
+import {
+  DEFAULT_IOT_QUOTA as DEFAULT_IOT_API_QUOTA,
+  DEFAULT_IOT_QUOTAS as IOT_API_QUOTAS,
+} from "../../../domain/rate.ts";
 
 /**
- * Requests per second per operation, from the AWS IoT Core service quotas page.
- * `AutoRegisterCertificate` is the JITR registration rate (device certificates
- * auto-registered per second), not an API operation.
+ * Requests per second per operation, from the AWS IoT Core service quotas page (the same table the
+ * service paces itself by); operations it does not list get a conservative stand-in.
  */
-export const IOT_API_QUOTAS: Readonly<Record<string, number>> = {
-  DescribeCertificate: 10,
-  UpdateCertificate: 10,
-  RegisterCertificate: 10,
-  CreatePolicy: 10,
-  GetPolicy: 10,
-  AttachPolicy: 15,
-  DetachPolicy: 15,
-  ListAttachedPolicies: 15,
-  CreateThing: 100,
-  DescribeThing: 350,
-  AttachThingPrincipal: 100,
-  DetachThingPrincipal: 100,
-  DeleteThing: 100,
-  AddThingToThingGroup: 100,
-  ListThingPrincipals: 10,
-  CreateThingType: 15,
-  DescribeThingType: 100,
-  CreateThingGroup: 25,
-  AutoRegisterCertificate: 15,
-};
-
-/**
- * Operations without a quota in the table get 20 requests per second: a conservative
- * stand-in, lower than most of the published control-plane quotas.
- */
-export const DEFAULT_IOT_API_QUOTA = 20;
+export { DEFAULT_IOT_API_QUOTA, IOT_API_QUOTAS };
 
 export interface QuotaOptions {
   enabled: boolean;
@@ -61,7 +38,8 @@ export class RateLimiter {
   private readonly factor: number;
 
   constructor(
-    readonly enabled: boolean,
+    /** Whether quotas are enforced (a benchmark turns it off while it sets up). */
+    public enabled: boolean,
     factor = 1,
     private readonly now: () => number = () => performance.now(),
   ) {

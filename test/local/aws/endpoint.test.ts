@@ -28,7 +28,12 @@ import {
   ThrottlingException,
 } from "@aws-sdk/client-iot";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { IotError, serviceFromAuthorization, startAwsEndpoint } from "../../../local/aws/index.ts";
+import {
+  IotError,
+  LOCAL_KEEP_ALIVE_MS,
+  serviceFromAuthorization,
+  startAwsEndpoint,
+} from "../../../local/aws/index.ts";
 import { RateLimiter } from "../../../local/aws/iot/limits.ts";
 import { createCa, issueCertificate, verificationCertificate } from "./certs.ts";
 import { allowAll, type Harness, startHarness } from "./helpers.ts";
@@ -365,5 +370,23 @@ describe("faults", () => {
     }
     process.env.JITR_LOCAL_FAULT_THROTTLE_RATE = "2";
     await expect(startAwsEndpoint({ port: 0 })).rejects.toThrow(/between 0 and 1/);
+  });
+});
+
+describe("keep-alive", () => {
+  it("keeps idle sockets open longer than a client keeps them, so a reused socket is not closed under a request", async () => {
+    // Prepare
+    const endpoint = await startAwsEndpoint({ port: 0 });
+    try {
+      // Act
+      const response = await fetch(`${endpoint.url}/things`, { headers: { ...signed("iot") } });
+      await response.arrayBuffer();
+
+      // Assess: Node announces the server's idle timeout in seconds (its default is 5).
+      expect(response.headers.get("keep-alive")).toBe(`timeout=${LOCAL_KEEP_ALIVE_MS / 1000}`);
+      expect(LOCAL_KEEP_ALIVE_MS).toBeGreaterThanOrEqual(60_000);
+    } finally {
+      await endpoint.close();
+    }
   });
 });
