@@ -1,6 +1,13 @@
 import { ConfigurationError } from "../domain/errors.ts";
 import type { ProvisionSettings } from "../domain/provision.ts";
-import { readProvisionSettings, readServiceName, readStoreTables, type StoreTables } from "./config.ts";
+import type { IotQuotas } from "../domain/rate.ts";
+import {
+  readIotQuotas,
+  readProvisionSettings,
+  readServiceName,
+  readStoreTables,
+  type StoreTables,
+} from "./config.ts";
 
 /** Where the deployment runs jobs: the jobs table, the queue that feeds the worker, the job bucket. */
 export interface JobsConfig {
@@ -14,6 +21,8 @@ export interface AdminConfig {
   settings: ProvisionSettings;
   tables: StoreTables;
   serviceName: string;
+  /** The account's IoT API quotas (JITR_IOT_QUOTAS) the job worker's IoT calls are paced by. */
+  iotQuotas: IotQuotas;
   /** Absent where the deployment runs no jobs (the job routes answer 404). */
   jobs?: JobsConfig;
 }
@@ -36,6 +45,7 @@ export function readAdminConfig(env: Record<string, string | undefined> = proces
     settings: readProvisionSettings(env),
     tables: readStoreTables(env),
     serviceName: readServiceName(env),
+    iotQuotas: readIotQuotas(env),
     ...(jobs !== undefined ? { jobs } : {}),
   };
 }

@@ -3,17 +3,23 @@ import { IotRegistryAdapter } from "../adapters/iot.ts";
 import type { AdminDeps } from "../domain/admin/index.ts";
 import { ConfigurationError } from "../domain/errors.ts";
 import { systemClock } from "../domain/ports.ts";
+import { type IotQuotas, rateControlledIot } from "../domain/rate.ts";
 import type { AdminConfig } from "./admin-config.ts";
 import { buildJobDeps, defaultJobClients, type JobClients } from "./admin-wiring.ts";
 import type { JobWorkerDeps } from "./job-worker.ts";
 import { type AwsClients, buildStores, defaultClients } from "./wiring.ts";
 
 /**
- * The IoT port every IoT-changing job step (reconcile, block of many) goes through: the ONE place the worker
- * builds it, so rate control shared with provisioning can wrap it here.
+ * The IoT port every IoT-changing job step (reconcile, block of many) goes through, built in this one
+ * place: paced by the account's quotas at the admin share (domain/rate.ts), so a job leaves provisioning
+ * the rest of each quota and backs off when IoT throttles.
  */
-export function jobWorkerIot(clients: AwsClients): AdminDeps["iot"] {
-  return new IotRegistryAdapter(clients.iot);
+export function jobWorkerIot(clients: AwsClients, quotas: IotQuotas): AdminDeps["iot"] {
+  return rateControlledIot(new IotRegistryAdapter(clients.iot), {
+    priority: "admin",
+    quotas,
+    clock: systemClock,
+  });
 }
 
 /** Builds the job worker's dependencies (the admin config with its jobs part), once per cold start. */
@@ -31,7 +37,7 @@ export function buildJobWorker(
   const logger = new Logger({ serviceName: config.serviceName });
   return {
     admin: {
-      iot: jobWorkerIot(clients),
+      iot: jobWorkerIot(clients, config.iotQuotas),
       ...buildStores(clients.dynamo, config.tables),
       clock: systemClock,
       settings: config.settings,

@@ -4,7 +4,7 @@
  */
 
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { IoTClient } from "@aws-sdk/client-iot";
+import { DescribeCertificateCommand, IoTClient } from "@aws-sdk/client-iot";
 import {
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
@@ -15,7 +15,7 @@ import { SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { DynamoDBDocumentClient, GetCommand, PutCommand, ScanCommand } from "@aws-sdk/lib-dynamodb";
 import type { Context, SQSEvent } from "aws-lambda";
 import { mockClient } from "aws-sdk-client-mock";
-import { beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ConfigurationError } from "../../domain/errors.ts";
 import type { Job } from "../../domain/jobs/types.ts";
 import { makeAdminHandler } from "../../handlers/admin.ts";
@@ -225,5 +225,39 @@ describe("the deployed job worker", () => {
         .split("\n"),
     ).toHaveLength(2);
     expect(sqs.calls()).toHaveLength(0);
+  });
+});
+
+describe("the job worker's IoT port", () => {
+  afterEach(() => vi.useRealTimers());
+
+  it("is paced at the admin share of the account's quotas (JITR_IOT_QUOTAS)", async () => {
+    // Prepare: DescribeCertificate 10/s x 0.5 = 5/s; an admin job aims at 20 % of it: one call a second
+    vi.useFakeTimers();
+    const iot = mockClient(IoTClient);
+    iot.on(DescribeCertificateCommand).resolves({});
+    const port = buildJobWorker(
+      readAdminConfig({ ...STACK_ENV, JITR_IOT_QUOTAS: '{"factor":0.5}' }),
+      "worker-1",
+      clients(),
+      jobClients(),
+    ).admin.iot;
+    let secondDone = false;
+
+    // Act
+    await port.describeCertificate("a".repeat(64));
+    const second = port.describeCertificate("b".repeat(64)).then(() => {
+      secondDone = true;
+    });
+    await vi.advanceTimersByTimeAsync(900);
+    const afterNineTenths = secondDone;
+    await vi.advanceTimersByTimeAsync(200);
+    await second;
+
+    // Assess: the second call waited for the next token, a second after the first
+    expect(afterNineTenths).toBe(false);
+    expect(secondDone).toBe(true);
+    expect(iot).toHaveReceivedCommandTimes(DescribeCertificateCommand, 2);
+    iot.restore();
   });
 });
