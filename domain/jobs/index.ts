@@ -4,9 +4,10 @@
  */
 import type { AdminContext } from "../admin/deps.ts";
 import type { ClockPort } from "../ports.ts";
-import { ExportJob } from "./export-job.ts";
+import { BackupJob, ExportJob } from "./export-job.ts";
 import { ImportJob } from "./import-job.ts";
 import type { JobFiles } from "./ports.ts";
+import { RestoreJob } from "./restore-job.ts";
 import type { JobKind } from "./types.ts";
 
 export {
@@ -17,9 +18,24 @@ export {
   jobLedgerKey,
   type UploadTicket,
 } from "./admin.ts";
-export { EXPORT_JOB, ExportJob, type ExportResult } from "./export-job.ts";
+export {
+  BACKUP_JOB,
+  BACKUP_VERSION,
+  BackupJob,
+  EXPORT_JOB,
+  ExportJob,
+  type ExportResult,
+} from "./export-job.ts";
 export { IMPORT_JOB, ImportJob, type ImportJobParams } from "./import-job.ts";
 export type { JobFiles, JobQueue, JobStore, SignedUrl, UploadedPart } from "./ports.ts";
+export {
+  RESTORE_JOB,
+  type RestoredKind,
+  type RestoredRecord,
+  RestoreJob,
+  type RestoreJobParams,
+  type RestoreReport,
+} from "./restore-job.ts";
 export { JobRunner, type JobRunnerOptions, type RunOutcome } from "./runner.ts";
 export {
   FINAL_STATES,
@@ -33,5 +49,10 @@ export {
 
 /** The kinds of job the worker runs, over the admin use cases' ports and the job bucket. */
 export function jobKinds(context: AdminContext, files: JobFiles, clock: ClockPort): JobKind[] {
-  return [new ImportJob({ context, files, clock }), new ExportJob({ context, files })];
+  return [
+    new ImportJob({ context, files, clock }),
+    new ExportJob({ context, files }),
+    new BackupJob({ context, files }),
+    new RestoreJob({ context, files, clock }),
+  ];
 }
