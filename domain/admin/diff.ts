@@ -1,6 +1,7 @@
 /*
  * The field-by-field difference between two versions of a record's admin fields, as a dry run reports it
- * (import, restore): each field whose value changes, with its value before and after (absent: unset).
+ * (import, restore): each field whose value changes, with its value before and after (absent: unset). A
+ * field holding an object (attributes, a mapping's policy) is compared key by key (`attributes.site`).
  */
 
 /** One field that changes, with its value before and after (undefined: not set). */
@@ -11,18 +12,26 @@ export interface FieldChange {
 }
 
 /** The fields whose values differ between `before` and `after`, in the order they first appear. */
-export function fieldChanges(before: object, after: object): FieldChange[] {
+export function fieldChanges(before: object, after: object, prefix = ""): FieldChange[] {
   const was = before as Record<string, unknown>;
   const now = after as Record<string, unknown>;
   const fields = [...new Set([...Object.keys(was), ...Object.keys(now)])];
-  return fields
-    .filter((field) => canonicalText(was[field]) !== canonicalText(now[field]))
-    .map((field) => ({
-      field,
-      ...(was[field] !== undefined ? { before: was[field] } : {}),
-      ...(now[field] !== undefined ? { after: now[field] } : {}),
-    }));
+  return fields.flatMap((field): FieldChange[] => {
+    const [a, b] = [was[field], now[field]];
+    if (canonicalText(a) === canonicalText(b)) return [];
+    if (isPlainObject(a) && isPlainObject(b)) return fieldChanges(a, b, `${prefix}${field}.`);
+    return [
+      {
+        field: `${prefix}${field}`,
+        ...(a !== undefined ? { before: a } : {}),
+        ...(b !== undefined ? { after: b } : {}),
+      },
+    ];
+  });
 }
+
+const isPlainObject = (value: unknown): value is object =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
 
 /** True when two records' fields hold the same values, whatever the order of their keys. */
 export const sameValues = (a: unknown, b: unknown): boolean => canonicalText(a) === canonicalText(b);

@@ -146,6 +146,7 @@ export class RestoreJob implements JobKind {
           message: `lot ${lot} is neither in the backup nor in the store: its devices are quarantined lot-quota-exceeded until it exists`,
         });
     }
+    report.warnings.sort((a, b) => a.line - b.line);
     report.allowlist = allowlist;
     report.rejectedCount = report.rejected.length + allowlist.rejectedCount;
     const total = read.lines();
