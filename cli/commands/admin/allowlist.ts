@@ -13,6 +13,7 @@ import {
   withoutServiceFields,
 } from "../../../api/contract.ts";
 import { CliError, printObject, printPage, printRows } from "../../output.ts";
+import { changesText } from "./changes.ts";
 import {
   addGetCommand,
   type Common,
@@ -427,7 +428,10 @@ function printReport(report: ImportReport, json: boolean): void {
     },
     false,
   );
-  if (report.records.length > 0) printRows(report.records, ["line", "deviceId", "outcome"], false);
+  if (report.records.length > 0) {
+    const rows = report.records.map((r) => ({ ...r, changes: changesText(r.changes) }));
+    printRows(rows, ["line", "deviceId", "outcome", "changes"], false);
+  }
   if (report.rejected.length > 0) printRows(report.rejected, ["line", "reason"], false);
   if (report.warnings.length > 0) printRows(report.warnings, ["line", "message"], false);
   if (report.truncated) process.stdout.write("(lists cut at 1,000 lines; the counts are complete)\n");
