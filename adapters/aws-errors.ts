@@ -27,8 +27,15 @@ export const isMarkedRetryable = (error: unknown): boolean =>
   error.$retryable !== null &&
   error.$retryable !== false;
 
-/** True when the error never reached the service or came back without response metadata. */
-export const isNetworkError = (error: unknown): boolean => isRecord(error) && !isRecord(error.$metadata);
+/**
+ * True when the error never reached the service or came back without a response: no `$metadata`, or
+ * `$metadata` without an HTTP status on an error that is no service exception (no `$fault`): the SDK adds
+ * `attempts` to a connection reset or socket timeout.
+ */
+export const isNetworkError = (error: unknown): boolean =>
+  isRecord(error) &&
+  (!isRecord(error.$metadata) ||
+    (error.$metadata.httpStatusCode === undefined && error.$fault === undefined));
 
 /**
  * True when trying again may help: a name in `transientNames`, `$retryable`, HTTP 5xx or 429,
