@@ -77,6 +77,8 @@ export interface ImportOptions {
   onProgress?: (linesRead: number) => void;
   /** The number of the first line given (a part of a larger file); 1 unless given. */
   firstLine?: number;
+  /** List unchanged records in `records` too (the default); false lists only the records that change. */
+  listUnchanged?: boolean;
 }
 
 const BATCH = 100;
@@ -209,10 +211,12 @@ function recordOutcome(
   deviceId: string,
   outcome: ImportOutcome,
   changes?: FieldChange[],
+  listed = true,
 ): void {
   report.accepted += 1;
   report[outcome] += 1;
   if (outcome === "replaced" || outcome === "merged") report.updated += 1;
+  if (!listed) return;
   report.records.push({ line, deviceId, outcome, ...(changes !== undefined ? { changes } : {}) });
   // Batches finish out of order: keep the lowest lines, trimming now and then so the list stays bounded.
   if (report.records.length >= 2 * MAX_LISTED) trimRecords(report);
@@ -240,14 +244,17 @@ function batchWriter(
   actor: string,
   report: ImportReport,
   reject: (line: number, reason: string) => void,
-  { onProgress, dryRun }: ImportOptions,
+  { onProgress, dryRun, listUnchanged = true }: ImportOptions,
 ) {
   const inFlight = new Set<Promise<void>>();
   let failure: unknown;
   let done = 0;
   return {
     async add(batch: Parsed[], linesRead: number): Promise<void> {
-      const write: Promise<void> = writeBatch(context, actor, batch, report, reject, dryRun === true)
+      const write: Promise<void> = writeBatch(context, actor, batch, report, reject, {
+        dryRun: dryRun === true,
+        listUnchanged,
+      })
         .then(() => {
           done = Math.max(done, linesRead);
           onProgress?.(done);
@@ -275,7 +282,7 @@ async function writeBatch(
   batch: Parsed[],
   report: ImportReport,
   reject: (line: number, reason: string) => void,
-  dryRun: boolean,
+  { dryRun, listUnchanged }: { dryRun: boolean; listUnchanged: boolean },
 ): Promise<void> {
   const { allowlist, ledger } = context.retried;
   const existing = new Map(
@@ -312,7 +319,7 @@ async function writeBatch(
         }
         recordOutcome(report, line, fields.deviceId, "created");
       } else if (sameFields(allowlistFieldsOf(current), fields)) {
-        recordOutcome(report, line, fields.deviceId, "unchanged");
+        recordOutcome(report, line, fields.deviceId, "unchanged", undefined, listUnchanged);
       } else {
         const outcome = item.merge ? "merged" : "replaced";
         if (!dryRun) {

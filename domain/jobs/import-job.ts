@@ -56,6 +56,8 @@ export interface ImportJobDeps {
   clock: ClockPort;
   /** The import line a file line gives (a restore takes the allowlist records out of a backup file). */
   lineOf?: (text: string) => string;
+  /** List unchanged records in the report too (the default). */
+  listUnchanged?: boolean;
 }
 
 /** The import kind; see the passes at the top of this module. */
@@ -154,6 +156,7 @@ export class ImportJob implements JobKind {
     const slice = await importAllowlist(context, job.startedBy, source(), {
       mode: "best-effort",
       firstLine: csv ? cursor.line - 1 : cursor.line,
+      ...(this.deps.listUnchanged === false ? { listUnchanged: false } : {}),
       ...(params.format !== undefined || csv ? { format: csv ? "csv" : (params.format ?? "jsonl") } : {}),
     });
     const result = sumReports(job.result as ImportReport, slice);

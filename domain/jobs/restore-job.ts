@@ -96,7 +96,7 @@ export class RestoreJob implements JobKind {
   readonly #allowlist: ImportJob;
 
   constructor(private readonly deps: { context: AdminContext; files: JobFiles; clock: ClockPort }) {
-    this.#allowlist = new ImportJob({ ...deps, lineOf: allowlistLineOf });
+    this.#allowlist = new ImportJob({ ...deps, lineOf: allowlistLineOf, listUnchanged: false });
   }
 
   /** Validates the whole file first, then writes lots and mappings, then allowlist slices. */
@@ -137,6 +137,7 @@ export class RestoreJob implements JobKind {
       mode: "best-effort",
       format: "jsonl",
       dryRun: true,
+      listUnchanged: false,
     });
     await this.#decide(read, params, report);
     for (const [lot, line] of read.lotsNamed) {

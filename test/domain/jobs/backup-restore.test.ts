@@ -174,6 +174,8 @@ describe("restore", () => {
       { field: "notAfter", after: "2040-01-01T00:00:00.000Z" },
     ]);
     expect(report.allowlist).toMatchObject({ dryRun: true, replaced: 1, unchanged: 1_499 });
+    // Only the records that change are listed (a backup of a large store is mostly unchanged).
+    expect(report.allowlist.records.map((r) => r.deviceId)).toEqual(["d-2"]);
     expect(report.allowlist.records.find((r) => r.deviceId === "d-2")?.changes).toEqual([
       { field: "lot", before: "L2" },
       { field: "note", before: "moved" },
@@ -183,6 +185,7 @@ describe("restore", () => {
       state: "succeeded",
       result: { lots: { updated: 1 }, allowlist: { replaced: 1 } },
     });
+    expect((real.result as RestoreReport).allowlist.records.map((r) => r.deviceId)).toEqual(["d-2"]);
     expect(w.lots.lots.get("L1")).toMatchObject({ maxDevices: 100, version: 3 });
     expect(w.allowlist.records.get("d-2")).not.toHaveProperty("note");
     expect(w.allowlist.records.get("d-1")).toMatchObject({ certificateId: CERT });
