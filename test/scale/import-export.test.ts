@@ -53,11 +53,13 @@ describe(`scale: ${LINES.toLocaleString("en")} lines through the job flow`, () =
     const importStart = performance.now();
     const imported = await jitr("allowlist", "import", file, "--job", "--json");
     const importSeconds = (performance.now() - importStart) / 1000;
+    expect(output.stdout(), `the import printed no report; stderr: ${output.stderr()}`).not.toBe("");
     const report = JSON.parse(output.stdout()) as ImportReport;
     output.reset();
     const exportStart = performance.now();
     const exportStatus = await jitr("allowlist", "export", "--job", "--out", exported);
     const exportSeconds = (performance.now() - exportStart) / 1000;
+    expect(exportStatus, `the export failed; stderr: ${output.stderr()}`).toBe(0);
 
     // Assess: every line accounted for
     figure(

@@ -395,13 +395,8 @@ async function importJob(
 /** `jitr allowlist export --job`: an export job followed to its end, its file downloaded. */
 async function exportJob(opts: Common & { out?: string }) {
   const api = await connect(opts);
-  const { downloadTo, followJob } = await import("./jobs.ts");
-  const started = await api.jobs.startExport();
-  const job = await followJob(api, started.id);
-  if (job.state !== "succeeded" || job.download === undefined)
-    throw new CliError(`export job ${job.id} ${job.state}: ${job.error ?? ""}`, 1);
-  await downloadTo(job.download, opts.out);
-  if (opts.out !== undefined) process.stderr.write(`wrote ${job.progress.done} records to ${opts.out}\n`);
+  const { downloadJobFile } = await import("./jobs.ts");
+  await downloadJobFile(api, await api.jobs.startExport(), opts.out);
 }
 
 const isReport = (details: unknown): details is ImportReport =>

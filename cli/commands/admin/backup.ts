@@ -26,13 +26,8 @@ export function registerBackup(program: Command): void {
   ).action(
     handled(async (opts: Common & { out?: string }) => {
       const api = await connect(opts);
-      const { downloadTo, followJob } = await import("./jobs.ts");
-      const started = await api.jobs.startBackup();
-      const job = await followJob(api, started.id);
-      if (job.state !== "succeeded" || job.download === undefined)
-        throw new CliError(`backup job ${job.id} ${job.state}: ${job.error ?? ""}`, 1);
-      await downloadTo(job.download, opts.out);
-      if (opts.out !== undefined) process.stderr.write(`wrote ${job.progress.done} records to ${opts.out}\n`);
+      const { downloadJobFile } = await import("./jobs.ts");
+      await downloadJobFile(api, await api.jobs.startBackup(), opts.out);
     }),
   );
 

@@ -112,6 +112,22 @@ export async function followJob(api: NodeAdminClient, id: string, intervalMs = 3
   }
 }
 
+/**
+ * Follows a job that writes a file (an export, a backup) to its end and downloads the file to `out`
+ * (stdout without one); throws unless the job succeeded.
+ */
+export async function downloadJobFile(
+  api: NodeAdminClient,
+  started: Job,
+  out: string | undefined,
+): Promise<void> {
+  const job = await followJob(api, started.id);
+  if (job.state !== "succeeded" || job.download === undefined)
+    throw new CliError(`${job.kind} job ${job.id} ${job.state}: ${job.error ?? ""}`, 1);
+  await downloadTo(job.download, out);
+  if (out !== undefined) process.stderr.write(`wrote ${job.progress.done} records to ${out}\n`);
+}
+
 /** PUTs a file to a presigned upload URL, streaming it. */
 export function uploadFile(upload: SignedUrl, file: string): Promise<void> {
   const url = new URL(upload.url);
