@@ -76,10 +76,15 @@ export interface RestoreReport {
   /** Every refused line, the allowlist's included. */
   rejectedCount: number;
   warnings: { line: number; message: string }[];
+  /** True when a list was cut at `RESTORE_LIMITS.listed` entries (the counts are complete). */
+  truncated?: boolean;
 }
 
-/** The most lots, and the most mappings, one restore takes (they are held in memory). */
-export const RESTORE_LIMITS = { lots: 10_000, mappings: 10_000, listed: 1_000 } as const;
+/**
+ * The most lots, and the most mappings, one restore takes (they are held in memory); the most entries each
+ * list of its report keeps (the report is saved on the job record, which must stay small).
+ */
+export const RESTORE_LIMITS = { lots: 10_000, mappings: 10_000, listed: 200 } as const;
 const LINE_BYTES = 64 * 1024;
 
 type Cursor = { phase: "records" } | { phase: "allowlist"; inner: string };
@@ -148,8 +153,9 @@ export class RestoreJob implements JobKind {
         });
     }
     report.warnings.sort((a, b) => a.line - b.line);
-    report.allowlist = allowlist;
     report.rejectedCount = report.rejected.length + allowlist.rejectedCount;
+    report.allowlist = allowlist;
+    capLists(report);
     const total = read.lines();
     const progress = { done: 0, total };
     if (allowlist.stopped !== undefined)
@@ -387,6 +393,24 @@ function outcome<F extends object>(
   kind[done.outcome] += 1;
   if (kind.records.length < RESTORE_LIMITS.listed) kind.records.push(done);
   return done.outcome;
+}
+
+/** Cuts each list of the report to `RESTORE_LIMITS.listed` entries, saying so when it cuts. */
+function capLists(report: RestoreReport): void {
+  const { listed } = RESTORE_LIMITS;
+  const { allowlist } = report;
+  const lists = [report.rejected, report.warnings, allowlist.records, allowlist.rejected, allowlist.warnings];
+  if (lists.every((list) => list.length <= listed)) return;
+  report.rejected = report.rejected.slice(0, listed);
+  report.warnings = report.warnings.slice(0, listed);
+  report.allowlist = {
+    ...allowlist,
+    records: allowlist.records.slice(0, listed),
+    rejected: allowlist.rejected.slice(0, listed),
+    warnings: allowlist.warnings.slice(0, listed),
+    truncated: true,
+  };
+  report.truncated = true;
 }
 
 const emptyKind = (): RestoredKind => ({ created: 0, updated: 0, unchanged: 0, records: [] });

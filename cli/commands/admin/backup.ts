@@ -153,6 +153,8 @@ export function printRestore(report: RestoreReport, json: boolean): void {
   if (rejected.length > 0) printRows(rejected, ["line", "reason"], false);
   const warnings = [...report.warnings, ...allowlist.warnings];
   if (warnings.length > 0) printRows(warnings, ["line", "message"], false);
+  if (report.truncated || allowlist.truncated)
+    process.stdout.write("(lists cut at 200 entries; the counts are complete)\n");
   if (report.backup)
     printObject({ backup: `version ${report.backup.version}, ${report.backup.createdAt ?? ""}` }, false);
 }

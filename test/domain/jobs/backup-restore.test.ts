@@ -236,6 +236,24 @@ describe("restore", () => {
     expect(w.ledger.entries.filter((e) => e.kind === "admin" && !e.deviceId.startsWith("#job:"))).toEqual([]);
   });
 
+  it("keeps the job record small: lists cut at 200 entries, the counts complete", async () => {
+    // Prepare: 300 bad lines
+    const w = jobWorld();
+    const bad = Array.from(
+      { length: 300 },
+      (_, i) => `{"kind":"allowlist","record":{"deviceId":"bad ${i}"}}`,
+    );
+
+    // Act
+    const ended = await w.restore(`{"kind":"backup","version":1}\n${bad.join("\n")}\n`);
+
+    // Assess
+    const report = ended.result as RestoreReport;
+    expect(ended).toMatchObject({ state: "failed", error: "300 line(s) are invalid; nothing was written" });
+    expect(report).toMatchObject({ rejectedCount: 300, truncated: true, allowlist: { rejectedCount: 300 } });
+    expect(report.allowlist.rejected).toHaveLength(200);
+  });
+
   it("checks a mapping as a save does: a thing group that does not exist refuses it unless force", async () => {
     // Prepare
     const w = jobWorld();
