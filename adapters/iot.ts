@@ -33,6 +33,7 @@ import type {
   PolicyDescription,
   PolicyVersion,
   ThingDescription,
+  ThingGroupDescription,
 } from "../domain/ports.ts";
 import type { CertificateStatus } from "../domain/types.ts";
 import { errorDetail, errorName, isTransientAwsError } from "./aws-errors.ts";
@@ -182,12 +183,21 @@ export class IotRegistryAdapter implements IotPort, IotInventoryPort {
     );
   }
 
-  async describeThingGroup(thingGroupName: string): Promise<{ thingGroupName: string } | undefined> {
-    const output = await this.#find("DescribeThingGroup", `thing group ${thingGroupName}`, () =>
+  async describeThingGroup(thingGroupName: string): Promise<ThingGroupDescription | undefined> {
+    const resource = `thing group ${thingGroupName}`;
+    const output = await this.#find("DescribeThingGroup", resource, () =>
       this.#client.send(new DescribeThingGroupCommand({ thingGroupName })),
     );
     if (output === undefined) return undefined;
-    return { thingGroupName: output.thingGroupName ?? thingGroupName };
+    if (output.thingGroupArn === undefined) {
+      throw new JitrError(`IoT DescribeThingGroup returned no ARN for ${resource}`);
+    }
+    const rootToParent = output.thingGroupMetadata?.rootToParentThingGroups ?? [];
+    return {
+      thingGroupName: output.thingGroupName ?? thingGroupName,
+      thingGroupArn: output.thingGroupArn,
+      parentGroupNames: rootToParent.flatMap((g) => (g.groupName ? [g.groupName] : [])).reverse(),
+    };
   }
 
   async getPolicy(policyName: string): Promise<PolicyDescription | undefined> {
@@ -249,15 +259,15 @@ export class IotRegistryAdapter implements IotPort, IotInventoryPort {
     );
   }
 
-  async attachPolicy(policyName: string, certificateArn: string): Promise<void> {
-    await this.#call("AttachPolicy", `policy ${policyName} and ${certificateArn}`, () =>
-      this.#client.send(new AttachPolicyCommand({ policyName, target: certificateArn })),
+  async attachPolicy(policyName: string, target: string): Promise<void> {
+    await this.#call("AttachPolicy", `policy ${policyName} and ${target}`, () =>
+      this.#client.send(new AttachPolicyCommand({ policyName, target })),
     );
   }
 
-  async detachPolicy(policyName: string, certificateArn: string): Promise<void> {
-    await this.#call("DetachPolicy", `policy ${policyName} and ${certificateArn}`, () =>
-      this.#client.send(new DetachPolicyCommand({ policyName, target: certificateArn })),
+  async detachPolicy(policyName: string, target: string): Promise<void> {
+    await this.#call("DetachPolicy", `policy ${policyName} and ${target}`, () =>
+      this.#client.send(new DetachPolicyCommand({ policyName, target })),
     );
   }
 

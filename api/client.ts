@@ -12,6 +12,7 @@ import {
   type ApprovalPage,
   adminPaths,
   BLOCK_QUERY,
+  type BlockJobRequest,
   CONTENT_TYPES,
   conditionHeaders,
   type Deprovisioned,
@@ -478,6 +479,17 @@ export class JobClient<Upload = never> {
   /** One page of jobs, newest first. */
   async list(query: PageQuery = {}): Promise<JobPage> {
     return (await this.api.json<JobPage>({ method: "GET", path: adminPaths.jobs(), query })).value;
+  }
+
+  /** Starts a reconcile job over every provisioned device; `dryRun` changes nothing. */
+  async startReconcile(request: { dryRun?: boolean } = {}): Promise<Job> {
+    return (await this.api.json<Job>({ method: "POST", path: adminPaths.reconcileJobs(), json: request }))
+      .value;
+  }
+
+  /** Starts a block job over devices named by id or by lot. */
+  async startBlock(request: BlockJobRequest): Promise<Job> {
+    return (await this.api.json<Job>({ method: "POST", path: adminPaths.blockJobs(), json: request })).value;
   }
 
   /** Cancels a job that has not ended. */

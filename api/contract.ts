@@ -81,6 +81,12 @@ export type ImportJobRequest = Omit<ImportJobParams, "mode"> & { mode?: ImportMo
 export type RestoreJobRequest = RestoreJobParams;
 /** The answer of `GET /jobs`. */
 export type JobPage = Page<Job>;
+/** The result of a reconcile job (`POST /reconcile-jobs`), as `GET /jobs/{id}` shows it. */
+export type { ReconcileJobResult } from "../domain/jobs/index.ts";
+/** The body of `POST /block-jobs`: the devices (ids, or a lot) and whether to suspend rather than revoke. */
+export type BlockJobRequest = ({ deviceIds: string[] } | { lot: string }) & { suspend?: boolean };
+/** The result of a block job, as `GET /jobs/{id}` shows it. */
+export type { BlockJobResult } from "../domain/jobs/index.ts";
 
 // ---------------------------------------------------------------- routes
 
@@ -117,6 +123,9 @@ export const adminPaths = {
   cancelJob: (id: string): string => `jobs/${segment(id)}/cancel`,
   backupJobs: (): string => "backup-jobs",
   restoreJobs: (): string => "restore-jobs",
+  // Job kinds that change IoT: reconcile (and block of many).
+  reconcileJobs: (): string => "reconcile-jobs",
+  blockJobs: (): string => "block-jobs",
 } as const;
 
 // ---------------------------------------------------------------- headers and preconditions

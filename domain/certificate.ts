@@ -16,7 +16,13 @@ const SHORT_NAMES: Record<string, string> = {
   "2.5.4.46": "dnQualifier",
 };
 
-/** Reads the facts the service decides on from a PEM certificate; throws ValidationError on garbage. */
+/** The subject attributes a device id can be taken from. */
+const IDENTITY_ATTRIBUTES = new Set(["CN", "serialNumber"]);
+
+/**
+ * Reads the facts the service decides on from a PEM certificate; throws ValidationError on garbage. An
+ * identity attribute (CN, serialNumber) that occurs more than once is left out of the facts.
+ */
 export function readCertificate(pem: string): CertificateFacts {
   let cert: X509Certificate;
   try {
@@ -24,10 +30,15 @@ export function readCertificate(pem: string): CertificateFacts {
   } catch (cause) {
     throw new ValidationError("certificate is not a valid X.509 PEM", [], { cause });
   }
+  // An identity attribute the subject carries more than once (two CN RDNs, a multi-valued RDN) names no
+  // device: which value is meant would be a guess, so it is left out and the identity fails closed. Other
+  // attributes (several OUs are common) keep their first value.
   const subjectAttributes: Record<string, string> = {};
   for (const [oid, name] of Object.entries(SHORT_NAMES)) {
-    const [value] = cert.subjectName.getField(oid);
-    if (value !== undefined) subjectAttributes[name] = value;
+    const values = cert.subjectName.getField(oid);
+    const [first] = values;
+    if (first !== undefined && (values.length === 1 || !IDENTITY_ATTRIBUTES.has(name)))
+      subjectAttributes[name] = first;
   }
   const san = cert.getExtension(SubjectAlternativeNameExtension);
   const names = san?.names.items ?? [];

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { policyTemplates, renderPolicy } from "../policies/index.ts";
+import { devicePlaceholders, policyTemplates, renderPolicy } from "../policies/index.ts";
 import { type EvaluatedTemplate, evaluateProvisioningTemplate, type TemplatePolicy } from "./jitp/index.ts";
 import { POLICY_NAME_MAX, THING_NAME_RULE } from "./naming.ts";
 import { type Reference, type ReferenceFacts, unusableReferences, unusableText } from "./references.ts";
@@ -58,6 +58,13 @@ export interface PolicyChoice {
   perDevice: boolean;
 }
 
+/** A policy granted through a thing group the device's thing joins. */
+export interface GroupPolicyChoice {
+  group: string;
+  /** The shared policy to keep attached to the group; undefined: the group's own policies, as attached. */
+  policy: PolicyChoice | undefined;
+}
+
 export interface Allow {
   outcome: "allow";
   deviceId: string;
@@ -69,7 +76,10 @@ export interface Allow {
     attributes: Record<string, string>;
     thingGroups: string[];
   };
-  policy: PolicyChoice;
+  /** The policy attached to the certificate; undefined when the rights come through thing groups only. */
+  policy: PolicyChoice | undefined;
+  /** Rights through thing groups (the thing joins each group; see {@link GroupPolicyChoice}). */
+  groupPolicies: GroupPolicyChoice[];
   /** The mapping's provisioning template as evaluated for this device, when the mapping has one. */
   template?: EvaluatedTemplate;
   rotation: Rotation;
@@ -106,9 +116,12 @@ const quarantine = (reason: DenialReason, deviceId: string | undefined, detail: 
   detail,
 });
 
-const outsideWindow = (now: Date, notBefore?: string, notAfter?: string): boolean =>
-  (notBefore !== undefined && now.getTime() < Date.parse(notBefore)) ||
-  (notAfter !== undefined && now.getTime() > Date.parse(notAfter));
+/** Now is outside the window, or a bound is there but is no date (fail closed: NaN compares false). */
+const outsideWindow = (now: Date, notBefore?: string, notAfter?: string): boolean => {
+  const from = notBefore === undefined ? Number.NEGATIVE_INFINITY : Date.parse(notBefore);
+  const to = notAfter === undefined ? Number.POSITIVE_INFINITY : Date.parse(notAfter);
+  return Number.isNaN(from) || Number.isNaN(to) || now.getTime() < from || now.getTime() > to;
+};
 
 /**
  * The decision table (README, "Decision table"): the first row that matches wins. With
@@ -221,7 +234,13 @@ function decideByTable(input: DecisionInput): Decision {
     thingName: deviceId,
     ...(thingTypeName !== undefined ? { thingTypeName } : {}),
     attributes,
-    thingGroups: [...new Set([...(mapping.thingGroups ?? []), ...(record.thingGroups ?? [])])],
+    thingGroups: [
+      ...new Set([
+        ...(mapping.thingGroups ?? []),
+        ...(record.thingGroups ?? []),
+        ...(mapping.groupPolicies ?? []).map((g) => g.group),
+      ]),
+    ],
   };
   // 11. a provisioning template (JITP format) evaluated for this device
   let template: EvaluatedTemplate | undefined;
@@ -254,17 +273,23 @@ function decideByTable(input: DecisionInput): Decision {
     }
     thing = templateThing(template, thing);
   }
-  const policy =
+  const groupPolicies = chooseGroupPolicies(mapping, input.settings);
+  if ("error" in groupPolicies) return quarantine("no-policy", deviceId, groupPolicies.error);
+  // The certificate's policy is optional when thing groups carry the rights; an empty set is row 10.
+  const chosen =
     template?.policy !== undefined
       ? templatePolicy(template.policy, mapping, deviceId, attributes, input.settings)
-      : choosePolicy(mapping, deviceId, attributes, input.settings);
-  if ("error" in policy) {
+      : mapping.policy === undefined && groupPolicies.length > 0
+        ? undefined
+        : choosePolicy(mapping, deviceId, attributes, input.settings);
+  if (chosen !== undefined && "error" in chosen) {
     return quarantine(
       template?.policy !== undefined ? "template-parameter-invalid" : "no-policy",
       deviceId,
-      policy.error,
+      chosen.error,
     );
   }
+  const policy = chosen;
   // 11a. the thing is always the device's own: a template naming another thing would attach this
   // certificate to that thing, and so to another device's rights.
   if (thing.thingName !== deviceId) {
@@ -276,7 +301,7 @@ function decideByTable(input: DecisionInput): Decision {
   }
 
   // 11b. the thing type, thing groups and existing policy it names are there to use
-  const unusable = unusableReferences(referencesOf({ thing, policy }), input.references);
+  const unusable = unusableReferences(referencesOf({ thing, policy, groupPolicies }), input.references);
   if (unusable.length > 0) {
     return quarantine(
       "missing-reference",
@@ -293,6 +318,7 @@ function decideByTable(input: DecisionInput): Decision {
     mapping,
     thing,
     policy,
+    groupPolicies,
     ...(template !== undefined ? { template } : {}),
     rotation,
     replaces: liveBinding && rotation === "replace" ? boundCertificate?.certificateId : undefined,
@@ -303,15 +329,88 @@ function decideByTable(input: DecisionInput): Decision {
 
 /**
  * The IoT resources an allowed provisioning names and does not create: its thing type, its thing groups,
- * and the existing policy it attaches (a policy the service renders is created, so it is not one).
+ * the existing policies it attaches (a policy the service renders is created, so it is not one), and the
+ * groups whose own policies are the rights (they must hold at least one).
  */
-export function referencesOf(allow: Pick<Allow, "thing" | "policy">): Reference[] {
+export function referencesOf(
+  allow: Pick<Allow, "thing" | "policy"> & { groupPolicies?: GroupPolicyChoice[] },
+): Reference[] {
   const { thing, policy } = allow;
+  const groupPolicies = allow.groupPolicies ?? [];
+  const existing = (choice: PolicyChoice | undefined) =>
+    choice !== undefined && choice.document === undefined
+      ? [{ kind: "policy" as const, name: choice.policyName }]
+      : [];
   return [
     ...(thing.thingTypeName !== undefined ? [{ kind: "thingType" as const, name: thing.thingTypeName }] : []),
     ...thing.thingGroups.map((name) => ({ kind: "thingGroup" as const, name })),
-    ...(policy.document === undefined ? [{ kind: "policy" as const, name: policy.policyName }] : []),
+    ...existing(policy),
+    ...groupPolicies.flatMap((g) => existing(g.policy)),
+    ...groupPolicies
+      .filter((g) => g.policy === undefined)
+      .map((g) => ({ kind: "groupPolicies" as const, name: g.group })),
   ];
+}
+
+/** Why a group policy cannot use device placeholders. */
+export const GROUP_POLICY_PLACEHOLDER_RULE =
+  "a thing group's policy is shared by every member, so it cannot use device placeholders ({{deviceId}}, {{attributes.*}}); use AWS policy variables such as ${iot:Connection.Thing.ThingName}";
+
+/**
+ * The policies a mapping grants through thing groups. A group policy is shared by every member, so a
+ * template or document is rendered without device placeholders (one that needs them is an error); a
+ * document's policy is named after the mapping and the group.
+ */
+export function chooseGroupPolicies(
+  mapping: Pick<PolicyMapping, "selector" | "groupPolicies">,
+  settings: DecisionSettings,
+): GroupPolicyChoice[] | { error: string } {
+  const out: GroupPolicyChoice[] = [];
+  for (const [index, entry] of (mapping.groupPolicies ?? []).entries()) {
+    const source = entry.policy;
+    const at = `mapping ${mapping.selector}: groupPolicies[${index}]`;
+    if (source === undefined) {
+      out.push({ group: entry.group, policy: undefined });
+      continue;
+    }
+    if ("policyName" in source) {
+      out.push({
+        group: entry.group,
+        policy: { policyName: source.policyName, document: undefined, perDevice: false },
+      });
+      continue;
+    }
+    let base: string;
+    let document: string | Record<string, unknown>;
+    if ("template" in source) {
+      const template = policyTemplates[source.template];
+      if (template === undefined) return { error: `${at} names unknown template ${source.template}` };
+      base = template.name;
+      document = template.document;
+    } else {
+      base = `${mapping.selector}-group-${entry.group}`;
+      document = source.document;
+    }
+    const placeholders = devicePlaceholders(document);
+    if (placeholders.length > 0)
+      return { error: `${at}: ${GROUP_POLICY_PLACEHOLDER_RULE} (found ${placeholders.join(", ")})` };
+    const rendered = renderPolicy(document, {
+      deviceId: "-",
+      attributes: {},
+      region: settings.region,
+      accountId: settings.accountId,
+    });
+    if (!rendered.ok) return { error: `${at}: ${rendered.error}` };
+    out.push({
+      group: entry.group,
+      policy: {
+        policyName: policyNameFor(settings.policyPrefix, base),
+        document: rendered.document,
+        perDevice: false,
+      },
+    });
+  }
+  return out;
 }
 
 /**

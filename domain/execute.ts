@@ -112,6 +112,16 @@ async function runStep(
         run: () => iot.detachPolicy(step.policyName, arn),
       });
       return;
+    case "attachGroupPolicy": {
+      if (known?.attachedToGroup(step.policyName, step.thingGroupName)) return;
+      const group = await iot.describeThingGroup(step.thingGroupName);
+      if (group === undefined)
+        throw new ProvisioningError(`thing group ${step.thingGroupName} does not exist`, step.kind);
+      // Shared by every member of the group, so a failed run leaves it attached (as a shared policy stays).
+      await iot.attachPolicy(step.policyName, group.thingGroupArn);
+      known?.rememberAttachedToGroup(step.policyName, step.thingGroupName);
+      return;
+    }
     case "attachThing":
       await iot.attachThingPrincipal(step.thingName, arn);
       undo.push({

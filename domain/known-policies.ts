@@ -23,4 +23,18 @@ export class KnownPolicies {
     if (this.#seen.size > 1_000) this.#seen.clear();
     this.#seen.set(`${name}\n${document}`, this.clock.now().getTime() + this.ttlMs);
   }
+
+  /**
+   * True when `name` was attached to thing group `group` by this process within the time to live (a group
+   * policy is shared, so attaching it again for each member would spend AttachPolicy's 15 requests/s).
+   */
+  attachedToGroup(name: string, group: string): boolean {
+    const until = this.#seen.get(`${name}\n\u0000group ${group}`);
+    return until !== undefined && until > this.clock.now().getTime();
+  }
+
+  rememberAttachedToGroup(name: string, group: string): void {
+    if (this.#seen.size > 1_000) this.#seen.clear();
+    this.#seen.set(`${name}\n\u0000group ${group}`, this.clock.now().getTime() + this.ttlMs);
+  }
 }

@@ -27,6 +27,13 @@ export interface PolicyVersion {
   createdAt: Date;
 }
 
+export interface ThingGroupDescription {
+  thingGroupName: string;
+  thingGroupArn: string;
+  /** Its parent groups, nearest first (a member has their policies too). */
+  parentGroupNames: string[];
+}
+
 /**
  * The IoT registry operations the service uses, one call each. Adapters map service errors to
  * NotFoundError, AlreadyExistsError, TransientError (throttling, 5xx) or JitrError (anything else).
@@ -41,15 +48,18 @@ export interface IotPort {
   deleteThing(thingName: string): Promise<void>;
   addThingToThingGroup(thingName: string, thingGroupName: string): Promise<void>;
   /** The thing group, or undefined when it does not exist. */
-  describeThingGroup(thingGroupName: string): Promise<{ thingGroupName: string } | undefined>;
+  describeThingGroup(thingGroupName: string): Promise<ThingGroupDescription | undefined>;
   getPolicy(policyName: string): Promise<PolicyDescription | undefined>;
   createPolicy(policyName: string, document: string): Promise<void>;
   listPolicyVersions(policyName: string): Promise<PolicyVersion[]>;
   createPolicyVersion(policyName: string, document: string): Promise<void>;
   deletePolicyVersion(policyName: string, versionId: string): Promise<void>;
   deletePolicy(policyName: string): Promise<void>;
-  attachPolicy(policyName: string, certificateArn: string): Promise<void>;
-  detachPolicy(policyName: string, certificateArn: string): Promise<void>;
+  /** Attaches a policy to a target: a certificate ARN, or a thing group ARN. */
+  attachPolicy(policyName: string, target: string): Promise<void>;
+  detachPolicy(policyName: string, target: string): Promise<void>;
+  /** Policy names attached directly to a target (a certificate or thing group ARN). */
+  listAttachedPolicies(target: string): Promise<string[]>;
   /** Attaches the certificate to the thing exclusively; fails when it is attached to another thing. */
   attachThingPrincipal(thingName: string, certificateArn: string): Promise<void>;
   detachThingPrincipal(thingName: string, certificateArn: string): Promise<void>;
@@ -97,7 +107,8 @@ export interface AllowlistPort {
     deviceId: string;
     certificateId: string;
     thingName: string;
-    policyName: string;
+    /** The certificate's policy; absent when the rights come through thing groups alone. */
+    policyName?: string;
     provisionedAt: string;
     lot?: string;
   }): Promise<void>;
@@ -224,6 +235,11 @@ export interface LotStore extends LotPort {
   update(lot: Lot, expectedVersion: number): Promise<boolean>;
   /** Deletes the lot if it is at `expectedVersion` (0: none) and counts no device; false otherwise. */
   remove(lot: string, expectedVersion: number): Promise<boolean>;
+  /**
+   * Sets the lot's `provisionedCount` to `count` (a recount from the records' `lotCounted` marks) if it is
+   * `expected` now (a missing count reads as 0); false when the lot is gone or its count moved.
+   */
+  recount(lot: string, count: number, expected: number): Promise<boolean>;
 }
 
 /** The ledger as admins read it. */

@@ -90,7 +90,8 @@ export type ProvisionResult =
       certificateId: string;
       deviceId: string;
       thingName: string;
-      policyName: string;
+      /** Undefined when the rights come through thing groups alone. */
+      policyName: string | undefined;
       replaced: string | undefined;
       timings: Record<string, number>;
       warnings: string[];
@@ -272,8 +273,9 @@ export async function provision(
     const ledgerBase = {
       ...base,
       deviceId: decision.deviceId,
-      policyName: decision.policy.policyName,
-      ...(decision.policy.perDevice ? { perDevicePolicy: true } : {}),
+      ...(decision.policy !== undefined ? { policyName: decision.policy.policyName } : {}),
+      ...(decision.policy?.perDevice ? { perDevicePolicy: true } : {}),
+      ...(decision.groupPolicies.length > 0 ? { groupPolicies: groupPolicyEntries(decision) } : {}),
       thingName: decision.thing.thingName,
       mappingSelector: decision.mapping.selector,
       mappingVersion: decision.mapping.version,
@@ -307,7 +309,7 @@ export async function provision(
         deviceId: decision.deviceId,
         certificateId,
         thingName: decision.thing.thingName,
-        policyName: decision.policy.policyName,
+        ...(decision.policy !== undefined ? { policyName: decision.policy.policyName } : {}),
         provisionedAt,
         ...(lotPlace !== undefined ? { lot: lotPlace } : {}),
       });
@@ -330,7 +332,7 @@ export async function provision(
       certificateId,
       deviceId: decision.deviceId,
       thingName: decision.thing.thingName,
-      policyName: decision.policy.policyName,
+      policyName: decision.policy?.policyName,
       replaced: decision.replaces,
       timings,
       warnings,
@@ -455,4 +457,13 @@ async function retireReplaced(decision: Allow, ports: Pick<RetryingPorts, "iot">
     }
   }
   return warnings;
+}
+
+/** What a provisioned ledger entry records of the rights granted through thing groups. */
+export function groupPolicyEntries(
+  decision: Pick<Allow, "groupPolicies">,
+): { group: string; policyName?: string }[] {
+  return decision.groupPolicies.map(({ group, policy }) =>
+    policy === undefined ? { group } : { group, policyName: policy.policyName },
+  );
 }

@@ -27,7 +27,13 @@ export type AllowlistFields = Pick<
 /** The mapping fields an admin writes. */
 export type MappingFields = Pick<
   PolicyMapping,
-  "selector" | "policy" | "provisioningTemplate" | "thingType" | "thingGroups" | "attributes"
+  | "selector"
+  | "policy"
+  | "provisioningTemplate"
+  | "thingType"
+  | "thingGroups"
+  | "attributes"
+  | "groupPolicies"
 >;
 
 /** The lot fields an admin writes. */
@@ -72,6 +78,7 @@ export const MAPPING_FIELDS = [
   "thingType",
   "thingGroups",
   "attributes",
+  "groupPolicies",
 ] as const satisfies readonly (keyof MappingFields)[];
 
 /** Admin-editable lot fields. */

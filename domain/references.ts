@@ -8,7 +8,8 @@ import type { ClockPort, IotPort } from "./ports.ts";
  * through the IoT port; the decision itself stays pure.
  */
 
-export type ReferenceKind = "thingType" | "thingGroup" | "policy";
+/** `groupPolicies`: a thing group whose own policies (attached to it or a parent group) are the rights. */
+export type ReferenceKind = "thingType" | "thingGroup" | "policy" | "groupPolicies";
 
 /** One resource a mapping or a provisioning names. */
 export interface Reference {
@@ -33,6 +34,7 @@ const KIND_WORDS: Record<ReferenceKind, string> = {
   thingType: "thing type",
   thingGroup: "thing group",
   policy: "policy",
+  groupPolicies: "thing group",
 };
 
 /** The references among `references` that the facts say cannot be used, with why. */
@@ -52,9 +54,10 @@ export function unusableReferences(
 /** A sentence naming the unusable references ("thing type t does not exist; ..."). */
 export function unusableText(unusable: { reference: Reference; state: "missing" | "deprecated" }[]): string {
   return unusable
-    .map(
-      ({ reference, state }) =>
-        `${describeReference(reference)} ${state === "missing" ? "does not exist" : "is deprecated"}`,
+    .map(({ reference, state }) =>
+      reference.kind === "groupPolicies" && state === "missing"
+        ? `${describeReference(reference)} does not exist or has no policy attached (to it or a parent group)`
+        : `${describeReference(reference)} ${state === "missing" ? "does not exist" : "is deprecated"}`,
     )
     .join("; ");
 }
@@ -87,7 +90,40 @@ export class KnownReferences {
 }
 
 /** The registry reads a reference check makes. */
-export type ReferenceReader = Pick<IotPort, "describeThingType" | "describeThingGroup" | "getPolicy">;
+export type ReferenceReader = Pick<
+  IotPort,
+  "describeThingType" | "describeThingGroup" | "getPolicy" | "listAttachedPolicies"
+>;
+
+/** A policy in effect for a thing group's members, and the group it is attached to (the group or a parent). */
+export interface GroupPolicyFact {
+  policyName: string;
+  attachedTo: string;
+}
+
+/**
+ * The policies a thing group's members get: those attached to the group, then to each parent (nearest
+ * first), each once; undefined when the group does not exist.
+ */
+export async function groupPoliciesOf(
+  iot: Pick<IotPort, "describeThingGroup" | "listAttachedPolicies">,
+  thingGroupName: string,
+): Promise<GroupPolicyFact[] | undefined> {
+  const group = await iot.describeThingGroup(thingGroupName);
+  if (group === undefined) return undefined;
+  const chain = [{ name: group.thingGroupName, arn: group.thingGroupArn }];
+  for (const parent of group.parentGroupNames) {
+    const description = await iot.describeThingGroup(parent);
+    if (description !== undefined) chain.push({ name: parent, arn: description.thingGroupArn });
+  }
+  const out: GroupPolicyFact[] = [];
+  for (const { name, arn } of chain) {
+    for (const policyName of await iot.listAttachedPolicies(arn)) {
+      if (!out.some((f) => f.policyName === policyName)) out.push({ policyName, attachedTo: name });
+    }
+  }
+  return out;
+}
 
 /** Reads the state of each reference (distinct ones once), skipping those `known` has seen in place. */
 export async function readReferences(
@@ -122,5 +158,7 @@ async function stateOf(reference: Reference, iot: ReferenceReader): Promise<Refe
       return (await iot.describeThingGroup(reference.name)) === undefined ? "missing" : "exists";
     case "policy":
       return (await iot.getPolicy(reference.name)) === undefined ? "missing" : "exists";
+    case "groupPolicies":
+      return ((await groupPoliciesOf(iot, reference.name))?.length ?? 0) > 0 ? "exists" : "missing";
   }
 }

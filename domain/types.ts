@@ -73,6 +73,17 @@ export type PolicySource =
   | { document: string | Record<string, unknown> }
   | { policyName: string };
 
+/**
+ * Rights a mapping grants through a thing group: the device's thing joins `group`, and every member has the
+ * group's policies. With `policy`, the service keeps that policy attached to the group (a template or
+ * document is rendered without device placeholders, since all members share it); without, the group's own
+ * policies (attached to it or its parent groups by an admin) are the rights.
+ */
+export interface GroupPolicySource {
+  group: string;
+  policy?: PolicySource;
+}
+
 /** A policy-mapping record (DynamoDB table keyed by `selector`). */
 export interface PolicyMapping {
   selector: string;
@@ -84,6 +95,8 @@ export interface PolicyMapping {
   thingType?: string;
   thingGroups?: string[];
   attributes?: Record<string, string>;
+  /** Rights through thing groups, in addition to (or instead of) the certificate's `policy`. */
+  groupPolicies?: GroupPolicySource[];
   version: number;
   createdAt?: string;
   updatedAt?: string;
@@ -137,6 +150,8 @@ export interface LedgerEntry {
   policyName?: string;
   /** For a provisioning: the policy was made for this device alone (deprovisioning deletes it). */
   perDevicePolicy?: boolean;
+  /** For a provisioning: the policies granted through thing groups (a group's own policies: no policyName). */
+  groupPolicies?: { group: string; policyName?: string }[];
   thingName?: string;
   recordVersion?: number;
   /** The lot the device's record named when the entry was written (for the fleet-wide view's filter). */

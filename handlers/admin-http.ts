@@ -147,7 +147,8 @@ const MAX_LIMIT = 1000;
 export function pageOf(query: Query): PageRequest {
   let limit = DEFAULT_LIMIT;
   if (query.limit !== undefined) {
-    const n = Number(query.limit);
+    // decimal digits only: Number() would also read 0x10, 1e2 and surrounding blanks
+    const n = /^\d{1,4}$/.test(query.limit) ? Number(query.limit) : Number.NaN;
     if (!Number.isInteger(n) || n < 1 || n > MAX_LIMIT) {
       throw invalidFields([{ path: "limit", message: `must be a whole number from 1 to ${MAX_LIMIT}` }]);
     }

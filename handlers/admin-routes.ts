@@ -40,6 +40,8 @@ import {
  *   POST /reconcile?dryRun=&limit=&cursor= (one slice)
  *   POST /uploads, POST /allowlist/import-jobs, POST /allowlist/export-jobs,
  *   GET /jobs, GET /jobs/{id}, POST /jobs/{id}/cancel
+ *   POST /reconcile-jobs (body {dryRun?}: the whole reconcile as a job)
+ *   POST /block-jobs (body {deviceIds | lot, suspend?}: many devices blocked as a job)
  *   POST /backup-jobs, POST /restore-jobs (every lot, mapping and allowlist record in one file, and back)
  */
 
@@ -239,6 +241,16 @@ export async function route(admin: Admin, request: AdminRequest): Promise<AdminR
       if (id !== undefined) throw notFound();
       if (method !== "POST") throw notAllowed("POST");
       return json(200, await admin.reconcile.slice(actor, reconcileQueryOf(query)));
+    }
+    case "reconcile-jobs": {
+      if (id !== undefined) throw notFound();
+      if (method !== "POST") throw notAllowed("POST");
+      return json(202, await jobsOf(admin).startReconcile(actor, jsonBody(event)));
+    }
+    case "block-jobs": {
+      if (id !== undefined) throw notFound();
+      if (method !== "POST") throw notAllowed("POST");
+      return json(202, await jobsOf(admin).startBlock(actor, jsonBody(event)));
     }
     case "uploads": {
       if (id !== undefined) throw notFound();

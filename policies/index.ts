@@ -98,6 +98,20 @@ export function renderPolicy(
   return { ok: true, document: compact, perDevice };
 }
 
+/**
+ * The service-side placeholders of a document that depend on the device (`{{deviceId}}`,
+ * `{{attributes.<name>}}`, ...), each once, as written; a shared policy (a thing group's) must have none.
+ */
+export function devicePlaceholders(document: string | Record<string, unknown>): string[] {
+  const text = typeof document === "string" ? document : JSON.stringify(document);
+  const found = new Set<string>();
+  for (const match of text.matchAll(PLACEHOLDER)) {
+    const name = match[1] ?? "";
+    if (!DEPLOYMENT_PLACEHOLDERS.has(name)) found.add(`{{${name}}}`);
+  }
+  return [...found];
+}
+
 function placeholderValue(name: string, context: RenderContext): string | undefined {
   if (name === "deviceId" || name === "thingName") return context.deviceId;
   if (name === "region") return context.region;

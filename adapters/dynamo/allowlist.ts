@@ -87,7 +87,7 @@ export class DynamoAllowlist extends DynamoTable implements AllowlistStore {
     deviceId: string;
     certificateId: string;
     thingName: string;
-    policyName: string;
+    policyName?: string;
     provisionedAt: string;
     lot?: string;
   }): Promise<void> {
@@ -98,7 +98,11 @@ export class DynamoAllowlist extends DynamoTable implements AllowlistStore {
         new UpdateCommand({
           TableName: this.table,
           Key: { deviceId: binding.deviceId },
-          UpdateExpression: "SET thingName = :t, policyName = :p, provisionedAt = :at",
+          // Rights through thing groups alone leave no certificate policy to name.
+          UpdateExpression:
+            binding.policyName === undefined
+              ? "SET thingName = :t, provisionedAt = :at REMOVE policyName"
+              : "SET thingName = :t, policyName = :p, provisionedAt = :at",
           ConditionExpression:
             lot === undefined
               ? "certificateId = :c AND #status <> :blocked"
@@ -107,7 +111,7 @@ export class DynamoAllowlist extends DynamoTable implements AllowlistStore {
           ExpressionAttributeValues: {
             ":blocked": "blocked",
             ":t": binding.thingName,
-            ":p": binding.policyName,
+            ...(binding.policyName === undefined ? {} : { ":p": binding.policyName }),
             ":at": binding.provisionedAt,
             ":c": binding.certificateId,
             ...(lot === undefined ? {} : { ":lot": lot }),

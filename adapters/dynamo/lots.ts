@@ -108,6 +108,24 @@ export class DynamoLots extends DynamoTable implements LotStore {
     );
   }
 
+  /** Sets the count from a recount, if it is still the count the recount started from. */
+  async recount(lot: string, count: number, expected: number): Promise<boolean> {
+    return sendConditional("UpdateItem", this.#resource(lot), () =>
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { lot },
+          UpdateExpression: "SET provisionedCount = :count",
+          ConditionExpression:
+            expected === 0
+              ? "attribute_exists(lot) AND (attribute_not_exists(provisionedCount) OR provisionedCount = :expected)"
+              : "provisionedCount = :expected",
+          ExpressionAttributeValues: { ":count": count, ":expected": expected },
+        }),
+      ),
+    );
+  }
+
   /** A page of lots (scan order). */
   async list(page: PageRequest): Promise<Page<Lot>> {
     const output = await send("Scan", `lots in ${this.table}`, () =>

@@ -5,6 +5,7 @@ import { describeError, invalidFields } from "../errors.ts";
 import { isThingName, THING_NAME_RULE } from "../naming.ts";
 import type { CertificateDescription } from "../ports.ts";
 import { decideWithReferences, gatherDecisionInput } from "../provision.ts";
+import { groupPoliciesOf } from "../references.ts";
 import { mappingSelectors, selectMapping } from "../select-policy.ts";
 import type { AllowlistRecord, CertificateFacts, PolicyMapping } from "../types.ts";
 import type { AdminContext } from "./deps.ts";
@@ -26,6 +27,11 @@ export interface Explanation {
   record: AllowlistRecord | undefined;
   mapping: PolicyMapping | undefined;
   policy?: { policyName: string; document: string | undefined; perDevice: boolean; existing?: boolean };
+  /**
+   * Every policy the device would have once provisioned, with its source: the certificate's, the ones the
+   * mapping keeps on thing groups, and those found attached to the thing's groups or their parents.
+   */
+  effectivePolicies?: EffectivePolicy[];
   thing?: {
     thingName: string;
     thingTypeName?: string;
@@ -33,6 +39,21 @@ export interface Explanation {
     attributes: Record<string, string>;
   };
   assumptions: string[];
+}
+
+/** A policy in effect for a device, and where it comes from. */
+export interface EffectivePolicy {
+  policyName: string;
+  /** `certificate`: attached to the certificate; `group`: to a thing group the thing is in, or a parent of one. */
+  source: "certificate" | "group";
+  /** For a group policy: the thing group the thing joins. */
+  group?: string;
+  /** For a group policy: the group it is attached to (the group itself or a parent). */
+  attachedTo?: string;
+  /** True when the mapping makes the service keep it (attached to the certificate or group at provisioning). */
+  fromMapping: boolean;
+  /** The document (rendered, or read from the registry); undefined when the policy does not exist. */
+  document: string | undefined;
 }
 
 /** What to explain: a device by its id, or a certificate by its PEM; optionally the CA to assume. */
@@ -160,8 +181,8 @@ async function answer(
       certificateStatus: decision.certificateStatus,
     };
   }
-  let policy: Explanation["policy"] = { ...decision.policy };
-  if (decision.policy.document === undefined) {
+  let policy: Explanation["policy"] = decision.policy === undefined ? undefined : { ...decision.policy };
+  if (decision.policy !== undefined && decision.policy.document === undefined) {
     const existing = await context.retried.iot.getPolicy(decision.policy.policyName);
     policy = { ...decision.policy, document: existing?.document, existing: existing !== undefined };
   }
@@ -170,9 +191,72 @@ async function answer(
     decision: "allow",
     certificateStatus: "ACTIVE",
     mapping: decision.mapping,
-    policy,
+    ...(policy !== undefined ? { policy } : {}),
+    effectivePolicies: await effectivePolicies(context, decision, policy),
     thing: decision.thing,
   };
+}
+
+/**
+ * The policies in effect once provisioned: the certificate's, then for each thing group of the thing the
+ * policy the mapping keeps on it and the policies attached to it or its parents now (each pair once).
+ */
+async function effectivePolicies(
+  context: AdminContext,
+  decision: Extract<Decision, { outcome: "allow" }>,
+  policy: Explanation["policy"],
+): Promise<EffectivePolicy[]> {
+  const { iot } = context.retried;
+  const out: EffectivePolicy[] = [];
+  if (policy !== undefined) {
+    out.push({
+      policyName: policy.policyName,
+      source: "certificate",
+      fromMapping: true,
+      document: policy.document,
+    });
+  }
+  const documents = new Map<string, Promise<string | undefined>>();
+  const documentOf = (name: string) => {
+    let found = documents.get(name);
+    if (found === undefined) {
+      found = iot.getPolicy(name).then((p) => p?.document);
+      documents.set(name, found);
+    }
+    return found;
+  };
+  const add = (entry: EffectivePolicy) => {
+    if (
+      !out.some(
+        (e) => e.policyName === entry.policyName && e.source === "group" && e.attachedTo === entry.attachedTo,
+      )
+    )
+      out.push(entry);
+  };
+  for (const { group, policy: kept } of decision.groupPolicies) {
+    if (kept === undefined) continue;
+    add({
+      policyName: kept.policyName,
+      source: "group",
+      group,
+      attachedTo: group,
+      fromMapping: true,
+      document: kept.document ?? (await documentOf(kept.policyName)),
+    });
+  }
+  for (const group of decision.thing.thingGroups) {
+    for (const fact of (await groupPoliciesOf(iot, group)) ?? []) {
+      add({
+        policyName: fact.policyName,
+        source: "group",
+        group,
+        attachedTo: fact.attachedTo,
+        fromMapping: false,
+        document: await documentOf(fact.policyName),
+      });
+    }
+  }
+  return out;
 }
 
 const EXPLAIN_FIELDS = ["deviceId", "certificatePem", "caCertificateId"];

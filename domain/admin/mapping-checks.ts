@@ -83,8 +83,14 @@ export function broadGrantsOf(fields: MappingFields) {
   const source = fields.policy;
   const fromPolicy =
     source !== undefined && "document" in source ? broadGrants(source.document, "policy.document") : [];
+  const fromGroups = (fields.groupPolicies ?? []).flatMap((entry, i) =>
+    entry.policy !== undefined && "document" in entry.policy
+      ? broadGrants(entry.policy.document, `groupPolicies[${i}].policy.document`)
+      : [],
+  );
   return [
     ...fromPolicy,
+    ...fromGroups,
     ...templateResources(fields).flatMap(({ name, type, properties }) =>
       type === "AWS::IoT::Policy"
         ? broadGrants(
@@ -96,7 +102,7 @@ export function broadGrantsOf(fields: MappingFields) {
   ];
 }
 
-/** The thing type, thing groups and existing policy a mapping names as literal values, each with its path. */
+/** The thing type, thing groups, existing policies and group policies a mapping names as literal values, each with its path. */
 export function namedReferences(fields: MappingFields): Named[] {
   const named: Named[] = [];
   if (fields.thingType !== undefined)
@@ -106,6 +112,18 @@ export function namedReferences(fields: MappingFields): Named[] {
   });
   if (fields.policy !== undefined && "policyName" in fields.policy)
     named.push({ reference: { kind: "policy", name: fields.policy.policyName }, path: "policy.policyName" });
+  // Rights through thing groups: the group must exist; a named policy must exist; without a policy the
+  // group's own policies are the rights, so it (or a parent) must hold one.
+  fields.groupPolicies?.forEach(({ group, policy }, i) => {
+    named.push({ reference: { kind: "thingGroup", name: group }, path: `groupPolicies[${i}].group` });
+    if (policy === undefined)
+      named.push({ reference: { kind: "groupPolicies", name: group }, path: `groupPolicies[${i}]` });
+    else if ("policyName" in policy)
+      named.push({
+        reference: { kind: "policy", name: policy.policyName },
+        path: `groupPolicies[${i}].policy.policyName`,
+      });
+  });
   for (const { name, type, properties } of templateResources(fields)) {
     const at = `provisioningTemplate.templateBody.Resources.${name}.Properties`;
     if (type === "AWS::IoT::Thing") {

@@ -7,7 +7,14 @@ import { caOf, everything, provisionedEntryOf } from "./ledger.ts";
 import { readsCertificate, type SelectedThing, type Selection, selectionFor } from "./selection.ts";
 
 /** What about a device a mapping change would change. */
-export type ImpactChange = "policy" | "document" | "thingType" | "thingGroups" | "attributes";
+export type ImpactChange =
+  | "policy"
+  | "document"
+  | "thingType"
+  | "thingGroups"
+  | "attributes"
+  /** The policies granted through thing groups (which policy on which group, or its document). */
+  | "groupPolicies";
 
 /** A provisioned device a mapping change would change: its policy (name or document) or its thing. */
 export interface MappingImpact {
@@ -87,8 +94,8 @@ export async function impactOf(
     const inPlace =
       before.ok && before.policyName === recorded
         ? before.document
-        : after.ok && afterName === recorded && after.document !== undefined
-          ? await liveDocument(after.policyName)
+        : after.ok && afterName !== undefined && afterName === recorded && after.document !== undefined
+          ? await liveDocument(afterName)
           : undefined;
     const afterDocument = after.ok ? after.document : undefined;
     const documentChanged =
@@ -98,10 +105,11 @@ export async function impactOf(
     if (documentChanged && afterName === recorded) changes.push("document");
     const thing = before.ok && after.ok ? { before: before.thing, after: after.thing } : undefined;
     if (thing !== undefined) changes.push(...thingChanges(thing.before, thing.after));
+    if (before.ok && after.ok && groupRights(before) !== groupRights(after)) changes.push("groupPolicies");
     if (changes.length === 0) continue;
     affectedCount += 1;
     if (affected.length < MAX_IMPACTS_LISTED) {
-      const thingChanged = changes.some((c) => c !== "policy" && c !== "document");
+      const thingChanged = changes.some((c) => c !== "policy" && c !== "document" && c !== "groupPolicies");
       affected.push({
         deviceId: record.deviceId,
         certificateId: record.certificateId,
@@ -114,6 +122,15 @@ export async function impactOf(
     }
   }
   return { dryRun: true, mapping: proposed, devicesExamined: examined, affected, affectedCount };
+}
+
+/** The rights a selection grants through thing groups, as one comparable text. */
+function groupRights(selection: Extract<Selection, { ok: true }>): string {
+  return JSON.stringify(
+    selection.groupPolicies
+      .map((g) => [g.group, g.policy?.policyName ?? "", g.policy?.document ?? ""])
+      .sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
+  );
 }
 
 /** Which of the thing's type, groups and attributes differ between two selections. */

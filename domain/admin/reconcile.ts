@@ -4,11 +4,13 @@ import { policyNameFor } from "../decide.ts";
 import { describeError, ValidationError } from "../errors.ts";
 import { ensurePolicy } from "../execute.ts";
 import type { PolicyDescription } from "../ports.ts";
+import { groupPolicyEntries } from "../provision.ts";
+import { groupPoliciesOf } from "../references.ts";
 import type { AllowlistRecord, CertificateFacts, LedgerEntry, PolicyMapping } from "../types.ts";
 import type { AdminContext } from "./deps.ts";
 import { caOf, everything, isReconcileEntry } from "./ledger.ts";
 import { sameAttributes, sameList } from "./mapping-impact.ts";
-import { selectionFor } from "./selection.ts";
+import { type Selection, selectionFor } from "./selection.ts";
 
 /*
  * Reconcile: bring each provisioned device's live state in the registry to what its records select now,
@@ -43,6 +45,8 @@ export interface ReconciledState {
   thingTypeName?: string;
   attributes: Record<string, string>;
   thingGroups: string[];
+  /** Policies in effect through the thing groups the records name for rights, as `<policy> on <group>`. */
+  groupPolicies?: string[];
 }
 
 /** One device reconcile changed, would change, or could not bring to its records. */
@@ -168,10 +172,12 @@ export class ReconcileAdmin {
       return found;
     };
     const { policyName, document } = selection;
-    const livePolicy = await policyOf(policyName);
-    if (document === undefined && livePolicy === undefined) {
+    const livePolicy = policyName === undefined ? undefined : await policyOf(policyName);
+    if (policyName !== undefined && document === undefined && livePolicy === undefined) {
       return left("unresolved", `policy ${policyName} does not exist`);
     }
+    const groupIssue = await this.#groupPolicyIssue(selection, policyOf);
+    if (groupIssue !== undefined) return left("unresolved", groupIssue);
     const want = selection.thing;
     if (want.thingTypeName !== undefined) {
       const type = await iot.describeThingType(want.thingTypeName);
@@ -241,8 +247,9 @@ export class ReconcileAdmin {
       };
       // A completed reconcile names the policy the certificate holds now (deprovision reads it from here).
       if (result.outcome === "changed") {
-        entry.policyName = policyName;
+        if (policyName !== undefined) entry.policyName = policyName;
         if (selection.perDevice) entry.perDevicePolicy = true;
+        if (selection.groupPolicies.length > 0) entry.groupPolicies = groupPolicyEntries(selection);
       }
       await retried.ledger.append(entry);
     }
@@ -254,7 +261,7 @@ export class ReconcileAdmin {
     record: AllowlistRecord,
     certificateId: string,
     arn: string,
-    selection: Extract<ReturnType<typeof selectionFor>, { ok: true }>,
+    selection: Extract<Selection, { ok: true }>,
     livePolicy: PolicyDescription | undefined,
     policies: Map<string, Promise<PolicyDescription | undefined>>,
   ): Promise<DevicePlan> {
@@ -274,11 +281,13 @@ export class ReconcileAdmin {
       attributes: { ...(thing?.attributes ?? {}) },
       thingGroups: [...groups].sort(),
     };
+    const groupPolicies = await this.#groupPolicySteps(selection, policies);
     const after: ReconciledState = {
-      policies: [policyName],
+      policies: policyName === undefined ? [] : [policyName],
       ...(want.thingTypeName !== undefined ? { thingTypeName: want.thingTypeName } : {}),
       attributes: { ...want.attributes },
       thingGroups: [...want.thingGroups],
+      ...(groupPolicies.after.length > 0 ? { groupPolicies: groupPolicies.after } : {}),
     };
     const steps: DevicePlan["steps"] = [];
     const wantedThing = {
@@ -303,7 +312,10 @@ export class ReconcileAdmin {
         run: () => iot.addThingToThingGroup(thingName, group),
       });
     }
+    // Rights through groups are in place before the certificate's old policies are taken away.
+    steps.push(...groupPolicies.steps);
     if (
+      policyName !== undefined &&
       document !== undefined &&
       (livePolicy === undefined || !samePolicyDocument(livePolicy.document, document))
     ) {
@@ -316,7 +328,7 @@ export class ReconcileAdmin {
         },
       });
     }
-    if (!attached.includes(policyName)) {
+    if (policyName !== undefined && !attached.includes(policyName)) {
       steps.push({ action: `attach policy ${policyName}`, run: () => iot.attachPolicy(policyName, arn) });
     }
     if (!attachedThings.includes(thingName)) {
@@ -345,18 +357,100 @@ export class ReconcileAdmin {
     }
     if (record.policyName !== policyName || record.thingName !== thingName) {
       steps.push({
-        action: `record policy ${policyName} on the binding`,
+        action:
+          policyName === undefined
+            ? "record on the binding that no policy is attached to the certificate"
+            : `record policy ${policyName} on the binding`,
         run: () =>
           retried.allowlist.completeBinding({
             deviceId,
             certificateId,
             thingName,
-            policyName,
+            ...(policyName !== undefined ? { policyName } : {}),
             provisionedAt: record.provisionedAt ?? deps.clock.now().toISOString(),
           }),
       });
     }
     return { before, after, steps };
+  }
+
+  /**
+   * Why the rights a selection grants through thing groups cannot be put in place, if they cannot: a named
+   * policy that does not exist, or a group whose own policies are the rights that holds none.
+   */
+  async #groupPolicyIssue(
+    selection: Extract<Selection, { ok: true }>,
+    policyOf: (name: string) => Promise<PolicyDescription | undefined>,
+  ): Promise<string | undefined> {
+    const { iot } = this.context.retried;
+    for (const { group, policy } of selection.groupPolicies) {
+      if (policy === undefined) {
+        if (((await groupPoliciesOf(iot, group))?.length ?? 0) === 0)
+          return `thing group ${group} does not exist or has no policy attached (to it or a parent group)`;
+      } else if (policy.document === undefined && (await policyOf(policy.policyName)) === undefined) {
+        return `policy ${policy.policyName} (for thing group ${group}) does not exist`;
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * The steps that keep the selected group policies current and attached to their groups, and the group
+   * policies found and wanted, as `<policy> on <group>`.
+   */
+  async #groupPolicySteps(
+    selection: Extract<Selection, { ok: true }>,
+    policies: Map<string, Promise<PolicyDescription | undefined>>,
+  ): Promise<{ before: string[]; after: string[]; steps: DevicePlan["steps"] }> {
+    const { iot } = this.context.retried;
+    const before: string[] = [];
+    const after: string[] = [];
+    const steps: DevicePlan["steps"] = [];
+    const ensured = new Set<string>();
+    for (const { group, policy } of selection.groupPolicies) {
+      const live = (await groupPoliciesOf(iot, group)) ?? [];
+      for (const fact of live) {
+        const text = `${fact.policyName} on ${fact.attachedTo}`;
+        if (!before.includes(text)) before.push(text);
+      }
+      if (policy === undefined) {
+        for (const fact of live) after.push(`${fact.policyName} on ${fact.attachedTo}`);
+        continue;
+      }
+      const { policyName, document } = policy;
+      after.push(`${policyName} on ${group}`);
+      if (document !== undefined && !ensured.has(policyName)) {
+        ensured.add(policyName);
+        let current = policies.get(policyName);
+        if (current === undefined) {
+          current = iot.getPolicy(policyName);
+          policies.set(policyName, current);
+        }
+        const found = await current;
+        if (found === undefined || !samePolicyDocument(found.document, document)) {
+          steps.push({
+            action:
+              found === undefined ? `create policy ${policyName}` : `update policy ${policyName} document`,
+            run: async () => {
+              await ensurePolicy({ kind: "ensurePolicy", policyName, document, perDevice: false }, iot, []);
+              policies.set(policyName, Promise.resolve({ policyName, document, defaultVersionId: "" }));
+            },
+          });
+        }
+      }
+      if (!live.some((f) => f.policyName === policyName && f.attachedTo === group)) {
+        steps.push({
+          action: `attach policy ${policyName} to thing group ${group}`,
+          run: async () => {
+            const description = await iot.describeThingGroup(group);
+            if (description === undefined)
+              throw new ValidationError(`thing group ${group} does not exist`, []);
+            await iot.attachPolicy(policyName, description.thingGroupArn);
+          },
+        });
+      }
+    }
+    return { before: before.sort(), after: [...new Set(after)].sort(), steps };
   }
 
   /**

@@ -1,4 +1,4 @@
-import { decide } from "../decide.ts";
+import { decide, type GroupPolicyChoice } from "../decide.ts";
 import type { ProvisionSettings } from "../provision.ts";
 import { mappingSelectors, selectMapping } from "../select-policy.ts";
 import type { AllowlistRecord, CertificateFacts, DenialReason, PolicyMapping } from "../types.ts";
@@ -25,10 +25,13 @@ export type Selection =
       ok: true;
       selector: string;
       mappingVersion: number;
-      policyName: string;
-      /** The rendered document; undefined when the mapping names an existing policy. */
+      /** The certificate's policy; undefined when the rights come through thing groups alone. */
+      policyName: string | undefined;
+      /** The rendered document; undefined when the mapping names an existing policy (or there is none). */
       document: string | undefined;
       perDevice: boolean;
+      /** Rights through thing groups: the policies the service keeps attached to groups, or the groups' own. */
+      groupPolicies: GroupPolicyChoice[];
       thing: SelectedThing;
     }
   | { ok: false; selector: string | undefined; reason: DenialReason; detail: string };
@@ -104,9 +107,10 @@ export function selectionFor(
     ok: true,
     selector: decision.mapping.selector,
     mappingVersion: decision.mapping.version,
-    policyName: decision.policy.policyName,
-    document: decision.policy.document,
-    perDevice: decision.policy.perDevice,
+    policyName: decision.policy?.policyName,
+    document: decision.policy?.document,
+    perDevice: decision.policy?.perDevice ?? false,
+    groupPolicies: decision.groupPolicies,
     thing: {
       thingName,
       ...(thingTypeName !== undefined ? { thingTypeName } : {}),

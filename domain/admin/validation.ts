@@ -1,5 +1,10 @@
-import { POLICY_DOCUMENT_MAX_CHARS, policyTemplates, renderPolicy } from "../../policies/index.ts";
-import type { DecisionSettings } from "../decide.ts";
+import {
+  devicePlaceholders,
+  POLICY_DOCUMENT_MAX_CHARS,
+  policyTemplates,
+  renderPolicy,
+} from "../../policies/index.ts";
+import { type DecisionSettings, GROUP_POLICY_PLACEHOLDER_RULE } from "../decide.ts";
 import { invalidFields } from "../errors.ts";
 import { validateProvisioningTemplate } from "../jitp/index.ts";
 import {
@@ -24,7 +29,7 @@ import {
   MAPPING_FIELDS,
   type MappingFields,
 } from "../records.ts";
-import type { AllowlistStatus, PolicyMapping, PolicySource, Rotation } from "../types.ts";
+import type { AllowlistStatus, GroupPolicySource, PolicyMapping, PolicySource, Rotation } from "../types.ts";
 
 /** One problem with one field of an admin request. */
 export interface Issue {
@@ -138,7 +143,7 @@ class Reader {
       ISO_DATE,
       "an ISO 8601 date or date-time (2026-01-31 or 2026-01-31T12:00:00Z)",
     );
-    if (value !== undefined && Number.isNaN(Date.parse(value))) {
+    if (value !== undefined && (Number.isNaN(Date.parse(value)) || !isCalendarDay(value))) {
       this.fail(key, "is not a real date");
       return undefined;
     }
@@ -198,6 +203,17 @@ class Reader {
     }
     return attributes;
   }
+}
+
+/**
+ * True when an ISO date's day exists in its month: `Date.parse` rolls 2026-02-30 over to March 2 instead
+ * of refusing it, and a record's window must not move silently.
+ */
+function isCalendarDay(value: string): boolean {
+  const [year, month, day] = value.slice(0, 10).split("-").map(Number);
+  if (year === undefined || month === undefined || day === undefined) return false;
+  const date = new Date(Date.UTC(year, month - 1, day));
+  return date.getUTCFullYear() === year && date.getUTCMonth() === month - 1 && date.getUTCDate() === day;
 }
 
 const asObject = (body: unknown): Record<string, unknown> | undefined =>
@@ -292,18 +308,30 @@ export function validateMapping(
   }
   const provisioningTemplate = readProvisioningTemplate(r, object.provisioningTemplate);
   const attributes = r.attributes();
-  // A template may bring its own policy (AWS::IoT::Policy); without one the mapping's `policy` is used.
+  const groupPolicies = readGroupPolicies(r, object.groupPolicies, settings);
+  // A template may bring its own policy (AWS::IoT::Policy), and thing groups may carry the rights; without
+  // either the mapping's `policy` is required.
   const policy =
-    object.policy === undefined && object.provisioningTemplate !== undefined
+    object.policy === undefined &&
+    (object.provisioningTemplate !== undefined || grantsThroughGroups(object.groupPolicies))
       ? undefined
       : readPolicy(r, object.policy, attributes ?? {}, settings);
+  const thingGroups = r.thingGroups();
+  const joined = new Set([...(thingGroups ?? []), ...(groupPolicies ?? []).map((g) => g.group)]);
+  if (joined.size > MAX_THING_GROUPS) {
+    r.fail(
+      "groupPolicies",
+      `with thingGroups names ${joined.size} thing groups; a thing is in at most ${MAX_THING_GROUPS}`,
+    );
+  }
   const fields: MappingFields = {
     selector: pathSelector,
     policy,
     provisioningTemplate,
     thingType: r.string("thingType", THING_NAME_PATTERN, `a thing type name (${THING_NAME_RULE})`),
-    thingGroups: r.thingGroups(),
+    thingGroups,
     attributes,
+    groupPolicies,
   };
   return result(r, compact(fields));
 }
@@ -328,28 +356,88 @@ function readProvisioningTemplate(
   return { templateBody: value as string | Record<string, unknown> };
 }
 
+/** True when `groupPolicies` is given and not empty (its entries are checked on their own). */
+const grantsThroughGroups = (value: unknown): boolean =>
+  value !== undefined && value !== null && !(Array.isArray(value) && value.length === 0);
+
+/**
+ * Validates `groupPolicies`: a list of `{group, policy?}`, where `policy` takes the forms of the mapping's
+ * `policy` but, shared by every member of the group, may not use device placeholders.
+ */
+function readGroupPolicies(
+  r: Reader,
+  value: unknown,
+  settings: Pick<DecisionSettings, "region" | "accountId">,
+): GroupPolicySource[] | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (!Array.isArray(value)) {
+    r.fail("groupPolicies", "must be an array of {group, policy?}");
+    return undefined;
+  }
+  if (value.length > MAX_THING_GROUPS)
+    r.fail("groupPolicies", `may have at most ${MAX_THING_GROUPS} entries`);
+  const out: GroupPolicySource[] = [];
+  value.forEach((item, i) => {
+    const path = `groupPolicies[${i}]`;
+    const entry = asObject(item);
+    if (entry === undefined) {
+      r.fail(path, "must be an object {group, policy?}");
+      return;
+    }
+    for (const key of Object.keys(entry)) {
+      if (key !== "group" && key !== "policy")
+        r.fail(`${path}.${key}`, "is not a known field (known: group, policy)");
+    }
+    const group = entry.group;
+    if (typeof group !== "string" || !THING_NAME_PATTERN.test(group)) {
+      r.fail(`${path}.group`, `must be a thing group name (${THING_NAME_RULE})`);
+      return;
+    }
+    if (entry.policy === undefined) {
+      out.push({ group });
+      return;
+    }
+    const policy = readPolicy(r, entry.policy, {}, settings, `${path}.policy`, true);
+    if (policy !== undefined) out.push({ group, policy });
+  });
+  return out;
+}
+
 function readPolicy(
   r: Reader,
   value: unknown,
   attributes: Record<string, string>,
   settings: Pick<DecisionSettings, "region" | "accountId">,
+  at = "policy",
+  shared = false,
 ): PolicySource | undefined {
   const policy = asObject(value);
   const forms = "exactly one of {template}, {document} or {policyName}";
   if (value === undefined) {
-    r.fail("policy", `is required: ${forms}`);
+    r.fail(
+      at,
+      `is required: ${forms}${at === "policy" ? " (or groupPolicies, or a provisioningTemplate)" : ""}`,
+    );
     return undefined;
   }
   const keys = policy === undefined ? [] : Object.keys(policy);
   if (policy === undefined || keys.length !== 1) {
-    r.fail("policy", `must be ${forms}`);
+    r.fail(at, `must be ${forms}`);
     return undefined;
   }
   if (typeof policy.template === "string") {
-    if (policyTemplates[policy.template] === undefined) {
+    const template = policyTemplates[policy.template];
+    if (template === undefined) {
       r.fail(
-        "policy.template",
+        `${at}.template`,
         `is not a template in policies/ (known: ${Object.keys(policyTemplates).join(", ")})`,
+      );
+      return undefined;
+    }
+    if (shared && devicePlaceholders(template.document).length > 0) {
+      r.fail(
+        `${at}.template`,
+        `${GROUP_POLICY_PLACEHOLDER_RULE}; template ${policy.template} uses ${devicePlaceholders(template.document).join(", ")}`,
       );
       return undefined;
     }
@@ -357,7 +445,7 @@ function readPolicy(
   }
   if (typeof policy.policyName === "string") {
     if (!POLICY_NAME_PATTERN.test(policy.policyName)) {
-      r.fail("policy.policyName", `must be an IoT policy name (${POLICY_NAME_RULE})`);
+      r.fail(`${at}.policyName`, `must be an IoT policy name (${POLICY_NAME_RULE})`);
       return undefined;
     }
     return { policyName: policy.policyName };
@@ -365,6 +453,13 @@ function readPolicy(
   const document = policy.document;
   if (typeof document === "string" || asObject(document) !== undefined) {
     const source = document as string | Record<string, unknown>;
+    if (shared && devicePlaceholders(source).length > 0) {
+      r.fail(
+        `${at}.document`,
+        `${GROUP_POLICY_PLACEHOLDER_RULE}; found ${devicePlaceholders(source).join(", ")}`,
+      );
+      return undefined;
+    }
     const rendered = renderPolicy(source, {
       deviceId: SAMPLE_DEVICE,
       region: settings.region,
@@ -373,14 +468,14 @@ function readPolicy(
     });
     if (!rendered.ok) {
       r.fail(
-        "policy.document",
+        `${at}.document`,
         `${rendered.error} (rendered for a sample device, limit ${POLICY_DOCUMENT_MAX_CHARS})`,
       );
       return undefined;
     }
     return { document: source };
   }
-  r.fail("policy", `must be ${forms}, each a string (a document may also be a JSON object)`);
+  r.fail(at, `must be ${forms}, each a string (a document may also be a JSON object)`);
   return undefined;
 }
 

@@ -20,6 +20,7 @@ import {
   isObject,
   keyPath,
   NO_VALUE,
+  own,
   type ParsedResource,
   type ParsedTemplate,
   POLICY_TYPE,
@@ -400,7 +401,7 @@ class Evaluator {
         return this.sub(args, at, locals);
       case "Fn::FindInMap": {
         const [mapName, top, second] = [0, 1, 2].map((i) => this.text(arg(i), indexPath(at, i), locals));
-        const value = this.template.mappings[mapName ?? ""]?.[top ?? ""]?.[second ?? ""];
+        const value = own(own(own(this.template.mappings, mapName ?? ""), top ?? ""), second ?? "");
         if (value === undefined)
           throw new TemplateEvaluationError(
             at,

@@ -125,7 +125,7 @@ export function certificateValue(
   inputs: Pick<ParameterInputs, "certificate" | "certificateId">,
 ) {
   if (name === CERTIFICATE_ID_PARAMETER) return inputs.certificateId;
-  const attribute = CERTIFICATE_PARAMETERS[name];
+  const attribute = own(CERTIFICATE_PARAMETERS, name);
   return attribute === undefined ? undefined : inputs.certificate.subjectAttributes[attribute];
 }
 

@@ -158,6 +158,13 @@ export const mixesFunctionKeys = (node: Record<string, unknown>): boolean => {
 /** A `${name}` (or `${!literal}`) in an Fn::Sub string. */
 export const SUB_VARIABLE = /\$\{([^}]*)\}/g;
 
+/**
+ * A table's own entry for a key a template chose: a plain object lookup would also find `__proto__`,
+ * `constructor` or `toString` on Object.prototype.
+ */
+export const own = <T>(table: Readonly<Record<string, T>> | undefined, key: string): T | undefined =>
+  table !== undefined && Object.hasOwn(table, key) ? table[key] : undefined;
+
 /** A path segment for an object key, in the `a.b[0]` form validation errors use. */
 export const keyPath = (path: string, key: string): string => (path === "" ? key : `${path}.${key}`);
 /** A path segment for a list index. */

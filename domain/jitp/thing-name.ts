@@ -5,6 +5,7 @@ import {
   CERTIFICATE_TYPE,
   intrinsicOf,
   keyPath,
+  own,
   type ParsedTemplate,
   SUB_VARIABLE,
   THING_TYPE,
@@ -129,7 +130,7 @@ function sourceOf(
   if (name === CERTIFICATE_ID_PARAMETER) return { kind: "certificate-id" };
   if (template.resources.some((r) => r.logicalName === name && r.type === CERTIFICATE_TYPE))
     return { kind: "certificate-id" };
-  const field = CERTIFICATE_PARAMETERS[name];
+  const field = own(CERTIFICATE_PARAMETERS, name);
   if (field !== undefined && template.parameters.has(name))
     return { kind: "certificate-field", parameter: name, field };
   return { kind: "varies" };

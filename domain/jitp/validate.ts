@@ -24,6 +24,7 @@ import {
   NO_VALUE,
   OVERRIDE_ACTIONS,
   OVERRIDE_PROPERTIES,
+  own,
   PARAMETER_KEYS,
   PARAMETER_TYPES,
   type ParameterDeclaration,
@@ -422,7 +423,7 @@ class Checker extends ExpressionChecker {
     const propertiesAt = keyPath(at, "Properties");
     for (const [key, value] of Object.entries(properties)) {
       const propertyAt = keyPath(propertiesAt, key);
-      const refused = REFUSED_PROPERTIES[key];
+      const refused = own(REFUSED_PROPERTIES, key);
       if (refused !== undefined) this.fail(propertyAt, refused);
       else if (!RESOURCE_PROPERTIES[type].includes(key))
         this.fail(

@@ -1,9 +1,13 @@
+import { isLotName } from "../admin/validation.ts";
 import { invalidFields, NotFoundError, StateConflictError } from "../errors.ts";
 import { isObject } from "../json.ts";
+import { isThingName } from "../naming.ts";
 import type { ClockPort, LedgerPort, Page, PageRequest } from "../ports.ts";
+import { BLOCK_JOB, BLOCK_JOB_MAX_IDS, type BlockJobParams } from "./block-job.ts";
 import { BACKUP_JOB, EXPORT_JOB, type ExportJobParams, type ExportResult } from "./export-job.ts";
 import { IMPORT_JOB, type ImportJobParams } from "./import-job.ts";
 import type { JobFiles, JobQueue, JobStore, SignedUrl } from "./ports.ts";
+import { RECONCILE_JOB, type ReconcileJobParams } from "./reconcile-job.ts";
 import { RESTORE_JOB, type RestoreJobParams } from "./restore-job.ts";
 import { FINAL_STATES, type Job } from "./types.ts";
 
@@ -76,6 +80,16 @@ export class JobsAdmin {
     const id = crypto.randomUUID();
     const params: ExportJobParams = { file: `exports/${id}.jsonl` };
     return this.#start(actor, EXPORT_JOB, { ...params }, id);
+  }
+
+  /** Starts a reconcile job over every provisioned device (`dryRun`: change nothing, report what would). */
+  async startReconcile(actor: string, body: unknown): Promise<Job> {
+    return this.#start(actor, RECONCILE_JOB, { ...reconcileParamsOf(body) });
+  }
+
+  /** Starts a block job over devices named by id or by lot (`suspend`: INACTIVE rather than REVOKED). */
+  async startBlock(actor: string, body: unknown): Promise<Job> {
+    return this.#start(actor, BLOCK_JOB, { ...blockParamsOf(body) });
   }
 
   /** Starts a backup job: every lot, mapping and allowlist record into one file. */
@@ -193,6 +207,48 @@ function importParamsOf(body: unknown): ImportJobParams {
     ...(format !== undefined ? { format: format as ImportJobParams["format"] } : {}),
     ...(dryRun === true ? { dryRun: true } : {}),
   };
+}
+
+/** A reconcile job's parameters from a request body (an empty body: a real run). */
+function reconcileParamsOf(body: unknown): ReconcileJobParams {
+  if (body !== undefined && !isObject(body))
+    throw invalidFields([{ path: "", message: "must be a JSON object" }]);
+  const { dryRun = false, ...unknown } = body ?? {};
+  const issues = Object.keys(unknown).map((path) => ({ path, message: "is not a field of a reconcile job" }));
+  if (typeof dryRun !== "boolean") issues.push({ path: "dryRun", message: "must be true or false" });
+  if (issues.length > 0) throw invalidFields(issues);
+  return { dryRun: dryRun as boolean };
+}
+
+/** A block job's parameters from a request body: `deviceIds` or `lot`, and `suspend`. */
+function blockParamsOf(body: unknown): BlockJobParams {
+  if (!isObject(body)) throw invalidFields([{ path: "", message: "must be a JSON object" }]);
+  const { deviceIds, lot, suspend = false, ...unknown } = body;
+  const issues = Object.keys(unknown).map((path) => ({ path, message: "is not a field of a block job" }));
+  if (typeof suspend !== "boolean") issues.push({ path: "suspend", message: "must be true or false" });
+  if ((deviceIds === undefined) === (lot === undefined))
+    issues.push({ path: "", message: "name the devices: deviceIds or lot, not both" });
+  if (lot !== undefined && (typeof lot !== "string" || !isLotName(lot)))
+    issues.push({ path: "lot", message: "must be a lot name" });
+  if (deviceIds !== undefined) {
+    if (!Array.isArray(deviceIds) || deviceIds.length === 0 || deviceIds.length > BLOCK_JOB_MAX_IDS) {
+      issues.push({
+        path: "deviceIds",
+        message: `must be a list of 1 to ${BLOCK_JOB_MAX_IDS} device ids (more: block by lot)`,
+      });
+    } else {
+      const seen = new Set<string>();
+      deviceIds.forEach((id: unknown, i) => {
+        if (typeof id !== "string" || !isThingName(id))
+          issues.push({ path: `deviceIds[${i}]`, message: "must be a device id (a thing name)" });
+        else if (seen.has(id)) issues.push({ path: `deviceIds[${i}]`, message: `${id} is named twice` });
+        else seen.add(id);
+      });
+    }
+  }
+  if (issues.length > 0) throw invalidFields(issues);
+  const mode = suspend === true ? "suspend" : "revoke";
+  return lot !== undefined ? { mode, lot: lot as string } : { mode, deviceIds: deviceIds as string[] };
 }
 
 /** A restore job's parameters from a request body; ValidationError naming each field at fault. */

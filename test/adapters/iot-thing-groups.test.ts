@@ -1,4 +1,5 @@
 import {
+  AttachPolicyCommand,
   DescribeThingGroupCommand,
   IoTClient,
   ResourceNotFoundException,
@@ -17,17 +18,43 @@ const adapter = new IotRegistryAdapter(client);
 beforeEach(() => iot.reset());
 
 describe("describeThingGroup", () => {
-  it("sends DescribeThingGroup and answers the group", async () => {
+  it("sends DescribeThingGroup and answers the group, its ARN and its parents nearest first", async () => {
     // Prepare
-    iot.on(DescribeThingGroupCommand).resolves({ thingGroupName: "plant-7" });
+    const arn = "arn:aws:iot:eu-west-1:123456789012:thinggroup/plant-7";
+    iot.on(DescribeThingGroupCommand).resolves({
+      thingGroupName: "plant-7",
+      thingGroupArn: arn,
+      thingGroupMetadata: {
+        rootToParentThingGroups: [{ groupName: "fleet" }, { groupName: "europe" }],
+      },
+    });
 
     // Act
     const group = await adapter.describeThingGroup("plant-7");
 
     // Assess
-    expect(group).toEqual({ thingGroupName: "plant-7" });
+    expect(group).toEqual({
+      thingGroupName: "plant-7",
+      thingGroupArn: arn,
+      parentGroupNames: ["europe", "fleet"],
+    });
     expect(iot.commandCalls(DescribeThingGroupCommand)[0]?.args[0].input).toEqual({
       thingGroupName: "plant-7",
+    });
+  });
+
+  it("refuses an answer without the group's ARN (a policy could not be attached to the group)", async () => {
+    iot.on(DescribeThingGroupCommand).resolves({ thingGroupName: "plant-7" });
+    await expect(adapter.describeThingGroup("plant-7")).rejects.toThrow(/no ARN/);
+  });
+
+  it("attaches a policy to a thing group by its ARN (AttachPolicy with the group as target)", async () => {
+    iot.on(AttachPolicyCommand).resolves({});
+    const arn = "arn:aws:iot:eu-west-1:123456789012:thinggroup/plant-7";
+    await adapter.attachPolicy("jitr-sensor", arn);
+    expect(iot.commandCalls(AttachPolicyCommand)[0]?.args[0].input).toEqual({
+      policyName: "jitr-sensor",
+      target: arn,
     });
   });
 

@@ -506,3 +506,25 @@ describe("finding the API", () => {
     expect(help.stdout).toContain("--json");
   });
 });
+
+describe("jitr reconcile and block against an API that runs no jobs", () => {
+  it("reconcile goes slice by slice through POST /reconcile; a block of many says the deployment runs no jobs", async () => {
+    // Prepare: an admin server without the jobs' table, queue and bucket
+    const { server, api } = await served();
+    try {
+      // Act
+      const reconciled = await jitr("reconcile", "--dry-run", "--json", ...api);
+      const blocked = await jitr("block", "dev-1", "dev-2", "--yes", ...api);
+
+      // Assess
+      expect(reconciled.status).toBe(0);
+      const run = JSON.parse(reconciled.stdout) as Record<string, unknown>;
+      expect(run).toMatchObject({ dryRun: true, examined: 0, devices: [] });
+      expect(run.job).toBeUndefined();
+      expect(blocked.status).not.toBe(0);
+      expect(blocked.stderr).toContain("this deployment runs no jobs");
+    } finally {
+      await server.close();
+    }
+  });
+});

@@ -1,4 +1,5 @@
 /** `jitr reconcile` against jitr local: a dry run, a refusal without --yes off a terminal, then the change. */
+import { UpdateItemCommand } from "@aws-sdk/client-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectWithRetry } from "../../cli/device-client.ts";
 import { main } from "../../cli/main.ts";
@@ -59,6 +60,12 @@ describe("jitr reconcile against jitr local", () => {
       devices: [{ deviceId: "cli-rc-1", outcome: "changed" }],
     });
     expect(run.devices[0]?.actions).toContain("detach policy jitr-sensor");
+    // Both ran as reconcile jobs, shown by `jitr jobs`.
+    const jobIds = [(preview as Run & { job?: string }).job, (run as Run & { job?: string }).job];
+    expect(jobIds).toEqual([expect.any(String), expect.any(String)]);
+    output.reset();
+    expect(await jitr("jobs", "get", String(jobIds[1]), "--json")).toBe(0);
+    expect(json()).toMatchObject({ kind: "reconcile", state: "succeeded", params: { dryRun: false } });
     output.reset();
     expect(await jitr("allowlist", "get", "cli-rc-1", "--json")).toBe(0);
     expect(json()).toMatchObject({ policyName: "jitr-command-only" });
@@ -76,5 +83,34 @@ describe("jitr reconcile against jitr local", () => {
     expect(code).toBe(0);
     expect(output.stdout()).toMatch(/wouldChange\s*│\s*1/);
     expect(output.stdout()).toMatch(/cli-rc-1.*would-change/);
+  });
+
+  it("recounts a lot whose count drifted from its records' marks, and prints it", async () => {
+    // Prepare: a device of lot rc-lot provisioned (counted once), then the count set wrong by hand
+    expect(await jitr("lots", "put", "rc-lot", "--max-devices", "10")).toBe(0);
+    await t.allow("cli-rc-lot", { lot: "rc-lot" });
+    const device = await t.device("cli-rc-lot");
+    (await connectWithRetry(device, t.endpoint, { deadlineMs: 15_000, baseDelayMs: 50 })).client?.end(true);
+    await t.stack.clients.dynamo.send(
+      new UpdateItemCommand({
+        TableName: t.stack.tables.lots,
+        Key: { lot: { S: "rc-lot" } },
+        UpdateExpression: "SET provisionedCount = :n",
+        ExpressionAttributeValues: { ":n": { N: "4" } },
+      }),
+    );
+
+    // Act
+    output.reset();
+    const code = await jitr("reconcile", "--yes", "--json");
+    const run = json<{ lots?: { lot: string; before: number; after: number; outcome: string }[] }>();
+    output.reset();
+    await jitr("lots", "get", "rc-lot", "--json");
+    const lot = json<{ provisionedCount: number }>();
+
+    // Assess
+    expect(code).toBe(0);
+    expect(run.lots).toContainEqual({ lot: "rc-lot", before: 4, after: 1, outcome: "recounted" });
+    expect(lot.provisionedCount).toBe(1);
   });
 });

@@ -119,8 +119,9 @@ afterAll(() => {
   }
 });
 
-const functionProps = (name: "Provision" | "Admin") => props(template, `${name}LambdaFunction`);
-const environmentOf = (name: "Provision" | "Admin") =>
+type FunctionName = "Provision" | "Admin" | "JobWorker";
+const functionProps = (name: FunctionName) => props(template, `${name}LambdaFunction`);
+const environmentOf = (name: FunctionName) =>
   (functionProps(name).Environment as { Variables: Record<string, unknown> }).Variables;
 
 describe("packaging", () => {
@@ -171,9 +172,11 @@ describe("event path: topic rule -> queue -> provisioning function -> dead-lette
   });
 
   it("the queue feeds the provisioning function in small batches with partial failures and a concurrency cap", () => {
-    const mappings = resourcesOfType(template, "AWS::Lambda::EventSourceMapping");
-    expect(Object.keys(mappings)).toHaveLength(1);
-    const mapping = Object.values(mappings)[0]?.Properties ?? {};
+    const mappings = Object.values(resourcesOfType(template, "AWS::Lambda::EventSourceMapping")).filter(
+      (m) => evaluate(m.Properties?.EventSourceArn) === "GetAtt:ProvisionQueue.Arn",
+    );
+    expect(mappings).toHaveLength(1);
+    const mapping = mappings[0]?.Properties ?? {};
 
     expect(evaluate(mapping.EventSourceArn)).toBe("GetAtt:ProvisionQueue.Arn");
     expect(evaluate(mapping.FunctionName)).toBe("GetAtt:ProvisionLambdaFunction.Arn");
@@ -198,6 +201,91 @@ describe("event path: topic rule -> queue -> provisioning function -> dead-lette
     expect(redrive.maxReceiveCount).toBeLessThanOrEqual(10);
     expect(props(template, "ProvisionDeadLetterQueue").MessageRetentionPeriod).toBe(1_209_600);
     expect(evaluate(template.Outputs?.RedriveCommand?.Value)).toContain("aws sqs start-message-move-task");
+  });
+});
+
+describe("jobs: admin function -> jobs queue -> job worker; files in the job bucket", () => {
+  it("the jobs queue feeds the worker one job a message, with partial failures and a concurrency cap", () => {
+    const mappings = Object.values(resourcesOfType(template, "AWS::Lambda::EventSourceMapping")).filter(
+      (m) => evaluate(m.Properties?.EventSourceArn) === "GetAtt:JobsQueue.Arn",
+    );
+
+    expect(mappings).toHaveLength(1);
+    const mapping = mappings[0]?.Properties ?? {};
+    expect(evaluate(mapping.FunctionName)).toBe("GetAtt:JobWorkerLambdaFunction.Arn");
+    expect(mapping.BatchSize).toBe(1);
+    expect(mapping.FunctionResponseTypes).toEqual(["ReportBatchItemFailures"]);
+    const { MaximumConcurrency } = mapping.ScalingConfig as { MaximumConcurrency: number };
+    expect(MaximumConcurrency).toBeGreaterThanOrEqual(2);
+    expect(MaximumConcurrency).toBeLessThanOrEqual(5);
+    expect(functionProps("JobWorker").Handler).toBe("handlers/job-worker-entry.handler");
+  });
+
+  it("a message is not handed out again while the worker may run it, and failing ones dead-letter", () => {
+    const queue = props(template, "JobsQueue");
+    const redrive = queue.RedrivePolicy as { deadLetterTargetArn: unknown; maxReceiveCount: number };
+
+    expect(queue.VisibilityTimeout as number).toBeGreaterThan(functionProps("JobWorker").Timeout as number);
+    expect(functionProps("JobWorker").Timeout as number).toBeGreaterThan(60);
+    expect(evaluate(redrive.deadLetterTargetArn)).toBe("GetAtt:JobsDeadLetterQueue.Arn");
+    expect(redrive.maxReceiveCount).toBeGreaterThanOrEqual(3);
+    expect(queue.SqsManagedSseEnabled).toBe(true);
+    expect(props(template, "JobsDeadLetterQueue").SqsManagedSseEnabled).toBe(true);
+    expect(evaluate(template.Outputs?.JobsRedriveCommand?.Value)).toContain("JobsDeadLetterQueue.Arn");
+  });
+
+  it("the job bucket is private, encrypted, TLS-only, and its files expire", () => {
+    const bucket = props(template, "JobsBucket");
+    const lifecycle = (bucket.LifecycleConfiguration as { Rules: Record<string, unknown>[] }).Rules;
+    const policy = iamStatements(template).filter((s) => s.where.startsWith("JobsBucketPolicy"));
+    const tls = (
+      props(template, "JobsBucketPolicy").PolicyDocument as { Statement: { Condition?: unknown }[] }
+    ).Statement[0];
+
+    expect(bucket.PublicAccessBlockConfiguration).toEqual({
+      BlockPublicAcls: true,
+      BlockPublicPolicy: true,
+      IgnorePublicAcls: true,
+      RestrictPublicBuckets: true,
+    });
+    expect(bucket.BucketEncryption).toBeDefined();
+    expect(bucket.CorsConfiguration).toBeUndefined();
+    expect(lifecycle).toEqual([
+      expect.objectContaining({
+        Status: "Enabled",
+        ExpirationInDays: expect.any(Number),
+        AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
+      }),
+    ]);
+    expect(policy).toEqual([
+      {
+        where: "JobsBucketPolicy (TlsOnly)",
+        Effect: "Deny",
+        Action: ["s3:*"],
+        Resource: ["GetAtt:JobsBucket.Arn", "${JobsBucket.Arn}/*"],
+      },
+    ]);
+    expect(tls?.Condition).toEqual({ Bool: { "aws:SecureTransport": "false" } });
+  });
+
+  it("the admin function presigns uploads and downloads, the worker reads uploads and writes exports, nothing more", () => {
+    const s3 = (roleId: string) =>
+      iamStatements(template)
+        .filter((s) => s.where.startsWith(`${roleId}/`))
+        .flatMap((s) =>
+          s.Action.filter((a) => a.startsWith("s3:")).flatMap((a) => s.Resource.map((r) => `${a} ${r}`)),
+        )
+        .sort();
+
+    expect(s3("AdminRole")).toEqual([
+      "s3:GetObject ${JobsBucket.Arn}/exports/*",
+      "s3:GetObject ${JobsBucket.Arn}/uploads/*",
+      "s3:PutObject ${JobsBucket.Arn}/uploads/*",
+    ]);
+    expect(s3("JobWorkerRole")).toEqual([
+      "s3:GetObject ${JobsBucket.Arn}/uploads/*",
+      "s3:PutObject ${JobsBucket.Arn}/exports/*",
+    ]);
   });
 });
 
@@ -260,6 +348,15 @@ describe("admin API", () => {
     "GET /mappings/{selector}/history",
     "GET /lots/{lot}/history",
     "POST /reconcile",
+    // Jobs
+    "POST /uploads",
+    "POST /allowlist/import-jobs",
+    "POST /allowlist/export-jobs",
+    "GET /jobs",
+    "GET /jobs/{id}",
+    "POST /jobs/{id}/cancel",
+    "POST /reconcile-jobs",
+    "POST /block-jobs",
   ];
 
   it("is an HTTP API whose every route (those of DESIGN section 8) needs SigV4 (AWS_IAM)", () => {
@@ -285,12 +382,13 @@ describe("tables", () => {
       lots: String(env.JITR_LOTS_TABLE),
       ledger: String(env.JITR_LEDGER_TABLE),
       idempotency: String(env.JITR_IDEMPOTENCY_TABLE),
+      jobs: String(environmentOf("JobWorker").JITR_JOBS_TABLE),
     });
     const byName = new Map(tables().map((table) => [table.Properties?.TableName, table.Properties ?? {}]));
     const sortByName = <T extends { AttributeName: string }>(list: T[] | undefined) =>
       [...(list ?? [])].sort((a, b) => a.AttributeName.localeCompare(b.AttributeName));
 
-    expect(byName.size).toBe(5);
+    expect(byName.size).toBe(6);
     for (const definition of definitions) {
       const table = byName.get(definition.TableName);
       expect(table, definition.TableName).toBeDefined();
@@ -327,7 +425,7 @@ describe("tables", () => {
     ) as { resources: Template };
     const prodTables = Object.values(resourcesOfType(prod.resources, "AWS::DynamoDB::Table"));
 
-    expect(prodTables).toHaveLength(5);
+    expect(prodTables).toHaveLength(6);
     for (const table of prodTables) {
       expect(table.Properties?.DeletionProtectionEnabled).toBe(true);
       expect(table.DeletionPolicy).toBe("Retain");
@@ -340,11 +438,11 @@ describe("IAM", () => {
   const AUTHORIZES_ON: Record<string, string[]> = {
     "iot:DescribeCertificate": ["cert"],
     "iot:UpdateCertificate": ["cert"],
-    "iot:AttachPolicy": ["cert"],
-    "iot:DetachPolicy": ["cert"],
+    "iot:AttachPolicy": ["cert", "thinggroup"],
+    "iot:DetachPolicy": ["cert", "thinggroup"],
     "iot:AttachThingPrincipal": ["cert"],
     "iot:DetachThingPrincipal": ["cert"],
-    "iot:ListAttachedPolicies": ["cert"],
+    "iot:ListAttachedPolicies": ["cert", "thinggroup"],
     "iot:ListPrincipalThings": ["cert"],
     "iot:DescribeThing": ["thing"],
     "iot:CreateThing": ["thing"],
@@ -367,6 +465,7 @@ describe("IAM", () => {
   const ENTRY_OF_ROLE = {
     ProvisionRole: "handlers/provision-entry.ts",
     AdminRole: "handlers/admin-entry.ts",
+    JobWorkerRole: "handlers/job-worker-entry.ts",
   } as const;
   let derived: Map<string, Grant[]>;
   beforeAll(() => {
@@ -388,9 +487,9 @@ describe("IAM", () => {
     for (const statement of allows) {
       for (const action of statement.Action) expect(action, statement.where).not.toContain("*");
     }
-    // The only Deny is the framework's deployment-bucket guard refusing s3:* over plain HTTP.
+    // The only Denies are the buckets' guards refusing s3:* over plain HTTP (the framework's and the jobs').
     for (const deny of iamStatements(template).filter((s) => s.Effect !== "Allow")) {
-      expect(deny.where).toBe("ServerlessDeploymentBucketPolicy");
+      expect(["ServerlessDeploymentBucketPolicy", "JobsBucketPolicy (TlsOnly)"]).toContain(deny.where);
     }
   });
 
@@ -417,18 +516,26 @@ describe("IAM", () => {
     }
   });
 
-  /** The role's IoT and DynamoDB grants as `action on resource` (`iot`, or a table's logical id and index). */
+  /**
+   * The role's IoT, DynamoDB, S3 and SQS-send grants as `action on resource` (`iot`, or a table's logical id
+   * and index, the bucket's or the queue's); the prefixes within the bucket are checked on their own. The
+   * event sources' receive and delete are the mappings', not the code's.
+   */
   const granted = (roleId: string) =>
     [
       ...new Set(
         statementsOf(roleId).flatMap((s) =>
-          s.Action.filter((a) => a.startsWith("iot:") || a.startsWith("dynamodb:")).flatMap((action) =>
-            action.startsWith("iot:")
-              ? [`${action} on iot`]
-              : s.Resource.map(
-                  (r) =>
-                    `${action} on ${r.replace(/^GetAtt:(\w+)\.Arn$/, "$1").replace(/^\$\{(\w+)\.Arn\}/, "$1")}`,
-                ),
+          s.Action.filter((a) => /^(iot|dynamodb|s3):/.test(a) || a === "sqs:SendMessage").flatMap(
+            (action) =>
+              action.startsWith("iot:")
+                ? [`${action} on iot`]
+                : s.Resource.map(
+                    (r) =>
+                      `${action} on ${r
+                        .replace(/^GetAtt:(\w+)\.Arn$/, "$1")
+                        .replace(/^\$\{(\w+)\.Arn\}/, "$1")
+                        .replace(/^(JobsBucket)\/.*$/, "$1")}`,
+                  ),
           ),
         ),
       ),
@@ -459,7 +566,7 @@ describe("IAM", () => {
   });
 
   it("grants each role exactly the IoT and DynamoDB actions its function's code can call, on exactly the tables and indexes it uses", () => {
-    for (const roleId of ["ProvisionRole", "AdminRole"] as const) {
+    for (const roleId of ["ProvisionRole", "AdminRole", "JobWorkerRole"] as const) {
       // Act
       const grants = granted(roleId);
       const calls = needed(roleId);
@@ -474,10 +581,11 @@ describe("IAM", () => {
   it("gives each function its own role", () => {
     expect(evaluate(functionProps("Provision").Role)).toBe("GetAtt:ProvisionRole.Arn");
     expect(evaluate(functionProps("Admin").Role)).toBe("GetAtt:AdminRole.Arn");
+    expect(evaluate(functionProps("JobWorker").Role)).toBe("GetAtt:JobWorkerRole.Arn");
     expect(template.Resources.IamRoleLambdaExecution).toBeUndefined();
 
     // Policies the service may change are only those with its prefix; existing ones may only be read.
-    for (const roleId of ["ProvisionRole", "AdminRole"]) {
+    for (const roleId of ["ProvisionRole", "AdminRole", "JobWorkerRole"]) {
       const existing = statementsOf(roleId).filter((s) =>
         s.Resource.some((r) => r.endsWith(`:policy/${EXISTING_POLICY}`)),
       );
@@ -492,32 +600,45 @@ describe("IAM", () => {
         .flatMap((s) => s.Resource);
 
     expect(resourcesFor("ProvisionRole", "sqs:")).toEqual(["GetAtt:ProvisionQueue.Arn"]);
-    expect(resourcesFor("AdminRole", "sqs:")).toEqual([]);
+    expect(resourcesFor("AdminRole", "sqs:")).toEqual(["GetAtt:JobsQueue.Arn"]);
+    expect(resourcesFor("JobWorkerRole", "sqs:")).toEqual(["GetAtt:JobsQueue.Arn"]);
+    expect(resourcesFor("JobWorkerRole", "dynamodb:").some((r) => r.includes("IdempotencyTable"))).toBe(
+      false,
+    );
     expect(resourcesFor("ProvisionRole", "dynamodb:").some((r) => r.includes("IdempotencyTable"))).toBe(true);
     expect(resourcesFor("AdminRole", "dynamodb:").some((r) => r.includes("IdempotencyTable"))).toBe(false);
-    for (const roleId of ["ProvisionRole", "AdminRole"]) {
+    for (const roleId of ["ProvisionRole", "AdminRole", "JobWorkerRole"]) {
       for (const resource of resourcesFor(roleId, "dynamodb:")) {
         expect(resource).toMatch(
-          /^(GetAtt:|\$\{)(Allowlist|Mappings|Lots|Ledger|Idempotency)Table(\.Arn|\.Arn\}\/index\/\w+)$/,
+          /^(GetAtt:|\$\{)(Allowlist|Mappings|Lots|Ledger|Idempotency|Jobs)Table(\.Arn|\.Arn\}\/index\/\w+)$/,
         );
       }
     }
+    expect(resourcesFor("ProvisionRole", "s3:")).toEqual([]);
   });
 });
 
 describe("functions", () => {
   it("run nodejs22.x on arm64 with the configuration handlers/config.ts reads", () => {
-    for (const name of ["Provision", "Admin"] as const) {
+    for (const name of ["Provision", "Admin", "JobWorker"] as const) {
       expect(functionProps(name).Runtime).toBe("nodejs22.x");
       expect(functionProps(name).Architectures).toEqual(["arm64"]);
       expect(evaluate(environmentOf(name).JITR_ACCOUNT_ID)).toBe("Ref:AWS::AccountId");
     }
     // What CloudFormation and the Lambda runtime fill in: the account id and the region.
-    const asDeployed = (name: "Provision" | "Admin") => ({
-      ...Object.fromEntries(Object.entries(environmentOf(name)).map(([key, value]) => [key, String(value)])),
-      JITR_ACCOUNT_ID: "123456789012",
-      AWS_REGION: "eu-west-1",
-    });
+    const QUEUE_URL = "https://sqs.eu-west-1.amazonaws.com/123456789012/jitr-dev-jobs";
+    const asDeployed = (name: FunctionName) => {
+      const env = Object.fromEntries(
+        Object.entries(environmentOf(name)).map(([key, value]) => [key, String(evaluate(value))]),
+      );
+      expect(env.JITR_JOBS_QUEUE_URL ?? "Ref:JobsQueue").toBe("Ref:JobsQueue");
+      return {
+        ...env,
+        ...(env.JITR_JOBS_QUEUE_URL !== undefined ? { JITR_JOBS_QUEUE_URL: QUEUE_URL } : {}),
+        JITR_ACCOUNT_ID: "123456789012",
+        AWS_REGION: "eu-west-1",
+      };
+    };
 
     const provisioning = readProvisioningConfig(asDeployed("Provision"));
     const admin = readAdminConfig(asDeployed("Admin"));
@@ -528,11 +649,22 @@ describe("functions", () => {
     expect(admin.settings.quarantine).toBe("inactive");
     expect(provisioning.metricsNamespace).toBe(environmentOf("Provision").POWERTOOLS_METRICS_NAMESPACE);
     expect(admin.tables.allowlist).toBe(evaluate(props(template, "AllowlistTable").TableName));
+    // The admin function and the worker run jobs on the same table, queue and bucket; provisioning none.
+    const worker = readAdminConfig(asDeployed("JobWorker"));
+    expect(admin.jobs).toEqual({
+      table: evaluate(props(template, "JobsTable").TableName),
+      queueUrl: QUEUE_URL,
+      bucket: "Ref:JobsBucket",
+    });
+    expect(worker.jobs).toEqual(admin.jobs);
+    expect(environmentOf("Provision").JITR_JOBS_TABLE).toBeUndefined();
   });
 
   it("are bundled as one ESM file each, with the AWS SDK left to the runtime and nothing from local/", () => {
-    for (const name of ["provision", "admin"]) {
-      const entries = readZip(join(outDir, `${name}.zip`));
+    // Zips are named after the function's key in serverless.yml, bundles after the entry file.
+    const zips = { provision: "provision", admin: "admin", "job-worker": "jobWorker" };
+    for (const [name, zip] of Object.entries(zips)) {
+      const entries = readZip(join(outDir, `${zip}.zip`));
       const bundle = entries.find((entry) => entry.name === `handlers/${name}-entry.mjs`);
 
       expect(entries.map((entry) => entry.name).sort()).toEqual([
@@ -549,6 +681,40 @@ describe("functions", () => {
     expect(provision?.content.toString("utf8")).toContain(
       "topic/devices/${iot:Connection.Thing.ThingName}/telemetry",
     );
+  });
+
+  it("the job worker bundle runs: it loads with the stack's configuration and drops a message that names no job", () => {
+    const bundle = readZip(join(outDir, "jobWorker.zip")).find((e: ZipEntry) => e.name.endsWith(".mjs"));
+    const file = join(root, `${workFolder}-smoke`, "handlers", "job-worker-entry.mjs");
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, bundle?.content ?? "");
+    const script = `
+      const { handler } = await import(${JSON.stringify(pathToFileURL(file).href)});
+      const context = { logStreamName: "smoke", getRemainingTimeInMillis: () => 300000 };
+      const result = await handler({ Records: [{ messageId: "m-1", body: "{}" }] }, context);
+      process.stdout.write("RESULT " + JSON.stringify(result) + "\\n");`;
+    const env = Object.fromEntries(
+      Object.entries(environmentOf("JobWorker")).map(([key, value]) => [key, String(value)]),
+    );
+
+    const run = spawnSync(process.execPath, ["--input-type=module", "-e", script], {
+      cwd: root,
+      env: {
+        PATH: process.env.PATH,
+        ...env,
+        JITR_ACCOUNT_ID: "123456789012",
+        AWS_REGION: "eu-west-1",
+        JITR_JOBS_QUEUE_URL: "https://sqs.eu-west-1.amazonaws.com/123456789012/jitr-dev-jobs",
+        JITR_JOBS_BUCKET: "jitr-dev-jobsbucket-smoke",
+      },
+      encoding: "utf8",
+      timeout: 30_000,
+    });
+
+    expect(run.status, run.stderr).toBe(0);
+    const result = run.stdout.split("\n").find((line) => line.startsWith("RESULT "));
+    expect(JSON.parse(result?.slice(7) ?? "{}")).toEqual({ batchItemFailures: [] });
+    expect(run.stdout + run.stderr).toContain("job message names no job; dropped");
   });
 
   it("the provisioning bundle runs: it loads (JSON policies, reflect-metadata, CommonJS deps) and drops a malformed event", () => {

@@ -35,6 +35,26 @@ export const TABLE_OF_ADAPTER: Record<string, string> = {
   DynamoMappings: "MappingsTable",
   DynamoLots: "LotsTable",
   DynamoLedger: "LedgerTable",
+  DynamoJobs: "JobsTable",
+};
+
+/** The job bucket's and queue's adapter classes, by the resource (logical id) they act on. */
+export const RESOURCE_OF_ADAPTER: Record<string, string> = {
+  S3JobFiles: "JobsBucket",
+  SqsJobQueue: "JobsQueue",
+};
+/**
+ * The IAM action each S3 command needs (presigning a command needs what sending it does): multipart
+ * uploads are authorized by s3:PutObject, HeadObject by s3:GetObject.
+ */
+const S3_ACTIONS: Record<string, string> = {
+  PutObjectCommand: "s3:PutObject",
+  CreateMultipartUploadCommand: "s3:PutObject",
+  UploadPartCommand: "s3:PutObject",
+  CompleteMultipartUploadCommand: "s3:PutObject",
+  GetObjectCommand: "s3:GetObject",
+  HeadObjectCommand: "s3:GetObject",
+  AbortMultipartUploadCommand: "s3:AbortMultipartUpload",
 };
 /** The abstract base every table adapter extends. */
 const TABLE_BASE = "DynamoTable";
@@ -194,6 +214,15 @@ function grantsOfEntry(program: ts.Program, entry: string): Grant[] {
     const { commands, indexes } = closure(adapter, method, adapters);
     if (adapterName === IOT_ADAPTER) {
       for (const command of commands) grant(`iot:${operationOf(command)}`, "iot");
+      continue;
+    }
+    const resource = RESOURCE_OF_ADAPTER[adapterName];
+    if (resource !== undefined) {
+      for (const command of commands) {
+        const action = resource === "JobsBucket" ? S3_ACTIONS[command] : `sqs:${operationOf(command)}`;
+        if (action === undefined) throw new Error(`no IAM action known for ${command}`);
+        grant(action, resource);
+      }
       continue;
     }
     const table = TABLE_OF_ADAPTER[adapterName];

@@ -5,6 +5,7 @@ import { readCertificate } from "../../domain/certificate.ts";
 import { deriveDeviceId } from "../../domain/device-id.ts";
 import { ValidationError } from "../../domain/errors.ts";
 import { issueCertificate } from "../../pki/certificates.ts";
+import { CertificateFactory } from "../support/certificate-specs.ts";
 import { testCa } from "../support/world.ts";
 
 describe("readCertificate", () => {
@@ -33,6 +34,27 @@ describe("readCertificate", () => {
     expect(facts.issuer).toContain("Test Fleet CA");
     expect(facts.notBefore.toISOString()).toBe(notBefore.toISOString());
     expect(facts.notAfter.toISOString()).toBe(notAfter.toISOString());
+  });
+
+  it("names no device by an identity attribute given twice, and keeps the first of other attributes", async () => {
+    // Prepare: two CNs, two serialNumbers, two OUs
+    const pem = await new CertificateFactory(await testCa()).build({
+      subject: [
+        { CN: ["dev-a", "dev-b"] },
+        { "2.5.4.5": ["SN-1"] },
+        { "2.5.4.5": ["SN-2"] },
+        { OU: ["Sensors"] },
+        { OU: ["Plant-3"] },
+      ],
+    });
+    // Act
+    const facts = readCertificate(pem);
+    // Assess
+    expect(facts.commonName).toBeUndefined();
+    expect(facts.serialNumber).toBeUndefined();
+    expect(deriveDeviceId(facts, "cn")).toBeUndefined();
+    expect(deriveDeviceId(facts, "serialNumber")).toBeUndefined();
+    expect(facts.subjectAttributes.OU).toBe("Sensors");
   });
 
   it.each(["", "garbage", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----"])(

@@ -92,6 +92,23 @@ describe("decide: the decision table, row by row", () => {
     expect(denial({ record, lot })).toEqual(["entry-not-valid-now", "INACTIVE"]);
   });
 
+  it("row 6: a window bound that is no date excludes now (fail closed) -> INACTIVE entry-not-valid-now", () => {
+    expect(denial({ record: allowed("dev-1", { notAfter: "soon" }) })).toEqual([
+      "entry-not-valid-now",
+      "INACTIVE",
+    ]);
+    expect(denial({ record: allowed("dev-1", { notBefore: "" }) })).toEqual([
+      "entry-not-valid-now",
+      "INACTIVE",
+    ]);
+    expect(
+      denial({
+        record: allowed("dev-1", { lot: "lot-a", lotCounted: "lot-a" }),
+        lot: { lot: "lot-a", provisionedCount: 0, notAfter: "2026-13-01" },
+      }),
+    ).toEqual(["entry-not-valid-now", "INACTIVE"]);
+  });
+
   it("row 7: pinned fingerprint differs -> REVOKED fingerprint-mismatch", () => {
     expect(denial({ record: allowed("dev-1", { certificateFingerprint: "b".repeat(64) }) })).toEqual([
       "fingerprint-mismatch",
@@ -297,9 +314,9 @@ describe("decide: the decision table, row by row", () => {
       attributes: { site: "s1", model: "m9", tier: "gold" },
       thingGroups: ["g1", "g2"],
     });
-    expect(decision.policy.policyName).toBe("jitr-sensor");
-    expect(decision.policy.perDevice).toBe(false);
-    expect(decision.policy.document).toContain(
+    expect(decision.policy?.policyName).toBe("jitr-sensor");
+    expect(decision.policy?.perDevice).toBe(false);
+    expect(decision.policy?.document).toContain(
       "arn:aws:iot:eu-west-1:111122223333:client/${iot:Connection.Thing.ThingName}",
     );
   });
@@ -324,9 +341,9 @@ describe("decide: the decision table, row by row", () => {
       }),
     );
     if (decision.outcome !== "allow") throw new Error(decision.detail);
-    expect(decision.policy.perDevice).toBe(true);
-    expect(decision.policy.policyName).toBe("jitr-per-device-sensor@dev.1");
-    expect(decision.policy.document).toContain("topic/sites/north/devices/dev:1/telemetry");
+    expect(decision.policy?.perDevice).toBe(true);
+    expect(decision.policy?.policyName).toBe("jitr-per-device-sensor@dev.1");
+    expect(decision.policy?.document).toContain("topic/sites/north/devices/dev:1/telemetry");
   });
 });
 

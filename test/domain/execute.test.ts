@@ -47,7 +47,7 @@ function setup(mappingOverride: PolicyMapping = mapping) {
   if (decision.outcome !== "allow") throw new Error(decision.detail);
   const thePlan = plan(decision, { certificateId: CERT, certificateArn: ARN });
   const deps = { iot, clock, retry: { attempts: 3, baseDelayMs: 100, maxDelayMs: 1000 } };
-  return { iot, clock, thePlan, deps, policyName: decision.policy.policyName };
+  return { iot, clock, thePlan, deps, policyName: decision.policy?.policyName ?? "" };
 }
 
 describe("plan", () => {

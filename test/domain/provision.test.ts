@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { JitrError, ProvisioningError } from "../../domain/errors.ts";
 import { provision, UNIDENTIFIED_DEVICE } from "../../domain/provision.ts";
 import { issueCertificate } from "../../pki/certificates.ts";
+import { groupArn } from "../support/fakes.ts";
 import { allowed, defaultMapping, makeWorld, testCa } from "../support/world.ts";
 
 const arnOf = (id: string) => `arn:aws:iot:us-east-1:123456789012:cert/${id}`;
@@ -42,6 +43,55 @@ describe("provision", () => {
       certificateId: event.certificateId,
       mappingSelector: "default",
     });
+  });
+
+  it("provisions a device whose rights come through a thing group alone: I1 holds through the thing's group", async () => {
+    // Prepare
+    const world = makeWorld({
+      records: [allowed("dev-1")],
+      mappings: [
+        {
+          selector: "default",
+          groupPolicies: [{ group: "fleet", policy: { template: "sensor" } }],
+          version: 2,
+        },
+      ],
+    });
+    world.iot.thingGroups.set("fleet", new Set());
+    const { event } = await world.register("dev-1");
+    // Act
+    const result = await provision(event, world.deps);
+    // Assess: ACTIVE, thing attached, the selected policy on one of its thing's groups and none on the certificate
+    const arn = arnOf(event.certificateId);
+    expect(result).toMatchObject({ outcome: "provisioned", policyName: undefined });
+    expect(world.iot.statusOf(event.certificateId)).toBe("ACTIVE");
+    expect(world.iot.thingPrincipals.get("dev-1")?.has(arn)).toBe(true);
+    expect(world.iot.thingGroups.get("fleet")?.has("dev-1")).toBe(true);
+    expect(world.iot.policyTargets.get("jitr-sensor")).toEqual(new Set([groupArn("fleet")]));
+    expect(await world.iot.listAttachedPolicies(arn)).toEqual([]);
+    const record = await world.allowlist.get("dev-1");
+    expect(record).not.toHaveProperty("policyName");
+    expect(world.ledger.entries.at(-1)).toMatchObject({
+      kind: "provisioned",
+      groupPolicies: [{ group: "fleet", policyName: "jitr-sensor" }],
+    });
+    expect(world.ledger.entries.at(-1)).not.toHaveProperty("policyName");
+  });
+
+  it("quarantines missing-reference on the first attempt when a group whose own policies are the rights holds none", async () => {
+    // Prepare
+    const world = makeWorld({
+      records: [allowed("dev-1")],
+      mappings: [{ selector: "default", groupPolicies: [{ group: "bare" }], version: 1 }],
+    });
+    world.iot.thingGroups.set("bare", new Set());
+    const { event } = await world.register("dev-1");
+    // Act
+    const result = await provision(event, world.deps);
+    // Assess
+    expect(result).toMatchObject({ outcome: "denied", reason: "missing-reference" });
+    expect(world.iot.statusOf(event.certificateId)).toBe("INACTIVE");
+    expect(world.iot.things.has("dev-1")).toBe(false);
   });
 
   it.each([

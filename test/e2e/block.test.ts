@@ -133,3 +133,93 @@ describe("block on the local stack", () => {
     expect(await jitr("allowlist", "get", "blk-keep")).toBe(0);
   });
 });
+
+/** Follows a job through the admin API until it ends. */
+async function ended(id: string): Promise<{ state: string; result: { outcomes: Record<string, number> } }> {
+  for (let polls = 0; polls < 300; polls++) {
+    const job = (await t.admin("GET", `/jobs/${id}`)).json as {
+      state: string;
+      result: { outcomes: Record<string, number> };
+    };
+    if (!["queued", "running"].includes(job.state)) return job;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`job ${id} did not end`);
+}
+
+describe("block of many as a job on the local stack", () => {
+  it("POST /block-jobs revokes several devices: every live connection drops and none can reconnect", async () => {
+    // Prepare
+    const ids = ["blk-many-1", "blk-many-2", "blk-many-3"];
+    const live = [];
+    for (const id of ids) live.push(await online(id));
+    const gone = live.map(({ client }) => closed(client));
+
+    // Act
+    const started = await t.admin("POST", "/block-jobs", { deviceIds: ids });
+    const job = await ended((started.json as { id: string }).id);
+    await Promise.all(gone);
+
+    // Assess
+    expect(started.status).toBe(202);
+    expect(job).toMatchObject({
+      state: "succeeded",
+      result: { outcomes: { blocked: 3, failed: 0, incomplete: 0 } },
+    });
+    for (const { device } of live) {
+      expect(t.status(device.certificateId)).toBe("REVOKED");
+      expect((await connectOnce(device, t.endpoint)).client).toBeUndefined();
+    }
+  });
+
+  it("jitr block --lot --suspend refuses without --yes off a terminal, then suspends the lot's devices, dropping them", async () => {
+    // Prepare
+    expect(await jitr("lots", "put", "blk-lot", "--max-devices", "10")).toBe(0);
+    const live = [];
+    for (const id of ["blk-lot-1", "blk-lot-2"]) {
+      expect(await jitr("allowlist", "put", id, "--status", "allowed", "--lot", "blk-lot")).toBe(0);
+      const device = await t.device(id);
+      const client = (await connect(device)).client as MqttClient;
+      expect(client.connected).toBe(true);
+      live.push({ device, client, gone: closed(client) });
+    }
+
+    // Act
+    output.reset();
+    const refused = await jitr("block", "--lot", "blk-lot", "--suspend");
+    const refusal = output.stderr();
+    const untouched = live.map(({ device }) => t.status(device.certificateId));
+    output.reset();
+    const blocked = await jitr("block", "--lot", "blk-lot", "--suspend", "--yes", "--json");
+    const printed = JSON.parse(output.stdout()) as {
+      job: string;
+      mode: string;
+      outcomes: Record<string, number>;
+    };
+    await Promise.all(live.map(({ gone }) => gone));
+
+    // Assess
+    expect(refused).not.toBe(0);
+    expect(refusal).toMatch(/--yes/);
+    expect(untouched).toEqual(["ACTIVE", "ACTIVE"]);
+    expect(blocked).toBe(0);
+    expect(printed).toMatchObject({ job: expect.any(String), mode: "suspend", outcomes: { blocked: 2 } });
+    for (const { device } of live) expect(t.status(device.certificateId)).toBe("INACTIVE");
+  });
+
+  it("refuses a block job naming no devices, and a bad id, with clear errors", async () => {
+    // Act
+    const none = await t.admin("POST", "/block-jobs", {});
+    const bad = await t.admin("POST", "/block-jobs", { deviceIds: ["not a thing name"] });
+    output.reset();
+    const cli = await jitr("block", "--yes");
+
+    // Assess
+    expect([none.status, bad.status]).toEqual([400, 400]);
+    expect(bad.json).toMatchObject({
+      error: { code: "ValidationError", details: [{ path: "deviceIds[0]" }] },
+    });
+    expect(cli).not.toBe(0);
+    expect(output.stderr()).toContain("name the devices to block");
+  });
+});

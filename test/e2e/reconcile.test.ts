@@ -33,6 +33,36 @@ interface Slice {
   devices: { deviceId: string; outcome: string; actions: string[] }[];
 }
 
+interface ReconcileJob {
+  job: {
+    id: string;
+    kind: string;
+    state: string;
+    params: { dryRun: boolean };
+    progress: { done: number; total?: number };
+  };
+  result: {
+    examined: number;
+    outcomes: Record<string, number>;
+    devices: { deviceId: string; outcome: string; actions: string[] }[];
+  };
+}
+
+/** Starts a reconcile job and follows it (GET /jobs/{id}) until it ends. */
+async function runJob(body: { dryRun?: boolean }): Promise<ReconcileJob> {
+  const started = await admin("/reconcile-jobs", { method: "POST", body: JSON.stringify(body) });
+  expect(started.status).toBe(202);
+  const { id } = (await started.json()) as { id: string };
+  for (let polls = 0; polls < 300; polls++) {
+    const job = (await (await admin(`/jobs/${id}`)).json()) as ReconcileJob["job"] & {
+      result: ReconcileJob["result"];
+    };
+    if (!["queued", "running"].includes(job.state)) return { job, result: job.result };
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`reconcile job ${id} did not end`);
+}
+
 describe("reconcile on the local stack", () => {
   it("moves a provisioned device to its new policy and groups: it publishes where the new policy allows, no longer where only the old did", async () => {
     // Prepare: provisioned under the sensor template, publishing telemetry
@@ -83,6 +113,59 @@ describe("reconcile on the local stack", () => {
     };
     expect(history.items[0]).toMatchObject({ kind: "admin", change: { action: "reconcile" } });
     expect(history.items[0]?.actor).toEqual(expect.any(String));
+  });
+
+  it("as a job: a dry-run job reports, the real job moves every device, and their MQTT rights follow", async () => {
+    // Prepare: two devices provisioned under command-only (the default now), then the default back to sensor
+    const ids = ["e2e-rcj-1", "e2e-rcj-2"];
+    const devices = [];
+    for (const id of ids) {
+      await t.allow(id);
+      const device = await t.device(id);
+      const client = (await connect(device)).client as MqttClient;
+      expect(await publishAcknowledged(client, `devices/${id}/commands/ack`, "{}")).toBe(true);
+      client.end(true);
+      devices.push(device);
+    }
+    await t.map({ selector: "default", policy: { template: "sensor" } });
+
+    // Act
+    const dry = await runJob({ dryRun: true });
+    const applied = await runJob({});
+
+    // Assess
+    expect(dry.job).toMatchObject({ kind: "reconcile", state: "succeeded", params: { dryRun: true } });
+    expect(dry.result.outcomes["would-change"]).toBeGreaterThanOrEqual(2);
+    expect(applied.job).toMatchObject({ state: "succeeded", params: { dryRun: false } });
+    expect(applied.result.outcomes.changed).toBe(dry.result.outcomes["would-change"]);
+    expect(applied.job.progress).toEqual({ done: applied.result.examined, total: applied.result.examined });
+    for (const id of ids) {
+      expect(applied.result.devices).toContainEqual(
+        expect.objectContaining({
+          deviceId: id,
+          outcome: "changed",
+          actions: expect.arrayContaining(["detach policy jitr-command-only"]),
+        }),
+      );
+    }
+    for (const [i, device] of devices.entries()) {
+      const client = (await connect(device)).client as MqttClient;
+      clients.push(client);
+      expect(await publishAcknowledged(client, `devices/${ids[i]}/telemetry`, "{}")).toBe(true);
+      expect(await publishAcknowledged(client, `devices/${ids[i]}/commands/ack`, "{}")).toBe(false);
+    }
+  });
+
+  it("refuses a reconcile job body that is not one, and a GET, with clear errors", async () => {
+    // Act
+    const bad = await admin("/reconcile-jobs", { method: "POST", body: JSON.stringify({ dryRun: "yes" }) });
+    const get = await admin("/reconcile-jobs");
+
+    // Assess
+    expect([bad.status, get.status]).toEqual([400, 405]);
+    expect(await bad.json()).toMatchObject({
+      error: { code: "ValidationError", details: [{ path: "dryRun" }] },
+    });
   });
 
   it("refuses a GET and a limit out of range with clear errors", async () => {

@@ -165,6 +165,14 @@ export class MemoryLotStore extends MemoryLots implements LotStore {
     this.lots.delete(lot);
     return true;
   }
+  async recount(lot: string, count: number, expected: number) {
+    this.enter("recount");
+    this.write();
+    const stored = this.lots.get(lot);
+    if (stored === undefined || stored.provisionedCount !== expected) return false;
+    stored.provisionedCount = count;
+    return true;
+  }
 }
 
 /** The ledger in memory: entries in the order appended, a device's history newest first. */

@@ -31,6 +31,9 @@ import type {
 
 type IotMethod = keyof IotPort | keyof IotInventoryPort;
 
+/** The ARN the fake gives a thing group. */
+export const groupArn = (name: string): string => `arn:aws:iot:eu-west-1:123456789012:thinggroup/${name}`;
+
 /** An in-memory IoT registry with the semantics the domain relies on, and fault injection per method. */
 export class FakeIot implements IotPort, IotInventoryPort {
   readonly calls: { method: IotMethod; args: unknown[] }[] = [];
@@ -38,6 +41,8 @@ export class FakeIot implements IotPort, IotInventoryPort {
   readonly things = new Map<string, ThingDescription>();
   readonly thingTypes = new Map<string, { deprecated: boolean }>();
   readonly thingGroups = new Map<string, Set<string>>();
+  /** group name -> its parent group */
+  readonly groupParents = new Map<string, string>();
   readonly policies = new Map<
     string,
     { versions: { id: string; document: string; createdAt: Date }[]; defaultId: string }
@@ -139,7 +144,9 @@ export class FakeIot implements IotPort, IotInventoryPort {
   }
   async describeThingGroup(name: string) {
     this.enter("describeThingGroup", [name]);
-    return this.thingGroups.has(name) ? { thingGroupName: name } : undefined;
+    return this.thingGroups.has(name)
+      ? { thingGroupName: name, thingGroupArn: groupArn(name), parentGroupNames: this.parentsOf(name) }
+      : undefined;
   }
   async getPolicy(name: string): Promise<PolicyDescription | undefined> {
     this.enter("getPolicy", [name]);
@@ -206,6 +213,17 @@ export class FakeIot implements IotPort, IotInventoryPort {
   async detachThingPrincipal(thingName: string, arn: string) {
     this.enter("detachThingPrincipal", [thingName, arn]);
     this.thingPrincipals.get(thingName)?.delete(arn);
+  }
+  /** The parents of a group, nearest first. */
+  parentsOf(name: string): string[] {
+    const out: string[] = [];
+    for (
+      let p = this.groupParents.get(name);
+      p !== undefined && !out.includes(p);
+      p = this.groupParents.get(p)
+    )
+      out.push(p);
+    return out;
   }
   async listAttachedPolicies(target: string) {
     this.enter("listAttachedPolicies", [target]);
@@ -294,7 +312,7 @@ export class MemoryAllowlist extends Interference<keyof AllowlistStore> implemen
     deviceId: string;
     certificateId: string;
     thingName: string;
-    policyName: string;
+    policyName?: string;
     provisionedAt: string;
     lot?: string;
   }) {
@@ -305,6 +323,7 @@ export class MemoryAllowlist extends Interference<keyof AllowlistStore> implemen
     if (b.lot !== undefined && (r.lotCounted !== b.lot || r.lotReleaseStartedAt !== undefined))
       throw new ConflictError("lot place lost");
     Object.assign(r, { thingName: b.thingName, policyName: b.policyName, provisionedAt: b.provisionedAt });
+    if (b.policyName === undefined) delete r.policyName;
   }
   async releaseBinding(claim: BindingClaim) {
     this.enter("releaseBinding");

@@ -52,6 +52,9 @@ interface AllowlistPutOptions extends PutOptions {
   yes?: boolean;
 }
 
+/** `jitr block`'s options: one device blocked directly, several or a lot (`--lot`) as a block job. */
+type BlockCommandOptions = Common & { suspend?: boolean; yes?: boolean; lot?: string };
+
 /** Registers `jitr allowlist put|get|list|remove|import|export`, and `jitr block`. */
 export function registerAllowlist(program: Command): void {
   const allowlist = program
@@ -141,16 +144,23 @@ export function registerAllowlist(program: Command): void {
   withApi(
     withYes(
       program
-        .command("block <deviceId>")
+        .command("block [deviceIds...]")
         .description(
           "block a device: write its record blocked, then revoke every live certificate of the device " +
             "(--suspend: set them INACTIVE, reversible: unblock with allowlist put --status allowed, then approve); " +
-            "its connections drop. Asks first unless --yes. Running it again finishes a block that failed part-way",
+            "its connections drop. Asks first unless --yes. Running it again finishes a block that failed part-way. " +
+            "Several device ids, or --lot, block them all as a job followed with a progress bar",
         )
-        .option("--suspend", "set the certificates INACTIVE instead of revoking them"),
+        .option("--suspend", "set the certificates INACTIVE instead of revoking them")
+        .option("--lot <lot>", "block every device whose record names this lot (as a job)"),
     ),
   ).action(
-    handled(async (deviceId: string, opts: Common & { suspend?: boolean; yes?: boolean }) => {
+    handled(async (deviceIds: string[], opts: BlockCommandOptions) => {
+      const [deviceId] = deviceIds;
+      if (deviceIds.length !== 1 || opts.lot !== undefined || deviceId === undefined) {
+        const { blockJob } = await import("./block.ts");
+        return blockJob(deviceIds, opts);
+      }
       const api = await connect(opts);
       const current = await api.allowlist.get(deviceId);
       const what = opts.suspend === true ? "set INACTIVE (suspended)" : "revoked for good";

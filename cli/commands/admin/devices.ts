@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import type { Command } from "commander";
 import type { ExplainRequest, Explanation } from "../../../api/contract.ts";
-import { CliError, printObject, printPage } from "../../output.ts";
+import { CliError, printObject, printPage, printRows } from "../../output.ts";
 import { approveAllReady } from "./fleet.ts";
 import {
   type Common,
@@ -147,4 +147,19 @@ function printExplanation(explanation: Explanation, json: boolean): void {
   );
   if (policy?.document)
     process.stdout.write(`policy document:\n${JSON.stringify(JSON.parse(policy.document), null, 2)}\n`);
+  const effective = explanation.effectivePolicies ?? [];
+  if (effective.length > 0) {
+    process.stdout.write("effective policies:\n");
+    printRows(
+      effective.map((p) => ({
+        policyName: p.policyName,
+        source: p.source,
+        group: p.group ?? "",
+        attachedTo: p.attachedTo ?? "",
+        kept: p.fromMapping ? "by the mapping" : "found",
+      })),
+      ["policyName", "source", "group", "attachedTo", "kept"],
+      false,
+    );
+  }
 }

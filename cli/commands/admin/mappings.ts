@@ -25,6 +25,7 @@ interface MappingPutOptions extends PutOptions {
   policyName?: string;
   thingType?: string;
   thingGroup?: string[];
+  groupPolicy?: string[];
   attribute?: string[];
   dryRun?: boolean;
   force?: boolean;
@@ -50,6 +51,11 @@ export function registerMappings(program: Command): void {
       .option("--policy-name <name>", "an existing IoT policy")
       .option("--thing-type <type>", "thing type for devices it maps")
       .option("--thing-group <group>", "thing group (repeatable)", collectList)
+      .option(
+        "--group-policy <group[=template|=policy:name]>",
+        "rights through a thing group (repeatable; replaces the list): group=sensor keeps that template's policy on the group, group=policy:Name attaches an existing policy, a bare group uses the group's own policies; documents go in --file",
+        collectList,
+      )
       .option("--attribute <name=value>", "thing attribute (repeatable)", collectList)
       .option("--file <mapping.json>", "fields from a JSON file (flags win)")
       .option("--unset <field>", "remove a field (repeatable)", collectList)
@@ -69,6 +75,7 @@ export function registerMappings(program: Command): void {
         policy,
         thingType: opts.thingType,
         thingGroups: opts.thingGroup,
+        groupPolicies: groupPoliciesOf(opts.groupPolicy),
         attributes: parseAttributes(opts.attribute),
       };
       const read = () => api.mappings.get(selector);
@@ -127,6 +134,24 @@ async function policyOf(opts: MappingPutOptions): Promise<Record<string, unknown
   if (opts.policyName !== undefined) return { policyName: opts.policyName };
   if (opts.document !== undefined) return { document: await documentFrom(opts.document) };
   return undefined;
+}
+
+/** The `--group-policy` values as `groupPolicies` entries: `group`, `group=<template>` or `group=policy:<name>`. */
+function groupPoliciesOf(values: string[] | undefined): Record<string, unknown>[] | undefined {
+  return values?.map((value) => {
+    const at = value.indexOf("=");
+    if (at < 0) return { group: value };
+    const group = value.slice(0, at);
+    const source = value.slice(at + 1);
+    if (group === "" || source === "" || source === "policy:")
+      throw new CliError(`--group-policy ${value}: give group, group=<template> or group=policy:<name>`);
+    return {
+      group,
+      policy: source.startsWith("policy:")
+        ? { policyName: source.slice("policy:".length) }
+        : { template: source },
+    };
+  });
 }
 
 async function documentFrom(value: string): Promise<unknown> {

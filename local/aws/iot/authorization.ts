@@ -10,6 +10,7 @@ import { defaultDocument, policyNamesAttachedTo, requirePolicy } from "./policie
 import { exclusiveThingOf, requirePrincipalCertificate, thingsForPrincipal } from "./principals.ts";
 import type { IotState, ThingRecord } from "./state.ts";
 import { groupsWithParentsOf } from "./thing-groups.ts";
+import { requireThing } from "./things.ts";
 import { certificateIdOf, commonNameOf, parseCertificate } from "./x509.ts";
 
 /**
@@ -187,6 +188,34 @@ export function authorize(
   const context = evaluationContext(connection, connected?.thing);
   const { allowed, reason } = evaluatePolicies(state, policies, { action, resource, context });
   return { allowed, reason };
+}
+
+/**
+ * GetEffectivePolicies: the policies attached to the principal (a certificate ARN), then those of the
+ * thing's groups and their parent groups, each once with its default document. AWS applies the group
+ * policies when the device's client id is the thing name; this answer, like AWS's, names them regardless.
+ */
+export function getEffectivePolicies(state: IotState, input: { principal?: string; thingName?: string }) {
+  if (input.principal === undefined && input.thingName === undefined)
+    throw invalid("Either principal or thingName is required");
+  const names: string[] = [];
+  if (input.principal !== undefined) {
+    const certificate = requirePrincipalCertificate(state, input.principal);
+    names.push(...policyNamesAttachedTo(state, certificate.certificateArn));
+  }
+  if (input.thingName !== undefined) {
+    requireThing(state, input.thingName);
+    for (const group of groupsWithParentsOf(state, input.thingName))
+      for (const name of policyNamesAttachedTo(state, state.arn("thinggroup", group)))
+        if (!names.includes(name)) names.push(name);
+  }
+  return {
+    effectivePolicies: names.map((name) => ({
+      policyName: name,
+      policyArn: state.arn("policy", name),
+      policyDocument: defaultDocument(state, name) ?? "",
+    })),
+  };
 }
 
 /**

@@ -300,6 +300,7 @@ route("POST", "/target-policies/{policyName}", "DetachPolicy", (r, c) =>
 route("POST", "/attached-policies/{target}", "ListAttachedPolicies", (r, c) =>
   r.listAttachedPolicies({
     target: param(c, "target"),
+    recursive: queryBool(c, "recursive"),
     marker: queryString(c, "marker"),
     pageSize: queryInt(c, "pageSize"),
   }),
@@ -365,6 +366,12 @@ route("POST", "/test-authorization", "TestAuthorization", (r, c) => {
     policyNamesToSkip: bodyStringList(c, "policyNamesToSkip"),
   });
 });
+route("POST", "/effective-policies", "GetEffectivePolicies", (r, c) =>
+  r.getEffectivePolicies({
+    principal: bodyString(c, "principal"),
+    thingName: queryString(c, "thingName"),
+  }),
+);
 route("GET", "/endpoint", "DescribeEndpoint", (r, c) => r.describeEndpoint(queryString(c, "endpointType")));
 
 // ---------------------------------------------------------------- dispatch

@@ -239,10 +239,25 @@ export function detachPolicy(state: IotState, policyName: string, target: string
   if (state.policyTargets.get(policyName)?.delete(checked)) state.save();
 }
 
-/** ListAttachedPolicies, by policy name. */
-export function listAttachedPolicies(state: IotState, input: PagedByMarker & { target: string }) {
+/**
+ * ListAttachedPolicies, by policy name. With `recursive` on a thing group target, the policies of its
+ * parent groups too (what its members get), each once.
+ */
+export function listAttachedPolicies(
+  state: IotState,
+  input: PagedByMarker & { target: string; recursive?: boolean },
+) {
   const target = checkTarget(state, input.target);
-  const names = policyNamesAttachedTo(state, target).sort();
+  const targets = [target];
+  const groupPrefix = state.arn("thinggroup", "");
+  if (input.recursive === true && target.startsWith(groupPrefix)) {
+    let parent = state.thingGroups.get(target.slice(groupPrefix.length))?.parentGroupName;
+    for (; parent !== undefined && !targets.includes(state.arn("thinggroup", parent)); ) {
+      targets.push(state.arn("thinggroup", parent));
+      parent = state.thingGroups.get(parent)?.parentGroupName;
+    }
+  }
+  const names = [...new Set(targets.flatMap((t) => policyNamesAttachedTo(state, t)))].sort();
   const page = paginate(names, input.marker, pageLimit(input.pageSize, 25, 250));
   return {
     policies: page.items.map((name) => ({ policyName: name, policyArn: state.arn("policy", name) })),

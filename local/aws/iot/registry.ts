@@ -22,6 +22,7 @@ import {
   type CertificateRecord,
   type IotRegistryEvents,
   IotState,
+  type PersistedState,
   type ThingRecord,
   type ThingTypeRecord,
 } from "./state.ts";
@@ -107,6 +108,11 @@ export class IotRegistry extends EventEmitter<IotRegistryEvents> {
   }
 
   // ------------------------------------------------------ gateway helpers
+
+  /** A deep copy of everything the registry holds (what `iot.json` persists), for checks and tests. */
+  inventory(): PersistedState {
+    return structuredClone(this.state.snapshot());
+  }
 
   /** The certificate record for an id, or undefined. */
   describeCertificateById(certificateId: string): CertificateRecord | undefined {
@@ -341,8 +347,8 @@ export class IotRegistry extends EventEmitter<IotRegistryEvents> {
     policies.detachPolicy(this.state, policyName, target);
   }
 
-  /** ListAttachedPolicies. */
-  listAttachedPolicies(input: PagedByMarker & { target: string }) {
+  /** ListAttachedPolicies (recursive: a thing group's parents' policies too). */
+  listAttachedPolicies(input: PagedByMarker & { target: string; recursive?: boolean }) {
     return policies.listAttachedPolicies(this.state, input);
   }
 
@@ -386,6 +392,11 @@ export class IotRegistry extends EventEmitter<IotRegistryEvents> {
   // ------------------------------------------------------ authorization
 
   /** TestAuthorization, over the same effective policies as the device gateway. */
+  /** GetEffectivePolicies: the principal's policies and those of the thing's groups (parents included). */
+  getEffectivePolicies(input: { principal?: string; thingName?: string }) {
+    return authorization.getEffectivePolicies(this.state, input);
+  }
+
   testAuthorization(input: TestAuthorizationInput) {
     return authorization.testAuthorization(this.state, input);
   }

@@ -132,7 +132,8 @@ export interface IotAnnouncer {
 
 export type ArnKind = "cert" | "cacert" | "thing" | "thingtype" | "thinggroup" | "policy";
 
-interface PersistedState {
+/** Everything the emulator holds, as plain data: what `iot.json` persists. */
+export interface PersistedState {
   format: 1;
   registrationCode?: string;
   certificates: CertificateRecord[];
@@ -196,7 +197,8 @@ export class IotState {
     renameSync(temp, this.file);
   }
 
-  private snapshot(): PersistedState {
+  /** The state as plain data (shared objects: copy before changing them). */
+  snapshot(): PersistedState {
     return {
       format: 1,
       ...(this.registrationCode ? { registrationCode: this.registrationCode } : {}),

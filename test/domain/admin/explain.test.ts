@@ -4,6 +4,7 @@ import { Admin } from "../../../domain/admin/index.ts";
 import { provision } from "../../../domain/provision.ts";
 import { certificateIdOf, issueCertificate } from "../../../pki/certificates.ts";
 import { makeAdminWorld } from "../../support/admin-fakes.ts";
+import { groupArn } from "../../support/fakes.ts";
 import { CA_ID, eventFor, testCa } from "../../support/world.ts";
 
 /** Registry calls that change something. */
@@ -181,5 +182,62 @@ describe("explain", () => {
     await expect(refused).rejects.toMatchObject({
       issues: expect.arrayContaining([{ path, message: expect.stringContaining(message) }]),
     });
+  });
+});
+
+describe("explain: effective policies", () => {
+  it("lists the certificate's policy, the one the mapping keeps on a group, and those found on the thing's groups and their parents, each with its source", async () => {
+    // Prepare: dev-1 is in `site-7` (record), whose parent `europe` holds EuropePolicy; the mapping keeps
+    // the sensor template's policy on `fleet` and attaches command-only to the certificate
+    const world = makeAdminWorld({
+      records: [{ deviceId: "dev-1", status: "allowed", version: 1, thingGroups: ["site-7"] }],
+      mappings: [
+        {
+          selector: "default",
+          policy: { template: "command-only" },
+          groupPolicies: [{ group: "fleet", policy: { template: "sensor" } }],
+          version: 1,
+        },
+      ],
+    });
+    for (const group of ["fleet", "site-7", "europe"]) world.iot.thingGroups.set(group, new Set());
+    world.iot.groupParents.set("site-7", "europe");
+    world.iot.policies.set("EuropePolicy", {
+      versions: [{ id: "1", document: '{"Version":"2012-10-17","Statement":[]}', createdAt: new Date(0) }],
+      defaultId: "1",
+    });
+    await world.iot.attachPolicy("EuropePolicy", groupArn("europe"));
+    const admin = new Admin(world.deps);
+    const writesBefore = world.iot.methods().filter((m) => WRITES.has(m)).length;
+
+    // Act
+    const explained = await admin.devices.explain({ deviceId: "dev-1" });
+
+    // Assess
+    expect(explained.effectivePolicies).toEqual([
+      {
+        policyName: "jitr-command-only",
+        source: "certificate",
+        fromMapping: true,
+        document: expect.any(String),
+      },
+      {
+        policyName: "jitr-sensor",
+        source: "group",
+        group: "fleet",
+        attachedTo: "fleet",
+        fromMapping: true,
+        document: expect.stringContaining("iot:Publish"),
+      },
+      {
+        policyName: "EuropePolicy",
+        source: "group",
+        group: "site-7",
+        attachedTo: "europe",
+        fromMapping: false,
+        document: '{"Version":"2012-10-17","Statement":[]}',
+      },
+    ]);
+    expect(world.iot.methods().filter((m) => WRITES.has(m))).toHaveLength(writesBefore);
   });
 });

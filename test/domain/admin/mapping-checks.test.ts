@@ -5,6 +5,7 @@ import { Admin, MissingReferenceError } from "../../../domain/admin/index.ts";
 import { ValidationError } from "../../../domain/errors.ts";
 import { policyTemplates } from "../../../policies/index.ts";
 import { makeAdminWorld } from "../../support/admin-fakes.ts";
+import { groupArn } from "../../support/fakes.ts";
 
 const ACTOR = "arn:aws:iam::123456789012:user/alice";
 const ARN = "arn:aws:iot:us-east-1:123456789012";
@@ -186,5 +187,58 @@ describe("a mapping whose inline policy grants broadly", () => {
     // Assess
     expect(found).toEqual([]);
     expect(Date.now() - started).toBeLessThan(1000);
+  });
+});
+
+describe("a mapping granting rights through thing groups", () => {
+  it("checks each group, each named policy and each group whose own policies are the rights (409 naming the field)", async () => {
+    // Prepare: `fleet` exists and holds a policy; `bare` exists with none; `absent` does not exist
+    const world = makeAdminWorld();
+    world.iot.thingGroups.set("fleet", new Set());
+    world.iot.thingGroups.set("bare", new Set());
+    world.iot.policies.set("FleetPolicy", {
+      versions: [{ id: "1", document: "{}", createdAt: new Date(0) }],
+      defaultId: "1",
+    });
+    await world.iot.attachPolicy("FleetPolicy", groupArn("fleet"));
+    const admin = new Admin(world.deps);
+    const body = {
+      groupPolicies: [
+        { group: "fleet" },
+        { group: "bare" },
+        { group: "absent", policy: { policyName: "OpsPolicy" } },
+      ],
+    };
+
+    // Act
+    const refused = await admin.mappings.put(ACTOR, "default", body, { create: true }).catch((e) => e);
+    const fine = await admin.mappings.put(
+      ACTOR,
+      "profile:ok",
+      { groupPolicies: [{ group: "fleet" }] },
+      { create: true },
+    );
+
+    // Assess
+    expect(refused).toBeInstanceOf(MissingReferenceError);
+    expect(refused.issues).toEqual([
+      {
+        path: "groupPolicies[1]",
+        message: "thing group bare does not exist or has no policy attached (to it or a parent group)",
+      },
+      { path: "groupPolicies[2].group", message: "thing group absent does not exist" },
+      { path: "groupPolicies[2].policy.policyName", message: "policy OpsPolicy does not exist" },
+    ]);
+    expect(fine.warnings ?? []).toEqual([]);
+  });
+
+  it("refuses a broad group policy document unless allowBroadPolicy, naming the entry", async () => {
+    const world = makeAdminWorld();
+    world.iot.thingGroups.set("fleet", new Set());
+    const admin = new Admin(world.deps);
+    const body = { groupPolicies: [{ group: "fleet", policy: { document: allow("iot:*", "*") } }] };
+    const refused = await admin.mappings.put(ACTOR, "default", body, { create: true }).catch((e) => e);
+    expect(refused).toBeInstanceOf(ValidationError);
+    expect(refused.issues[0].path).toMatch(/^groupPolicies\[0\]\.policy\.document\.Statement/);
   });
 });

@@ -347,3 +347,38 @@ describe("mapping what-if", () => {
     await expect(refused).rejects.toBeInstanceOf(ValidationError);
   });
 });
+
+describe("mapping what-if: rights through thing groups", () => {
+  it("reports a change of group policy (another policy on the group, or another document) and the group joined", async () => {
+    // Prepare: a device provisioned with rights through group fleet (the sensor template kept on it)
+    const world = makeAdminWorld({
+      mappings: [
+        {
+          selector: "default",
+          groupPolicies: [{ group: "fleet", policy: { template: "sensor" } }],
+          version: 1,
+        },
+      ],
+      records: [bound("g-1")],
+    });
+    world.iot.thingGroups.set("fleet", new Set());
+    world.iot.thingGroups.set("ops", new Set());
+    const admin = new Admin(world.deps);
+
+    // Act
+    const same = await admin.mappings.whatIf("default", {
+      groupPolicies: [{ group: "fleet", policy: { template: "sensor" } }],
+    });
+    const other = await admin.mappings.whatIf("default", {
+      groupPolicies: [{ group: "fleet", policy: { template: "command-only" } }],
+    });
+    const moved = await admin.mappings.whatIf("default", {
+      groupPolicies: [{ group: "ops", policy: { template: "sensor" } }],
+    });
+
+    // Assess
+    expect(same.affected).toEqual([]);
+    expect(other.affected).toMatchObject([{ deviceId: "g-1", changes: ["groupPolicies"] }]);
+    expect(moved.affected).toMatchObject([{ deviceId: "g-1", changes: ["thingGroups", "groupPolicies"] }]);
+  });
+});

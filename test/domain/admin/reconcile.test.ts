@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { Admin } from "../../../domain/admin/index.ts";
 import type { AllowlistRecord, LedgerEntry, PolicyMapping } from "../../../domain/types.ts";
 import { makeAdminWorld } from "../../support/admin-fakes.ts";
+import { groupArn } from "../../support/fakes.ts";
 
 const ACTOR = "arn:aws:iam::123456789012:user/alice";
 const CA = "c".repeat(64);
@@ -326,5 +327,76 @@ describe("reconcile", () => {
     });
     expect(reconcileEntries(world)[0]?.policyName).toBeUndefined();
     expect(attachedTo(world, arn)).toEqual(["jitr-command-only"]);
+  });
+});
+
+describe("reconcile: rights through thing groups", () => {
+  it("moves a device from a certificate policy to a group policy: group joined, policy kept on the group, certificate policy detached", async () => {
+    // Prepare: provisioned with jitr-sensor on the certificate; the mapping now grants through group `fleet`
+    const world = makeAdminWorld({
+      mappings: [mapping("default", { groupPolicies: [{ group: "fleet", policy: { template: "sensor" } }] })],
+    });
+    world.iot.thingGroups.set("fleet", new Set());
+    const { arn } = provisioned(world, "dev-1", { policyName: "jitr-old" });
+    const admin = new Admin(world.deps);
+
+    // Act
+    const dry = await admin.reconcile.slice(ACTOR, { dryRun: true });
+    const slice = await admin.reconcile.slice(ACTOR, {});
+    const again = await admin.reconcile.slice(ACTOR, {});
+
+    // Assess: new rights before old ones go; the group holds the policy, the certificate none
+    expect(dry.devices[0]?.outcome).toBe("would-change");
+    expect(slice.devices[0]).toMatchObject({
+      outcome: "changed",
+      actions: [
+        "add thing to group fleet",
+        "create policy jitr-sensor",
+        "attach policy jitr-sensor to thing group fleet",
+        "detach policy jitr-old",
+        "record on the binding that no policy is attached to the certificate",
+      ],
+      after: { policies: [], thingGroups: ["fleet"], groupPolicies: ["jitr-sensor on fleet"] },
+    });
+    expect(attachedTo(world, arn)).toEqual([]);
+    expect(world.iot.policyTargets.get("jitr-sensor")).toEqual(new Set([groupArn("fleet")]));
+    expect(groupsOf(world, "dev-1")).toEqual(["fleet"]);
+    expect(world.allowlist.records.get("dev-1")).not.toHaveProperty("policyName");
+    expect(reconcileEntries(world).at(-1)).toMatchObject({
+      groupPolicies: [{ group: "fleet", policyName: "jitr-sensor" }],
+    });
+    expect(again.devices).toEqual([]);
+  });
+
+  it("a changed group policy document is one new version for every member; a group with no policy of its own is left unresolved", async () => {
+    // Prepare: two members already in `fleet`, its policy with an older document
+    const world = makeAdminWorld({
+      mappings: [
+        mapping("default", { groupPolicies: [{ group: "fleet", policy: { template: "sensor" } }] }),
+        mapping("device:dev-3", { groupPolicies: [{ group: "bare" }] }),
+      ],
+    });
+    world.iot.thingGroups.set("bare", new Set());
+    for (const id of ["dev-1", "dev-2"]) {
+      provisioned(world, id, { policyName: "jitr-sensor", groups: ["fleet"] });
+      world.iot.policyTargets.set("jitr-sensor", new Set([groupArn("fleet")]));
+      const record = world.allowlist.records.get(id);
+      if (record) delete record.policyName;
+    }
+    provisioned(world, "dev-3", { policyName: "jitr-x", groups: ["bare"] });
+    const admin = new Admin(world.deps);
+
+    // Act
+    const slice = await admin.reconcile.slice(ACTOR, {});
+
+    // Assess: the document is updated once (the first member), the second member needs nothing
+    const byDevice = Object.fromEntries(slice.devices.map((d) => [d.deviceId, d]));
+    expect(byDevice["dev-1"]?.actions).toEqual(["update policy jitr-sensor document"]);
+    expect(byDevice["dev-2"]).toBeUndefined();
+    expect(byDevice["dev-3"]).toMatchObject({
+      outcome: "unresolved",
+      detail: expect.stringMatching(/bare .*no policy/),
+    });
+    expect(world.iot.policies.get("jitr-sensor")?.versions).toHaveLength(2);
   });
 });

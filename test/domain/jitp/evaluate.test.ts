@@ -386,3 +386,34 @@ describe("evaluateProvisioningTemplate: what cannot be evaluated for a device", 
     expect(evaluate(field, context).thing?.attributes).toEqual({ title: "Engineer", dnq: "q1" });
   });
 });
+
+describe("evaluateProvisioningTemplate: keys that name Object.prototype members", () => {
+  it("Fn::FindInMap finds only the template's own mappings, never constructor.name or toString", async () => {
+    // Prepare
+    const context = await deviceContext({ CN: "proto-0001" });
+    const withLookup = (args: string[]): ProvisioningTemplateField => ({
+      templateBody: {
+        Mappings: { Sites: { a: { b: "site-a" } } },
+        Parameters: { ThingName: { Type: "String" } },
+        Resources: {
+          thing: {
+            Type: "AWS::IoT::Thing",
+            Properties: {
+              ThingName: { Ref: "ThingName" },
+              AttributePayload: { site: { "Fn::FindInMap": args } },
+            },
+          },
+        },
+      },
+    });
+
+    // Act
+    const viaConstructor = failure(withLookup(["constructor", "name", "length"]), context);
+    const viaToString = failure(withLookup(["Sites", "a", "toString"]), context);
+
+    // Assess: the lookup misses, as for any absent key, instead of reading the prototype
+    expect(viaConstructor.error).toContain("mapping constructor has no value for name.length");
+    expect(viaToString.error).toContain("mapping Sites has no value for a.toString");
+    expect(evaluate(withLookup(["Sites", "a", "b"]), context).thing?.attributes).toEqual({ site: "site-a" });
+  });
+});

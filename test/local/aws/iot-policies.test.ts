@@ -10,6 +10,7 @@ import {
   DeletePolicyCommand,
   DeletePolicyVersionCommand,
   DetachPolicyCommand,
+  GetEffectivePoliciesCommand,
   GetPolicyCommand,
   InvalidRequestException,
   LimitExceededException,
@@ -350,5 +351,67 @@ describe("TestAuthorization", () => {
     ]);
     expect(asOther.authResults?.map((r) => r.authDecision)).toEqual(["IMPLICIT_DENY", "ALLOWED"]);
     expect(skipped.authResults?.map((r) => r.authDecision)).toEqual(["IMPLICIT_DENY", "ALLOWED"]);
+  });
+
+  it("GetEffectivePolicies: the principal's policies, then those of the thing's groups and their parents, each once", async () => {
+    // Prepare
+    const certArn = await newCertificateArn("effective-cn");
+    await h.iot.send(new CreateThingCommand({ thingName: "eff-thing" }));
+    await h.iot.send(new CreateThingGroupCommand({ thingGroupName: "eff-root" }));
+    await h.iot.send(
+      new CreateThingGroupCommand({ thingGroupName: "eff-leaf", parentGroupName: "eff-root" }),
+    );
+    await h.iot.send(new AddThingToThingGroupCommand({ thingGroupName: "eff-leaf", thingName: "eff-thing" }));
+    for (const name of ["eff-own", "eff-root-policy", "eff-leaf-policy"])
+      await h.iot.send(new CreatePolicyCommand({ policyName: name, policyDocument: connectOnly }));
+    await h.iot.send(new AttachPolicyCommand({ policyName: "eff-own", target: certArn }));
+    await h.iot.send(
+      new AttachPolicyCommand({ policyName: "eff-root-policy", target: arn("thinggroup", "eff-root") }),
+    );
+    await h.iot.send(
+      new AttachPolicyCommand({ policyName: "eff-leaf-policy", target: arn("thinggroup", "eff-leaf") }),
+    );
+    // the same policy on the certificate and on a group counts once
+    await h.iot.send(
+      new AttachPolicyCommand({ policyName: "eff-own", target: arn("thinggroup", "eff-root") }),
+    );
+
+    // Act
+    const both = await h.iot.send(
+      new GetEffectivePoliciesCommand({ principal: certArn, thingName: "eff-thing" }),
+    );
+    const thingOnly = await h.iot.send(new GetEffectivePoliciesCommand({ thingName: "eff-thing" }));
+    const leafOnly = await h.iot.send(
+      new ListAttachedPoliciesCommand({ target: arn("thinggroup", "eff-leaf") }),
+    );
+    const recursive = await h.iot.send(
+      new ListAttachedPoliciesCommand({ target: arn("thinggroup", "eff-leaf"), recursive: true }),
+    );
+    const unknownThing = await h.iot
+      .send(new GetEffectivePoliciesCommand({ thingName: "no-such-thing" }))
+      .catch((e: unknown) => e);
+
+    // Assess
+    expect(both.effectivePolicies?.map((p) => p.policyName)).toEqual([
+      "eff-own",
+      "eff-leaf-policy",
+      "eff-root-policy",
+    ]);
+    expect(both.effectivePolicies?.[0]).toMatchObject({
+      policyArn: arn("policy", "eff-own"),
+      policyDocument: connectOnly,
+    });
+    expect(thingOnly.effectivePolicies?.map((p) => p.policyName).sort()).toEqual([
+      "eff-leaf-policy",
+      "eff-own",
+      "eff-root-policy",
+    ]);
+    expect(leafOnly.policies?.map((p) => p.policyName)).toEqual(["eff-leaf-policy"]);
+    expect(recursive.policies?.map((p) => p.policyName)).toEqual([
+      "eff-leaf-policy",
+      "eff-own",
+      "eff-root-policy",
+    ]);
+    expect(unknownThing).toBeInstanceOf(ResourceNotFoundException);
   });
 });
