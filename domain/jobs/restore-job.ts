@@ -1,9 +1,9 @@
 import type { AdminContext } from "../admin/deps.ts";
 import { type FieldChange, fieldChanges, sameValues } from "../admin/diff.ts";
 import { emptyImportReport, type ImportReport, importAllowlist, issuesText } from "../admin/import.ts";
-import { LotAdmin } from "../admin/lots.ts";
+import { putLot } from "../admin/lot-writes.ts";
 import { checkMapping } from "../admin/mapping-checks.ts";
-import { MappingAdmin } from "../admin/mappings.ts";
+import { putMapping } from "../admin/mapping-writes.ts";
 import { validateLot, validateMapping } from "../admin/validation.ts";
 import { describeError } from "../errors.ts";
 import { isObject, parseJsonOrUndefined } from "../json.ts";
@@ -225,24 +225,24 @@ export class RestoreJob implements JobKind {
     const result: RestoreReport = { ...report, lots: emptyKind(), mappings: emptyKind() };
     const progress = { done: 0, ...(job.progress.total !== undefined ? { total: job.progress.total } : {}) };
     try {
-      const lots = new LotAdmin(context);
       for (const held of read.lots) {
         const current = await context.retried.lots.get(held.key);
         const done = outcome(result.lots, held, current && lotFieldsOf(current));
         if (done === "unchanged") continue;
-        await lots.put(
+        await putLot(
+          context,
           job.startedBy,
           held.key,
           held.fields,
           current ? { version: current.version ?? 0 } : { create: true },
         );
       }
-      const mappings = new MappingAdmin(context);
       for (const held of read.mappings) {
         const current = await context.retried.mappings.get(held.key);
         const done = outcome(result.mappings, held, current && mappingFieldsOf(current));
         if (done === "unchanged") continue;
-        await mappings.put(
+        await putMapping(
+          context,
           job.startedBy,
           held.key,
           held.fields,

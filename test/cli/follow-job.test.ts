@@ -2,7 +2,7 @@
 import type { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { AdminClient, type ApiResponse } from "../../api/client.ts";
-import { followJob } from "../../cli/commands/admin/jobs.ts";
+import { followJob } from "../../cli/job-follow.ts";
 
 const ID = "0b8f5c0e-1f1a-4c1e-9a49-1d2c3b4a5f60";
 const job = (state: string) => ({

@@ -4,15 +4,13 @@ import { request as httpsRequest } from "node:https";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { Command } from "commander";
-import { ApiError } from "../../../api/client.ts";
 import type { Job, JobView, SignedUrl } from "../../../api/contract.ts";
 import type { NodeAdminClient } from "../../api-client.ts";
+import { followJob } from "../../job-follow.ts";
 import { CliError, printObject, printPage } from "../../output.ts";
 import { type Common, confirmed, connect, handled, type PageOptions, withApi, withPaging } from "./shared.ts";
 
-const ENDED = new Set(["succeeded", "failed", "cancelled"]);
-/** How many polls in a row `followJob` tries again when the API gave no answer. */
-const FOLLOW_RETRIES = 5;
+export { followJob };
 
 /** Registers `jitr jobs list|get|wait|cancel`. */
 export function registerJobs(program: Command): void {
@@ -86,44 +84,6 @@ export function printJob(job: JobView, json: boolean): void {
     false,
   );
   if (result !== undefined) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-}
-
-/** Polls a job until it ends, with a progress bar on a terminal; answers the ended job. */
-export async function followJob(api: NodeAdminClient, id: string, intervalMs = 300): Promise<JobView> {
-  const bar = process.stderr.isTTY
-    ? new (await import("cli-progress")).SingleBar({
-        stream: process.stderr,
-        format: "{kind} [{bar}] {value}/{total} | {state}",
-      })
-    : undefined;
-  let started = false;
-  try {
-    for (let failures = 0; ; ) {
-      let job: JobView;
-      try {
-        job = await api.jobs.get(id);
-        failures = 0;
-      } catch (error) {
-        // The API answered (an ApiError): that is the answer. No answer (a connection reset, a server busy
-        // past its keep-alive): reading a job changes nothing, so ask again, a few times.
-        failures += 1;
-        if (error instanceof ApiError || failures > FOLLOW_RETRIES) throw error;
-        await new Promise((resolve) => setTimeout(resolve, intervalMs * 2 ** failures));
-        continue;
-      }
-      const total = job.progress.total ?? Math.max(job.progress.done, 1);
-      if (bar && !started) {
-        bar.start(total, job.progress.done, { kind: job.kind, state: job.state });
-        started = true;
-      }
-      bar?.setTotal(total);
-      bar?.update(job.progress.done, { state: job.state });
-      if (ENDED.has(job.state)) return job;
-      await new Promise((resolve) => setTimeout(resolve, intervalMs));
-    }
-  } finally {
-    bar?.stop();
-  }
 }
 
 /**
