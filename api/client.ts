@@ -47,6 +47,7 @@ import {
   queryOf,
   type ReconcileQuery,
   type ReconcileSlice,
+  type RestoreJobRequest,
   SUSPEND_QUERY,
   type UncheckedBody,
   type UploadTicket,
@@ -457,6 +458,17 @@ export class JobClient<Upload = never> {
   /** Starts an export job (every allowlist record into one file, handed out by a download URL). */
   async startExport(): Promise<Job> {
     return (await this.api.json<Job>({ method: "POST", path: adminPaths.exportJobs(), json: {} })).value;
+  }
+
+  /** Starts a backup job (every lot, mapping and allowlist record into one file, handed out by a download URL). */
+  async startBackup(): Promise<Job> {
+    return (await this.api.json<Job>({ method: "POST", path: adminPaths.backupJobs(), json: {} })).value;
+  }
+
+  /** Starts a restore job over an uploaded backup file. */
+  async startRestore(request: RestoreJobRequest): Promise<Job> {
+    return (await this.api.json<Job>({ method: "POST", path: adminPaths.restoreJobs(), json: request }))
+      .value;
   }
 
   /** One job (a finished export with a fresh download URL). */

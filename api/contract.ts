@@ -23,7 +23,15 @@ import type {
   RecordWarning,
   Written,
 } from "../domain/admin/index.ts";
-import type { ImportJobParams, Job, JobView, SignedUrl, UploadTicket } from "../domain/jobs/index.ts";
+import type {
+  ImportJobParams,
+  Job,
+  JobView,
+  RestoreJobParams,
+  RestoreReport,
+  SignedUrl,
+  UploadTicket,
+} from "../domain/jobs/index.ts";
 import type { Page } from "../domain/ports.ts";
 import { ALLOWLIST_SERVICE_FIELDS, LOT_SERVICE_FIELDS } from "../domain/records.ts";
 import type {
@@ -61,6 +69,7 @@ export type {
   ProvisionResult,
   ReconcileSlice,
   RecordWarning,
+  RestoreReport,
   SignedUrl,
   UploadTicket,
   Written,
@@ -68,6 +77,8 @@ export type {
 
 /** The body of `POST /allowlist/import-jobs`: the uploaded file and how to import it. */
 export type ImportJobRequest = Omit<ImportJobParams, "mode"> & { mode?: ImportMode };
+/** The body of `POST /restore-jobs`: the uploaded backup file and how to restore it. */
+export type RestoreJobRequest = RestoreJobParams;
 /** The answer of `GET /jobs`. */
 export type JobPage = Page<Job>;
 /** The result of a reconcile job (`POST /reconcile-jobs`), as `GET /jobs/{id}` shows it. */
@@ -110,6 +121,8 @@ export const adminPaths = {
   jobs: (): string => "jobs",
   job: (id: string): string => `jobs/${segment(id)}`,
   cancelJob: (id: string): string => `jobs/${segment(id)}/cancel`,
+  backupJobs: (): string => "backup-jobs",
+  restoreJobs: (): string => "restore-jobs",
   // Job kinds that change IoT: reconcile (and block of many).
   reconcileJobs: (): string => "reconcile-jobs",
   blockJobs: (): string => "block-jobs",

@@ -42,6 +42,7 @@ import {
  *   GET /jobs, GET /jobs/{id}, POST /jobs/{id}/cancel
  *   POST /reconcile-jobs (body {dryRun?}: the whole reconcile as a job)
  *   POST /block-jobs (body {deviceIds | lot, suspend?}: many devices blocked as a job)
+ *   POST /backup-jobs, POST /restore-jobs (every lot, mapping and allowlist record in one file, and back)
  */
 
 /** Writes answer the record with its version as ETag: 201 when created, 200 when updated. */
@@ -269,6 +270,17 @@ export async function route(admin: Admin, request: AdminRequest): Promise<AdminR
       if (action !== undefined) throw notFound();
       if (method !== "GET") throw notAllowed("GET");
       return json(200, await jobs.get(id));
+    }
+    case "backup-jobs":
+    case "restore-jobs": {
+      if (id !== undefined) throw notFound();
+      if (method !== "POST") throw notAllowed("POST");
+      const jobs = jobsOf(admin);
+      const job =
+        collection === "backup-jobs"
+          ? await jobs.startBackup(actor)
+          : await jobs.startRestore(actor, jsonBody(event));
+      return json(202, job);
     }
     default:
       throw notFound();

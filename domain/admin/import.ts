@@ -2,6 +2,7 @@ import { describeError } from "../errors.ts";
 import { type AllowlistFields, allowlistFieldsOf } from "../records.ts";
 import type { AllowlistRecord, LedgerEntry } from "../types.ts";
 import type { AdminContext } from "./deps.ts";
+import { type FieldChange, fieldChanges, sameValues } from "./diff.ts";
 import { type ImportFormat, type ImportLimit, ImportLimitError, parseLines } from "./import-lines.ts";
 import { statusOmitted, validateAllowlistRecord } from "./validation.ts";
 
@@ -29,6 +30,15 @@ export type ImportMode = "best-effort" | "all-or-nothing";
 /** What an import did (or, in a dry run, would do) to a record. */
 export type ImportOutcome = "created" | "replaced" | "merged" | "unchanged";
 
+/** What an import did (or would do) to the record of one line. */
+export interface ImportedRecord {
+  line: number;
+  deviceId: string;
+  outcome: ImportOutcome;
+  /** The fields a replace or merge changes. */
+  changes?: FieldChange[];
+}
+
 /** What an import did, line by line where it matters. */
 export interface ImportReport {
   mode: ImportMode;
@@ -44,8 +54,11 @@ export interface ImportReport {
   /** Existing records a bulk-provisioning line merged into. */
   merged: number;
   unchanged: number;
-  /** What happened to each accepted record, by line (the first {@link MAX_LISTED} lines). */
-  records: { line: number; deviceId: string; outcome: ImportOutcome }[];
+  /**
+   * What happened to each accepted record, by line (the first {@link MAX_LISTED} lines); an updated one
+   * with the fields that change, before and after.
+   */
+  records: ImportedRecord[];
   rejected: { line: number; reason: string }[];
   rejectedCount: number;
   warnings: { line: number; message: string }[];
@@ -64,6 +77,8 @@ export interface ImportOptions {
   onProgress?: (linesRead: number) => void;
   /** The number of the first line given (a part of a larger file); 1 unless given. */
   firstLine?: number;
+  /** List unchanged records in `records` too (the default); false lists only the records that change. */
+  listUnchanged?: boolean;
 }
 
 const BATCH = 100;
@@ -185,15 +200,24 @@ async function checkMerges(
   }
 }
 
-const issuesText = (issues: { path: string; message: string }[]): string =>
+/** Validation issues as one line of text: `path: message; ...`. */
+export const issuesText = (issues: { path: string; message: string }[]): string =>
   issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join("; ");
 
 /** Records the outcome of one accepted line, listing the first {@link MAX_LISTED} lines' outcomes. */
-function recordOutcome(report: ImportReport, line: number, deviceId: string, outcome: ImportOutcome): void {
+function recordOutcome(
+  report: ImportReport,
+  line: number,
+  deviceId: string,
+  outcome: ImportOutcome,
+  changes?: FieldChange[],
+  listed = true,
+): void {
   report.accepted += 1;
   report[outcome] += 1;
   if (outcome === "replaced" || outcome === "merged") report.updated += 1;
-  report.records.push({ line, deviceId, outcome });
+  if (!listed) return;
+  report.records.push({ line, deviceId, outcome, ...(changes !== undefined ? { changes } : {}) });
   // Batches finish out of order: keep the lowest lines, trimming now and then so the list stays bounded.
   if (report.records.length >= 2 * MAX_LISTED) trimRecords(report);
 }
@@ -220,14 +244,17 @@ function batchWriter(
   actor: string,
   report: ImportReport,
   reject: (line: number, reason: string) => void,
-  { onProgress, dryRun }: ImportOptions,
+  { onProgress, dryRun, listUnchanged = true }: ImportOptions,
 ) {
   const inFlight = new Set<Promise<void>>();
   let failure: unknown;
   let done = 0;
   return {
     async add(batch: Parsed[], linesRead: number): Promise<void> {
-      const write: Promise<void> = writeBatch(context, actor, batch, report, reject, dryRun === true)
+      const write: Promise<void> = writeBatch(context, actor, batch, report, reject, {
+        dryRun: dryRun === true,
+        listUnchanged,
+      })
         .then(() => {
           done = Math.max(done, linesRead);
           onProgress?.(done);
@@ -247,20 +274,7 @@ function batchWriter(
   };
 }
 
-const sameFields = (a: AllowlistFields, b: AllowlistFields): boolean =>
-  JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
-
-function canonical(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(canonical);
-  if (typeof value === "object" && value !== null) {
-    return Object.fromEntries(
-      Object.entries(value)
-        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-        .map(([k, v]) => [k, canonical(v)]),
-    );
-  }
-  return value;
-}
+const sameFields = (a: AllowlistFields, b: AllowlistFields): boolean => sameValues(a, b);
 
 async function writeBatch(
   context: AdminContext,
@@ -268,7 +282,7 @@ async function writeBatch(
   batch: Parsed[],
   report: ImportReport,
   reject: (line: number, reason: string) => void,
-  dryRun: boolean,
+  { dryRun, listUnchanged }: { dryRun: boolean; listUnchanged: boolean },
 ): Promise<void> {
   const { allowlist, ledger } = context.retried;
   const existing = new Map(
@@ -320,7 +334,7 @@ async function writeBatch(
         }
         recordOutcome(report, line, fields.deviceId, "created");
       } else if (sameFields(allowlistFieldsOf(current), fields)) {
-        recordOutcome(report, line, fields.deviceId, "unchanged");
+        recordOutcome(report, line, fields.deviceId, "unchanged", undefined, listUnchanged);
       } else {
         const outcome = item.merge ? "merged" : "replaced";
         if (!dryRun) {
@@ -353,7 +367,13 @@ async function writeBatch(
             }),
           );
         }
-        recordOutcome(report, line, fields.deviceId, outcome);
+        recordOutcome(
+          report,
+          line,
+          fields.deviceId,
+          outcome,
+          fieldChanges(allowlistFieldsOf(current), fields),
+        );
       }
     } catch (error) {
       reject(line, `not written: ${describeError(error)}`);

@@ -4,16 +4,9 @@ import { lotFieldsOf } from "../records.ts";
 import type { Lot } from "../types.ts";
 import type { AdminContext } from "./deps.ts";
 import { lotLedgerKey } from "./ledger.ts";
-import { requireLotName, valid, validateLot } from "./validation.ts";
-import {
-  type Content,
-  checkVersion,
-  lostRace,
-  type Precondition,
-  recordChange,
-  type Written,
-  writeVersioned,
-} from "./versioned.ts";
+import { putLot } from "./lot-writes.ts";
+import { requireLotName } from "./validation.ts";
+import { checkVersion, lostRace, type Precondition, recordChange, type Written } from "./versioned.ts";
 
 /** The lot use cases; `provisionedCount` is the service's. */
 export class LotAdmin {
@@ -37,25 +30,8 @@ export class LotAdmin {
    * below the devices already provisioned in the lot is refused (StateConflictError naming both numbers):
    * it could never be met, and deprovisioning is how devices leave a lot.
    */
-  async put(actor: string, name: string, body: unknown, precondition: Precondition): Promise<Written<Lot>> {
-    const fields = valid(validateLot(body, name));
-    return writeVersioned<Content<Lot>>(this.context, this.context.deps.lots, {
-      actor,
-      precondition,
-      key: name,
-      what: `lot ${name}`,
-      ledgerKey: lotLedgerKey(name),
-      compose: (current) => {
-        const provisioned = current?.provisionedCount ?? 0;
-        if (fields.maxDevices !== undefined && fields.maxDevices < provisioned) {
-          throw new StateConflictError(
-            `lot ${name}: maxDevices ${fields.maxDevices} is below the ${provisioned} devices already provisioned in it; deprovision devices first, or set maxDevices to ${provisioned} or more`,
-          );
-        }
-        return { content: { ...fields, provisionedCount: provisioned }, fields };
-      },
-      fieldsOf: lotFieldsOf,
-    });
+  put(actor: string, name: string, body: unknown, precondition: Precondition): Promise<Written<Lot>> {
+    return putLot(this.context, actor, name, body, precondition);
   }
 
   /**

@@ -7,16 +7,9 @@ import type { AdminContext } from "./deps.ts";
 import { mappingLedgerKey } from "./ledger.ts";
 import { checkMapping, type MappingSaveOptions } from "./mapping-checks.ts";
 import { impactOf, type MappingWhatIf } from "./mapping-impact.ts";
+import { putMapping } from "./mapping-writes.ts";
 import { requireSelector, valid, validateMapping } from "./validation.ts";
-import {
-  type Content,
-  checkVersion,
-  lostRace,
-  type Precondition,
-  recordChange,
-  type Written,
-  writeVersioned,
-} from "./versioned.ts";
+import { checkVersion, lostRace, type Precondition, recordChange, type Written } from "./versioned.ts";
 
 /** The policy-mapping use cases. */
 export class MappingAdmin {
@@ -40,28 +33,14 @@ export class MappingAdmin {
    * thing type, thing group or existing policy that does not exist (unless `force`), or its inline policy
    * grants broadly (unless `allowBroadPolicy`); see ./mapping-checks.ts.
    */
-  async put(
+  put(
     actor: string,
     selector: string,
     body: unknown,
     precondition: Precondition,
     options: MappingSaveOptions = {},
   ): Promise<Written<PolicyMapping> & { warnings: MappingWarning[] }> {
-    const fields = valid(validateMapping(body, selector, this.context.deps.settings));
-    const warnings = [
-      ...thingNameWarnings(fields, this.context.deps.settings),
-      ...(await checkMapping(this.context, fields, options, true)),
-    ];
-    const written = await writeVersioned<Content<PolicyMapping>>(this.context, this.context.deps.mappings, {
-      actor,
-      precondition,
-      key: selector,
-      what: `policy mapping ${selector}`,
-      ledgerKey: mappingLedgerKey(selector),
-      compose: () => ({ content: fields, fields }),
-      fieldsOf: mappingFieldsOf,
-    });
-    return { ...written, warnings };
+    return putMapping(this.context, actor, selector, body, precondition, options);
   }
 
   /** What saving the mapping would change for provisioned devices; nothing is saved. */

@@ -4,10 +4,11 @@ import { isObject } from "../json.ts";
 import { isThingName } from "../naming.ts";
 import type { ClockPort, LedgerPort, Page, PageRequest } from "../ports.ts";
 import { BLOCK_JOB, BLOCK_JOB_MAX_IDS, type BlockJobParams } from "./block-job.ts";
-import { EXPORT_JOB, type ExportJobParams, type ExportResult } from "./export-job.ts";
+import { BACKUP_JOB, EXPORT_JOB, type ExportJobParams, type ExportResult } from "./export-job.ts";
 import { IMPORT_JOB, type ImportJobParams } from "./import-job.ts";
 import type { JobFiles, JobQueue, JobStore, SignedUrl } from "./ports.ts";
 import { RECONCILE_JOB, type ReconcileJobParams } from "./reconcile-job.ts";
+import { RESTORE_JOB, type RestoreJobParams } from "./restore-job.ts";
 import { FINAL_STATES, type Job } from "./types.ts";
 
 /*
@@ -70,13 +71,7 @@ export class JobsAdmin {
   /** Starts an import job over an uploaded file. */
   async startImport(actor: string, body: unknown): Promise<Job> {
     const params = importParamsOf(body);
-    const size = await this.deps.files.size(params.file);
-    if (size === undefined)
-      throw invalidFields([
-        { path: "file", message: "nothing was uploaded there (or the upload URL expired)" },
-      ]);
-    if (size > JOB_LIMITS.uploadBytes)
-      throw invalidFields([{ path: "file", message: `is larger than ${JOB_LIMITS.uploadBytes} bytes` }]);
+    await this.#requireUpload(params.file);
     return this.#start(actor, IMPORT_JOB, { ...params });
   }
 
@@ -97,11 +92,36 @@ export class JobsAdmin {
     return this.#start(actor, BLOCK_JOB, { ...blockParamsOf(body) });
   }
 
-  /** One job; a succeeded export with a fresh download URL. */
+  /** Starts a backup job: every lot, mapping and allowlist record into one file. */
+  async startBackup(actor: string): Promise<Job> {
+    const id = crypto.randomUUID();
+    const params: ExportJobParams = { file: `backups/${id}.jsonl` };
+    return this.#start(actor, BACKUP_JOB, { ...params }, id);
+  }
+
+  /** Starts a restore job over an uploaded backup file. */
+  async startRestore(actor: string, body: unknown): Promise<Job> {
+    const params = restoreParamsOf(body);
+    await this.#requireUpload(params.file);
+    return this.#start(actor, RESTORE_JOB, { ...params });
+  }
+
+  /** Refuses a file that was not uploaded, or is too large. */
+  async #requireUpload(file: string): Promise<void> {
+    const size = await this.deps.files.size(file);
+    if (size === undefined)
+      throw invalidFields([
+        { path: "file", message: "nothing was uploaded there (or the upload URL expired)" },
+      ]);
+    if (size > JOB_LIMITS.uploadBytes)
+      throw invalidFields([{ path: "file", message: `is larger than ${JOB_LIMITS.uploadBytes} bytes` }]);
+  }
+
+  /** One job; a succeeded export or backup with a fresh download URL. */
   async get(id: string): Promise<JobView> {
     const job = JOB_ID.test(id) ? await this.deps.jobs.get(id) : undefined;
     if (job === undefined) throw new NotFoundError(`no job ${id}`);
-    if (job.kind === EXPORT_JOB && job.state === "succeeded") {
+    if ((job.kind === EXPORT_JOB || job.kind === BACKUP_JOB) && job.state === "succeeded") {
       const { file } = job.result as ExportResult;
       return { ...job, download: await this.deps.files.downloadUrl(file, JOB_LIMITS.downloadUrlSeconds) };
     }
@@ -229,4 +249,23 @@ function blockParamsOf(body: unknown): BlockJobParams {
   if (issues.length > 0) throw invalidFields(issues);
   const mode = suspend === true ? "suspend" : "revoke";
   return lot !== undefined ? { mode, lot: lot as string } : { mode, deviceIds: deviceIds as string[] };
+}
+
+/** A restore job's parameters from a request body; ValidationError naming each field at fault. */
+function restoreParamsOf(body: unknown): RestoreJobParams {
+  if (!isObject(body)) throw invalidFields([{ path: "", message: "must be a JSON object" }]);
+  const { file, dryRun = false, force = false, allowBroadPolicy = false, ...unknown } = body;
+  const issues = Object.keys(unknown).map((path) => ({ path, message: "is not a field of a restore job" }));
+  if (typeof file !== "string" || !UPLOAD_FILE.test(file))
+    issues.push({ path: "file", message: "must be the file an upload URL was given for" });
+  const flags = { dryRun, force, allowBroadPolicy };
+  for (const [path, value] of Object.entries(flags))
+    if (typeof value !== "boolean") issues.push({ path, message: "must be true or false" });
+  if (issues.length > 0) throw invalidFields(issues);
+  return {
+    file: file as string,
+    ...(dryRun === true ? { dryRun: true } : {}),
+    ...(force === true ? { force: true } : {}),
+    ...(allowBroadPolicy === true ? { allowBroadPolicy: true } : {}),
+  };
 }

@@ -40,6 +40,9 @@ interface WriteCursor {
   skip: number[];
 }
 
+/** The write cursor of a JSON-lines file's first line: a kind that validated the file itself starts there. */
+export const FROM_THE_START = JSON.stringify({ line: 1, byte: 0, skip: [] } satisfies WriteCursor);
+
 /** The most lines one write slice takes. */
 const SLICE_LINES = 5_000;
 /** The most entries each list of a job's report keeps. */
@@ -51,6 +54,10 @@ export interface ImportJobDeps {
   context: AdminContext;
   files: JobFiles;
   clock: ClockPort;
+  /** The import line a file line gives (a restore takes the allowlist records out of a backup file). */
+  lineOf?: (text: string) => string;
+  /** List unchanged records in the report too (the default). */
+  listUnchanged?: boolean;
 }
 
 /** The import kind; see the passes at the top of this module. */
@@ -67,7 +74,7 @@ export class ImportJob implements JobKind {
   }
 
   async #validate(job: Job, params: ImportJobParams): Promise<JobStep> {
-    const { context, files } = this.deps;
+    const { context, files, lineOf = same } = this.deps;
     let total = 0;
     let header: { text: string; end: number; line: number } | undefined;
     const source = async function* () {
@@ -75,7 +82,7 @@ export class ImportJob implements JobKind {
         total = line.line;
         if (header === undefined && line.text.trim() !== "")
           header = { text: line.text, end: line.end, line: line.line };
-        yield line.text;
+        yield lineOf(line.text);
       }
     };
     const report = await importAllowlist(context, job.startedBy, source(), {
@@ -121,7 +128,7 @@ export class ImportJob implements JobKind {
   }
 
   async #write(job: Job, params: ImportJobParams, cursor: WriteCursor, budget: JobBudget): Promise<JobStep> {
-    const { context, files, clock } = this.deps;
+    const { context, files, clock, lineOf = same } = this.deps;
     const skip = new Set(cursor.skip);
     const csv = cursor.header !== undefined;
     let next = { line: cursor.line, byte: cursor.byte };
@@ -136,7 +143,7 @@ export class ImportJob implements JobKind {
         cursor.line,
         LINE_BYTES,
       )) {
-        yield skip.has(line.line) ? "" : line.text;
+        yield skip.has(line.line) ? "" : lineOf(line.text);
         taken += 1;
         quotes += csv ? quoteCount(line.text) : 0;
         next = { line: line.line + 1, byte: line.end };
@@ -149,6 +156,7 @@ export class ImportJob implements JobKind {
     const slice = await importAllowlist(context, job.startedBy, source(), {
       mode: "best-effort",
       firstLine: csv ? cursor.line - 1 : cursor.line,
+      ...(this.deps.listUnchanged === false ? { listUnchanged: false } : {}),
       ...(params.format !== undefined || csv ? { format: csv ? "csv" : (params.format ?? "jsonl") } : {}),
     });
     const result = sumReports(job.result as ImportReport, slice);
@@ -167,6 +175,8 @@ export class ImportJob implements JobKind {
     return { cursor: finished ? undefined : JSON.stringify(moved), progress, done: finished, result };
   }
 }
+
+const same = (text: string): string => text;
 
 /** The job's report so far plus one slice's (its lists kept to {@link LISTED} entries each). */
 function sumReports(sum: ImportReport, slice: ImportReport): ImportReport {

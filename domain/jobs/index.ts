@@ -6,10 +6,11 @@
 import type { AdminContext } from "../admin/deps.ts";
 import type { ClockPort } from "../ports.ts";
 import { BlockJob } from "./block-job.ts";
-import { ExportJob } from "./export-job.ts";
+import { BackupJob, ExportJob } from "./export-job.ts";
 import { ImportJob } from "./import-job.ts";
 import type { JobFiles } from "./ports.ts";
 import { ReconcileJob } from "./reconcile-job.ts";
+import { RestoreJob } from "./restore-job.ts";
 import type { JobKind } from "./types.ts";
 
 export {
@@ -29,7 +30,14 @@ export {
   type BlockJobParams,
   type BlockJobResult,
 } from "./block-job.ts";
-export { EXPORT_JOB, ExportJob, type ExportResult } from "./export-job.ts";
+export {
+  BACKUP_JOB,
+  BACKUP_VERSION,
+  BackupJob,
+  EXPORT_JOB,
+  ExportJob,
+  type ExportResult,
+} from "./export-job.ts";
 export { IMPORT_JOB, ImportJob, type ImportJobParams } from "./import-job.ts";
 export type { JobFiles, JobQueue, JobStore, SignedUrl, UploadedPart } from "./ports.ts";
 export {
@@ -39,6 +47,14 @@ export {
   type ReconcileJobParams,
   type ReconcileJobResult,
 } from "./reconcile-job.ts";
+export {
+  RESTORE_JOB,
+  type RestoredKind,
+  type RestoredRecord,
+  RestoreJob,
+  type RestoreJobParams,
+  type RestoreReport,
+} from "./restore-job.ts";
 export { JobRunner, type JobRunnerOptions, type RunOutcome } from "./runner.ts";
 export {
   FINAL_STATES,
@@ -57,5 +73,7 @@ export function jobKinds(context: AdminContext, files: JobFiles, clock: ClockPor
     new ExportJob({ context, files }),
     new ReconcileJob(context, clock),
     new BlockJob(context, clock),
+    new BackupJob({ context, files }),
+    new RestoreJob({ context, files, clock }),
   ];
 }

@@ -13,6 +13,7 @@ import {
   withoutServiceFields,
 } from "../../../api/contract.ts";
 import { CliError, printObject, printPage, printRows } from "../../output.ts";
+import { changesText } from "./changes.ts";
 import {
   addGetCommand,
   type Common,
@@ -419,13 +420,8 @@ async function importJob(
 /** `jitr allowlist export --job`: an export job followed to its end, its file downloaded. */
 async function exportJob(opts: Common & { out?: string }) {
   const api = await connect(opts);
-  const { downloadTo, followJob } = await import("./jobs.ts");
-  const started = await api.jobs.startExport();
-  const job = await followJob(api, started.id);
-  if (job.state !== "succeeded" || job.download === undefined)
-    throw new CliError(`export job ${job.id} ${job.state}: ${job.error ?? ""}`, 1);
-  await downloadTo(job.download, opts.out);
-  if (opts.out !== undefined) process.stderr.write(`wrote ${job.progress.done} records to ${opts.out}\n`);
+  const { downloadJobFile } = await import("./jobs.ts");
+  await downloadJobFile(api, await api.jobs.startExport(), opts.out);
 }
 
 const isReport = (details: unknown): details is ImportReport =>
@@ -452,7 +448,10 @@ function printReport(report: ImportReport, json: boolean): void {
     },
     false,
   );
-  if (report.records.length > 0) printRows(report.records, ["line", "deviceId", "outcome"], false);
+  if (report.records.length > 0) {
+    const rows = report.records.map((r) => ({ ...r, changes: changesText(r.changes) }));
+    printRows(rows, ["line", "deviceId", "outcome", "changes"], false);
+  }
   if (report.rejected.length > 0) printRows(report.rejected, ["line", "reason"], false);
   if (report.warnings.length > 0) printRows(report.warnings, ["line", "message"], false);
   if (report.truncated) process.stdout.write("(lists cut at 1,000 lines; the counts are complete)\n");

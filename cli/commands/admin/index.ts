@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { registerAllowlist } from "./allowlist.ts";
+import { registerBackup } from "./backup.ts";
 import { registerDevices } from "./devices.ts";
 import { registerFleet } from "./fleet.ts";
 import { registerJobs } from "./jobs.ts";
@@ -16,4 +17,5 @@ export function registerAdminCommands(program: Command): void {
   registerFleet(program);
   registerReconcile(program);
   registerJobs(program);
+  registerBackup(program);
 }

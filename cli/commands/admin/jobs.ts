@@ -6,10 +6,11 @@ import { pipeline } from "node:stream/promises";
 import type { Command } from "commander";
 import type { Job, JobView, SignedUrl } from "../../../api/contract.ts";
 import type { NodeAdminClient } from "../../api-client.ts";
+import { followJob } from "../../job-follow.ts";
 import { CliError, printObject, printPage } from "../../output.ts";
 import { type Common, confirmed, connect, handled, type PageOptions, withApi, withPaging } from "./shared.ts";
 
-const ENDED = new Set(["succeeded", "failed", "cancelled"]);
+export { followJob };
 
 /** Registers `jitr jobs list|get|wait|cancel`. */
 export function registerJobs(program: Command): void {
@@ -85,31 +86,20 @@ export function printJob(job: JobView, json: boolean): void {
   if (result !== undefined) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
 }
 
-/** Polls a job until it ends, with a progress bar on a terminal; answers the ended job. */
-export async function followJob(api: NodeAdminClient, id: string, intervalMs = 300): Promise<JobView> {
-  const bar = process.stderr.isTTY
-    ? new (await import("cli-progress")).SingleBar({
-        stream: process.stderr,
-        format: "{kind} [{bar}] {value}/{total} | {state}",
-      })
-    : undefined;
-  let started = false;
-  try {
-    for (;;) {
-      const job = await api.jobs.get(id);
-      const total = job.progress.total ?? Math.max(job.progress.done, 1);
-      if (bar && !started) {
-        bar.start(total, job.progress.done, { kind: job.kind, state: job.state });
-        started = true;
-      }
-      bar?.setTotal(total);
-      bar?.update(job.progress.done, { state: job.state });
-      if (ENDED.has(job.state)) return job;
-      await new Promise((resolve) => setTimeout(resolve, intervalMs));
-    }
-  } finally {
-    bar?.stop();
-  }
+/**
+ * Follows a job that writes a file (an export, a backup) to its end and downloads the file to `out`
+ * (stdout without one); throws unless the job succeeded.
+ */
+export async function downloadJobFile(
+  api: NodeAdminClient,
+  started: Job,
+  out: string | undefined,
+): Promise<void> {
+  const job = await followJob(api, started.id);
+  if (job.state !== "succeeded" || job.download === undefined)
+    throw new CliError(`${job.kind} job ${job.id} ${job.state}: ${job.error ?? ""}`, 1);
+  await downloadTo(job.download, out);
+  if (out !== undefined) process.stderr.write(`wrote ${job.progress.done} records to ${out}\n`);
 }
 
 /** PUTs a file to a presigned upload URL, streaming it. */

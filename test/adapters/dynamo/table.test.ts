@@ -57,6 +57,15 @@ describe("mapDynamoError", () => {
       error: Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" }),
       name: "TransientError",
     },
+    {
+      label: "a connection reset the SDK counted attempts for (metadata without a status)",
+      error: Object.assign(new Error("read ECONNRESET"), {
+        name: "TimeoutError",
+        code: "ECONNRESET",
+        $metadata: { attempts: 1, totalRetryDelay: 0 },
+      }),
+      name: "TransientError",
+    },
     { label: "ConditionalCheckFailedException", error: conditionFailed(), name: "ConflictError" },
     {
       label: "ValidationException",

@@ -282,7 +282,17 @@ describe("import over existing records", () => {
 
     // Assess
     expect(report).toMatchObject({ accepted: 1, merged: 1, replaced: 0, updated: 1, dryRun: false });
-    expect(report.records).toEqual([{ line: 1, deviceId: "m-1", outcome: "merged" }]);
+    expect(report.records).toEqual([
+      {
+        line: 1,
+        deviceId: "m-1",
+        outcome: "merged",
+        changes: [
+          { field: "attributes.SerialNumber", before: "SN-old", after: "SN-new" },
+          { field: "attributes.Model", after: "x2" },
+        ],
+      },
+    ]);
     const { attributes, version, updatedBy, updatedAt, ...rest } = world.allowlist.records.get("m-1") ?? {};
     const { attributes: _, version: before, ...kept } = pinned("m-1");
     expect(rest).toEqual(kept);
@@ -306,7 +316,24 @@ describe("import over existing records", () => {
 
     // Assess
     expect(report).toMatchObject({ accepted: 1, replaced: 1, merged: 0 });
-    expect(report.records).toEqual([{ line: 1, deviceId: "n-1", outcome: "replaced" }]);
+    expect(report.records).toEqual([
+      {
+        line: 1,
+        deviceId: "n-1",
+        outcome: "replaced",
+        changes: [
+          { field: "profile", before: "outdoor" },
+          { field: "attributes.site", before: "north", after: "south" },
+          { field: "attributes.SerialNumber", before: "SN-old" },
+          { field: "caCertificateId", before: "c".repeat(64) },
+          { field: "certificateFingerprint", before: "d".repeat(64) },
+          { field: "notBefore", before: "2026-01-01T00:00:00.000Z" },
+          { field: "notAfter", before: "2036-01-01T00:00:00.000Z" },
+          { field: "lot", before: "lot-7" },
+          { field: "rotation", before: "replace" },
+        ],
+      },
+    ]);
     const stored = world.allowlist.records.get("n-1");
     expect(stored).toMatchObject({
       attributes: { site: "south" },
@@ -420,8 +447,21 @@ describe("import over existing records", () => {
     });
     expect(report.records).toEqual([
       { line: 1, deviceId: "d-new", outcome: "created" },
-      { line: 2, deviceId: "d-merge", outcome: "merged" },
-      { line: 3, deviceId: "d-replace", outcome: "replaced" },
+      {
+        line: 2,
+        deviceId: "d-merge",
+        outcome: "merged",
+        changes: [{ field: "attributes.Model", after: "x" }],
+      },
+      {
+        line: 3,
+        deviceId: "d-replace",
+        outcome: "replaced",
+        changes: expect.arrayContaining([
+          { field: "attributes", before: { site: "north", SerialNumber: "SN-old" } },
+          { field: "lot", before: "lot-7" },
+        ]),
+      },
       { line: 4, deviceId: "d-same", outcome: "unchanged" },
     ]);
     expect([...world.allowlist.records.values()]).toEqual(before);
