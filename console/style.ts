@@ -44,7 +44,7 @@ th { background: #f0f0f0; }
 .notice { background: #e3f1e6; color: #0f3d1b; border: 1px solid #1b7a3a; padding: 8px 12px; border-radius: 4px; margin: 8px 0; }
 .notice ul { margin: 0; padding-left: 1.2em; }
 .cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(20rem, 1fr)); gap: 12px; }
-.card { border: 1px solid #ccc; border-radius: 6px; padding: 4px 12px 12px; }
+.card { border: 1px solid #ccc; border-radius: 6px; padding: 4px 12px 12px; min-width: 0; overflow-wrap: anywhere; }
 .card.wide { grid-column: 1 / -1; }
 pre { background: #f4f4f4; padding: 8px; white-space: pre-wrap; overflow-wrap: anywhere; font-size: 0.85rem; }
 dl { display: grid; grid-template-columns: max-content 1fr; gap: 2px 12px; }
