@@ -19,6 +19,11 @@ export interface RulePathOptions {
   /** Delay before a failed message is visible again: base, doubled per receive, capped. */
   retryBaseMs?: number;
   retryMaxMs?: number;
+  /**
+   * The function timeout the handler is told of (its remaining time at the start of a batch; default 60 s).
+   * The idempotency record of an invocation that crashed stays in progress this long, as on Lambda.
+   */
+  functionTimeoutMs?: number;
   region?: string;
   accountId?: string;
   onDeadLetter?: (message: QueuedMessage) => void;
@@ -53,7 +58,7 @@ export interface RulePath {
   close(): Promise<void>;
 }
 
-const context = (region: string, accountId: string): Context => ({
+const context = (region: string, accountId: string, timeoutMs: number): Context => ({
   callbackWaitsForEmptyEventLoop: false,
   functionName: "jitr-local-provision",
   functionVersion: "$LATEST",
@@ -62,7 +67,7 @@ const context = (region: string, accountId: string): Context => ({
   awsRequestId: randomUUID(),
   logGroupName: "/aws/lambda/jitr-local-provision",
   logStreamName: "local",
-  getRemainingTimeInMillis: () => 60_000,
+  getRemainingTimeInMillis: () => timeoutMs,
   done: () => undefined,
   fail: () => undefined,
   succeed: () => undefined,
@@ -75,6 +80,7 @@ export function createRulePath(options: RulePathOptions): RulePath {
   const maxReceiveCount = options.maxReceiveCount ?? 5;
   const retryBaseMs = options.retryBaseMs ?? 250;
   const retryMaxMs = options.retryMaxMs ?? 5_000;
+  const functionTimeoutMs = options.functionTimeoutMs ?? 60_000;
   const region = options.region ?? "us-east-1";
   const accountId = options.accountId ?? "123456789012";
   const queue: QueuedMessage[] = [];
@@ -129,7 +135,7 @@ export function createRulePath(options: RulePathOptions): RulePath {
     const event: SQSEvent = { Records: batch.map(toRecord) };
     let failedIds: Set<string>;
     try {
-      const response = (await options.handler(event, context(region, accountId))) as
+      const response = (await options.handler(event, context(region, accountId, functionTimeoutMs))) as
         | SQSBatchResponse
         | undefined;
       failedIds = new Set((response?.batchItemFailures ?? []).map((f) => f.itemIdentifier));

@@ -71,6 +71,11 @@ export interface LocalStackOptions {
   /** Rule-path buffering: batches handled at once (the deployed MaximumConcurrency). */
   concurrency?: number;
   quotas?: { enabled: boolean; factor?: number };
+  /**
+   * The provisioning function's timeout as the handler sees it (default 60 s, or JITR_LOCAL_FUNCTION_TIMEOUT_MS):
+   * how long a crashed invocation's idempotency record stays in progress before a redelivery may run.
+   */
+  functionTimeoutMs?: number;
   onConnectionEvent?: (event: GatewayConnectionEvent) => void;
   /** Print the handler's CloudWatch EMF metric lines to stdout, as on Lambda (default off). */
   emitMetrics?: boolean;
@@ -119,6 +124,18 @@ export function localHandlerEnvironment(
     POWERTOOLS_SERVICE_NAME: "jitr-local",
     POWERTOOLS_METRICS_NAMESPACE: "JitrLocal",
   };
+}
+
+/** JITR_LOCAL_FUNCTION_TIMEOUT_MS, when set: a whole number of milliseconds from 1 s to 15 min (Lambda's range). */
+export function functionTimeoutFromEnvironment(env: NodeJS.ProcessEnv = process.env): number | undefined {
+  const raw = env.JITR_LOCAL_FUNCTION_TIMEOUT_MS;
+  if (raw === undefined || raw.trim() === "") return undefined;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1_000 || value > 900_000)
+    throw new Error(
+      `JITR_LOCAL_FUNCTION_TIMEOUT_MS must be whole milliseconds from 1000 to 900000, got ${JSON.stringify(raw)}`,
+    );
+  return value;
 }
 
 async function ensureAdminToken(dataDir: string): Promise<{ token: string; file: string }> {
@@ -175,7 +192,14 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       ? new Metrics({ ...metricSettings, logger })
       : new LocalMetrics(metricSettings);
     const handler = makeProvisionHandler(buildProvisioning(config, clients, { logger, metrics }));
-    const rulePath = createRulePath({ handler, concurrency: options.concurrency ?? 2, region, accountId });
+    const functionTimeoutMs = options.functionTimeoutMs ?? functionTimeoutFromEnvironment();
+    const rulePath = createRulePath({
+      handler,
+      concurrency: options.concurrency ?? 2,
+      region,
+      accountId,
+      ...(functionTimeoutMs === undefined ? {} : { functionTimeoutMs }),
+    });
     closers.push(() => rulePath.close());
 
     // Jobs: the deployed worker module behind an in-process queue, over the local table and bucket.

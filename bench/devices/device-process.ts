@@ -10,6 +10,7 @@ import { type RetryPattern, retryDelayMs, seededRandom } from "./retry.ts";
 interface Settings {
   endpoint: Extract<ToDevices, { kind: "config" }>["endpoint"];
   retry: RetryPattern;
+  timeScale: number;
   deadlineMs: number;
   random: () => number;
 }
@@ -61,7 +62,7 @@ async function runDevice(job: DeviceJob, s: Settings): Promise<DeviceReport> {
     } else {
       lastError = error;
     }
-    const delay = retryDelayMs(s.retry, attempt, s.random);
+    const delay = retryDelayMs(s.retry, attempt, s.random) * s.timeScale;
     if (Date.now() + delay > deadline)
       return {
         deviceId: job.deviceId,
@@ -80,6 +81,7 @@ process.on("message", (message: ToDevices) => {
       settings = {
         endpoint: message.endpoint,
         retry: message.retry,
+        timeScale: message.timeScale,
         deadlineMs: message.deadlineMs,
         random: seededRandom(message.seed),
       };

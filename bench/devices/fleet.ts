@@ -19,6 +19,11 @@ export interface ProcessFleetOptions {
   endpoint: Endpoint;
   devices: FleetMember[];
   retry: RetryPattern;
+  /**
+   * Multiplies every retry delay (default 1). Below 1 it compresses the same pattern in time, so a test of
+   * a small fleet stays short; measurements use 1.
+   */
+  timeScale?: number;
   /** Device processes (default 2). */
   processes?: number;
   /** A device gives up after this long (default 15 min). */
@@ -104,6 +109,7 @@ export async function runProcessFleet(options: ProcessFleetOptions): Promise<Pro
           kind: "config",
           endpoint: options.endpoint,
           retry: options.retry,
+          timeScale: options.timeScale ?? 1,
           deadlineMs: options.deadlineMs ?? 15 * 60_000,
           seed: (options.seed ?? 1) * 7919 + i,
         });

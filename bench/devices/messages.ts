@@ -11,7 +11,15 @@ export interface DeviceJob {
 }
 
 export type ToDevices =
-  | { kind: "config"; endpoint: Endpoint; retry: RetryPattern; deadlineMs: number; seed: number }
+  | {
+      kind: "config";
+      endpoint: Endpoint;
+      retry: RetryPattern;
+      /** Multiplies every retry delay (1: the pattern as firmware runs it). */
+      timeScale: number;
+      deadlineMs: number;
+      seed: number;
+    }
   | { kind: "start"; devices: DeviceJob[] }
   /** These devices' certificates ended not ACTIVE (quarantined, revoked): they stop retrying. */
   | { kind: "stop"; deviceIds: string[] }
