@@ -29,7 +29,11 @@ describe("latency jitter (fault injection)", () => {
     const registry = new IotRegistry({ region: "us-east-1", accountId: "123456789012" });
     const faults = { throttleRate: 0, serverErrorRate: 0, latencyMs: 0, latencyJitterMs: 400 };
     // The draw is 0.5 of 400 ms: every request waits 200 ms.
-    const handler = createIotHandler(registry, { limiter: new RateLimiter(false), faults, random: () => 0.5 });
+    const handler = createIotHandler(registry, {
+      limiter: new RateLimiter(false),
+      faults,
+      random: () => 0.5,
+    });
     server = createServer((req, res) => void handler(req, res));
     await new Promise<void>((resolve) => server?.listen(0, "127.0.0.1", resolve));
     const { port } = server.address() as AddressInfo;
