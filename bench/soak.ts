@@ -3,6 +3,7 @@
  * non-zero on any violation. 1,000 devices by default.
  */
 import { parseArgs } from "node:util";
+import { quantile } from "../cli/fleet.ts";
 import { formatViolations } from "./soak/check.ts";
 import { runSoak } from "./soak/run.ts";
 
@@ -31,8 +32,7 @@ const latencies = result.reports.flatMap((r) =>
   r.msToFirstPublish === undefined ? [] : [r.msToFirstPublish],
 );
 latencies.sort((a, b) => a - b);
-const at = (q: number) =>
-  latencies[Math.min(latencies.length - 1, Math.max(0, Math.ceil(q * latencies.length) - 1))] ?? 0;
+const at = (q: number) => quantile(latencies, q);
 process.stdout.write(
   [
     `soak: ${result.devices} devices, seed ${result.seed}, ${(result.elapsedMs / 1000).toFixed(1)} s`,

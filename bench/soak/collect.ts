@@ -60,11 +60,13 @@ async function scanAll<T>(target: CollectTarget, table: string): Promise<T[]> {
   return items;
 }
 
-/** The state after a run, as the checker reads it. */
-export async function collectSoakState(target: CollectTarget, options: CollectOptions): Promise<SoakState> {
-  const { iot } = target.clients;
-  const parallel = options.parallel ?? 8;
+/** The id at the end of a certificate ARN. */
+export const idOfArn = (arn: string) => arn.slice(arn.lastIndexOf("/") + 1);
 
+/** Every certificate in the registry, page by page. */
+export async function listCertificates(
+  iot: IoTClient,
+): Promise<{ certificateId: string; certificateArn: string; status: string }[]> {
   const listed: { certificateId: string; certificateArn: string; status: string }[] = [];
   let marker: string | undefined;
   do {
@@ -78,7 +80,15 @@ export async function collectSoakState(target: CollectTarget, options: CollectOp
         });
     marker = page.nextMarker;
   } while (marker);
+  return listed;
+}
 
+/** The state after a run, as the checker reads it. */
+export async function collectSoakState(target: CollectTarget, options: CollectOptions): Promise<SoakState> {
+  const { iot } = target.clients;
+  const parallel = options.parallel ?? 8;
+
+  const listed = await listCertificates(iot);
   const certificates: RegistryCertificate[] = await mapLimited(listed, parallel, async (c) => {
     const [things, policies] = await Promise.all([
       iot.send(new ListPrincipalThingsCommand({ principal: c.certificateArn })),
@@ -91,8 +101,6 @@ export async function collectSoakState(target: CollectTarget, options: CollectOp
       policies: (policies.policies ?? []).flatMap((p) => (p.policyName ? [p.policyName] : [])),
     };
   });
-  const idOfArn = (arn: string) => arn.slice(arn.lastIndexOf("/") + 1);
-
   const thingNames: string[] = [];
   let token: string | undefined;
   do {

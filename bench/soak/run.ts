@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { IoTClient, ListCertificatesCommand } from "@aws-sdk/client-iot";
+import { IoTClient } from "@aws-sdk/client-iot";
 import { PutCommand } from "@aws-sdk/lib-dynamodb";
 import { createDocumentClient } from "../../adapters/dynamo/table.ts";
 import { prepareDemo } from "../../cli/demo.ts";
@@ -19,7 +19,7 @@ import { type FleetMember, runProcessFleet } from "../devices/fleet.ts";
 import type { DeviceReport } from "../devices/messages.ts";
 import { type RetryPattern, seededRandom } from "../devices/retry.ts";
 import { checkSoak, type FleetCertificate, type Violation } from "./check.ts";
-import { collectSoakState } from "./collect.ts";
+import { collectSoakState, listCertificates } from "./collect.ts";
 
 export interface SoakOptions {
   devices: number;
@@ -191,7 +191,6 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       downMs = Date.now() - down;
       log(`soak: restarted on the same data after ${downMs} ms`);
     };
-    const idOfArn = (arn: string) => arn.slice(arn.lastIndexOf("/") + 1);
     const result = await runProcessFleet({
       endpoint: {
         host: endpoints.mqttHost,
@@ -202,17 +201,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       retry: options.retry ?? "backoff",
       timeScale: options.timeScale ?? 1,
       seed,
-      statuses: async () => {
-        const statuses = new Map<string, string>();
-        let marker: string | undefined;
-        do {
-          const page = await clients.iot.send(new ListCertificatesCommand({ pageSize: 250, marker }));
-          for (const c of page.certificates ?? [])
-            if (c.certificateArn && c.status) statuses.set(idOfArn(c.certificateArn), c.status);
-          marker = page.nextMarker;
-        } while (marker);
-        return statuses;
-      },
+      statuses: async () =>
+        new Map((await listCertificates(clients.iot)).map((c) => [c.certificateId, c.status])),
       onReport: (report, done, total) => {
         if (done % Math.max(1, Math.round(total / 10)) === 0) log(`soak: ${done}/${total} devices reported`);
         if (report.result === "published") published++;
