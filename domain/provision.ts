@@ -33,6 +33,7 @@ import { type KnownReferences, type ReferenceReader, readReferences } from "./re
 import { type RetryPolicy, retryingEach } from "./retry.ts";
 import { mappingSelectors } from "./select-policy.ts";
 import type {
+  AllowlistRecord,
   CertificateFacts,
   DenialReason,
   DeviceIdStrategy,
@@ -44,6 +45,10 @@ import type {
  * Provisioning one certificate-registered event:
  *  1. Describe the certificate; finish without side effects unless it is still PENDING_ACTIVATION
  *     (or INACTIVE, when an admin approves a quarantined certificate).
+ *  1b. An ACTIVE certificate whose device record holds its claim not yet completed (a run stopped after
+ *     step 7's activation, before step 8) is a resumed run: decided again; allowed, the plan runs again
+ *     (its steps are idempotent, activation too) and the binding is completed; denied, the certificate
+ *     leaves ACTIVE per the decision and the claim is released. Any other ACTIVE certificate is settled.
  *  2. Read the certificate and derive the device id.
  *  3. Gather the allowlist record, the bound certificate's status, the lot and the candidate mappings.
  *  4. Decide (pure).
@@ -152,7 +157,20 @@ export async function provision(
       detail: "the certificate no longer exists",
     };
   }
-  if (description.status !== from) {
+  // 2. identify
+  const facts =
+    description.status === from || description.status === "ACTIVE"
+      ? readFacts(description.certificatePem)
+      : undefined;
+  const deviceId = facts === undefined ? undefined : deriveDeviceId(facts, settings.deviceIdStrategy);
+
+  // An ACTIVE certificate is settled, unless a run stopped between its activation and the binding's
+  // completion (1b): that run is resumed. Any other status but `from` is settled too.
+  const resumed =
+    description.status === "ACTIVE" &&
+    deviceId !== undefined &&
+    isUncompletedClaim(await ports.allowlist.get(deviceId), certificateId);
+  if (description.status !== from && !resumed) {
     return {
       outcome: "skipped",
       certificateId,
@@ -165,10 +183,6 @@ export async function provision(
     ...event,
     caCertificateId: description.caCertificateId ?? event.caCertificateId,
   };
-
-  // 2. identify
-  const facts = readFacts(description.certificatePem);
-  const deviceId = facts === undefined ? undefined : deriveDeviceId(facts, settings.deviceIdStrategy);
 
   for (let round = 1; ; round++) {
     // 3-4. gather and decide
@@ -195,6 +209,7 @@ export async function provision(
         certificateStatus: decision.certificateStatus,
         error: decision.detail,
       });
+      if (resumed && deviceId !== undefined) await releaseResumedClaim(deviceId, certificateId, ports, clock);
       return { ...decision, outcome: "denied", certificateId };
     }
 
@@ -427,6 +442,32 @@ async function releaseClaim(
     await giveBackLotPlace(ports, claim.deviceId, claim.certificateId, clock.now()).catch(() => undefined);
   }
   await ports.allowlist.releaseBinding(claim).catch(() => undefined);
+}
+
+/**
+ * True when the record holds this certificate's claim and no run has completed it (no `provisionedAt`):
+ * a run that stopped after activating the certificate (step 7) and before completing the binding (step 8).
+ * A completed binding, another certificate's, or none leaves an ACTIVE certificate settled, so a replayed
+ * event cannot make the service decide it again.
+ */
+export function isUncompletedClaim(record: AllowlistRecord | undefined, certificateId: string): boolean {
+  return record !== undefined && record.certificateId === certificateId && record.provisionedAt === undefined;
+}
+
+/**
+ * Undoes the claim of a resumed run that is now denied: gives back its lot place, then the binding (a
+ * claim without `provisionedAt` was a first binding, so none is restored). Best effort, as releaseClaim.
+ */
+async function releaseResumedClaim(
+  deviceId: string,
+  certificateId: string,
+  ports: Pick<RetryingPorts, "allowlist" | "lots">,
+  clock: ClockPort,
+): Promise<void> {
+  await giveBackLotPlace(ports, deviceId, certificateId, clock.now()).catch(() => undefined);
+  await ports.allowlist
+    .releaseBinding({ deviceId, certificateId, expectedCertificateId: undefined })
+    .catch(() => undefined);
 }
 
 /** Rotation `replace`: revoke the old certificate, then detach its thing and policy. Best effort. */
