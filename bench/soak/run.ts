@@ -58,6 +58,9 @@ interface Ports {
   mqtt: number;
 }
 
+/** What each `jitr local` printed before it was ready: the events it queued again from its journal. */
+const replayedCounts = new WeakMap<ChildProcess, number>();
+
 /** Starts `jitr local` on the data directory; resolves once it prints that it is ready. */
 function startLocal(dataDir: string, ports: Ports, env: NodeJS.ProcessEnv): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
@@ -73,6 +76,7 @@ function startLocal(dataDir: string, ports: Ports, env: NodeJS.ProcessEnv): Prom
       output += chunk.toString();
       if (output.includes("jitr local ready")) {
         clearTimeout(timer);
+        replayedCounts.set(child, Number(/(\d+) unacked events/.exec(output)?.[1] ?? 0));
         child.stdout?.off("data", onData);
         child.stdout?.resume();
         resolve(child);
@@ -189,7 +193,9 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       await new Promise((r) => setTimeout(r, 200 + random() * 1_800));
       child = await startLocal(dataDir, ports, env);
       downMs = Date.now() - down;
-      log(`soak: restarted on the same data after ${downMs} ms`);
+      log(
+        `soak: restarted on the same data after ${downMs} ms; ${replayedCounts.get(child) ?? 0} unacked events queued again`,
+      );
     };
     const result = await runProcessFleet({
       endpoint: {
