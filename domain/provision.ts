@@ -33,7 +33,6 @@ import { type KnownReferences, type ReferenceReader, readReferences } from "./re
 import { type RetryPolicy, retryingEach } from "./retry.ts";
 import { mappingSelectors } from "./select-policy.ts";
 import type {
-  AllowlistRecord,
   CertificateFacts,
   DenialReason,
   DeviceIdStrategy,
@@ -45,8 +44,8 @@ import type {
  * Provisioning one certificate-registered event:
  *  1. Describe the certificate; finish without side effects unless it is still PENDING_ACTIVATION
  *     (or INACTIVE, when an admin approves a quarantined certificate).
- *  1b. An ACTIVE certificate whose device record holds its claim not yet completed (a run stopped after
- *     step 7's activation, before step 8) is a resumed run: decided again; allowed, the plan runs again
+ *  1b. An ACTIVE certificate whose device record is bound to it and whose outcome is not recorded (a run
+ *     stopped after step 7's activation, before step 8 ended) is a resumed run: decided again; allowed, the plan runs again
  *     (its steps are idempotent, activation too) and the binding is completed; denied, the certificate
  *     leaves ACTIVE per the decision and the claim is released. Any other ACTIVE certificate is settled.
  *  2. Read the certificate and derive the device id.
@@ -169,7 +168,7 @@ export async function provision(
   const resumed =
     description.status === "ACTIVE" &&
     deviceId !== undefined &&
-    isUncompletedClaim(await ports.allowlist.get(deviceId), certificateId);
+    (await isUnfinishedRun(deviceId, certificateId, ports));
   if (description.status !== from && !resumed) {
     return {
       outcome: "skipped",
@@ -445,13 +444,20 @@ async function releaseClaim(
 }
 
 /**
- * True when the record holds this certificate's claim and no run has completed it (no `provisionedAt`):
- * a run that stopped after activating the certificate (step 7) and before completing the binding (step 8).
- * A completed binding, another certificate's, or none leaves an ACTIVE certificate settled, so a replayed
- * event cannot make the service decide it again.
+ * True for an ACTIVE certificate's run that stopped after activating it (step 7) and before recording its
+ * outcome (step 8): the device record is bound to the certificate and either the binding was not completed
+ * (no `provisionedAt`) or the ledger holds no terminal outcome for it (stopped between the two writes, or
+ * a rotation's claim over an earlier binding). An ACTIVE certificate bound to nothing or to another
+ * certificate, or with its outcome recorded, is settled: a replayed event cannot make it be decided again.
  */
-export function isUncompletedClaim(record: AllowlistRecord | undefined, certificateId: string): boolean {
-  return record !== undefined && record.certificateId === certificateId && record.provisionedAt === undefined;
+async function isUnfinishedRun(
+  deviceId: string,
+  certificateId: string,
+  ports: Pick<RetryingPorts, "allowlist" | "ledger">,
+): Promise<boolean> {
+  const record = await ports.allowlist.get(deviceId);
+  if (record?.certificateId !== certificateId) return false;
+  return record.provisionedAt === undefined || !(await ports.ledger.hasTerminalOutcome(certificateId));
 }
 
 /**

@@ -346,7 +346,7 @@ describe("a binding taken away during provisioning", () => {
   });
 });
 
-describe("a run stopped after activation, before the binding was completed (resumed on redelivery)", () => {
+describe("a run stopped after activation, before its outcome was recorded (resumed on redelivery)", () => {
   /** Provisions until the certificate is ACTIVE and stops there, as a process killed at that moment. */
   const crashAfterActivation = async (world: ReturnType<typeof makeWorld>, event: RegisteredEvent) => {
     world.allowlist.failOn("completeBinding", () => new Error("process killed"), 1);
@@ -388,6 +388,23 @@ describe("a run stopped after activation, before the binding was completed (resu
     const calls = world.iot.calls.length;
     expect(await provision(event, world.deps)).toMatchObject({ outcome: "skipped" });
     expect(world.iot.methods().slice(calls)).toEqual(["describeCertificate"]);
+    expect(world.ledger.entries).toHaveLength(1);
+  });
+
+  it("stopped between completing the binding and recording the outcome: a redelivered event records `provisioned` once", async () => {
+    const world = makeWorld({ records: [allowed("dev-1")], mappings: [defaultMapping] });
+    const { event } = await world.register("dev-1");
+    world.ledger.failOn("append", () => new Error("process killed"), 1);
+    await expect(provision(event, world.deps)).rejects.toThrow("process killed");
+    expect(world.iot.statusOf(event.certificateId)).toBe("ACTIVE");
+    expect((await world.allowlist.get("dev-1"))?.provisionedAt).toBeDefined();
+    expect(world.ledger.entries).toEqual([]);
+
+    expect(await provision(event, world.deps)).toMatchObject({ outcome: "provisioned", deviceId: "dev-1" });
+    expect(world.ledger.entries).toEqual([
+      expect.objectContaining({ kind: "provisioned", certificateId: event.certificateId }),
+    ]);
+    expect(await provision(event, world.deps)).toMatchObject({ outcome: "skipped" });
     expect(world.ledger.entries).toHaveLength(1);
   });
 
