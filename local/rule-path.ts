@@ -47,6 +47,9 @@ export interface QueuedMessage {
   receiveCount: number;
   visibleAt: number;
   firstSentAt: number;
+  /** When a delivery was first refused as still in progress elsewhere, and how many times since. */
+  inProgressSince?: number;
+  deferrals?: number;
 }
 
 export interface RulePathStats {
@@ -68,9 +71,10 @@ export interface RulePath {
   readonly deadLetters: readonly QueuedMessage[];
   /**
    * Marks the message's current delivery as failed because its run is still in progress elsewhere (the
-   * idempotency layer's in-progress record of a crashed run): if it fails, it is visible again only after
-   * the function timeout, when that record has expired, and the receive does not count toward the
-   * dead-letter limit. Deployed, SQS's visibility timeout (at least the function timeout) does this.
+   * idempotency layer's in-progress record, of a live run or of a crashed one): such failures do not count
+   * toward the dead-letter limit for as long as that record can last (the function timeout), so a killed
+   * run's event is not dead-lettered before its record expires. Deployed, SQS's visibility timeout (at
+   * least the function timeout) does this.
    */
   inProgress(messageId: string): void;
   stats(): RulePathStats;
@@ -140,12 +144,19 @@ export function createRulePath(options: RulePathOptions): RulePath {
   };
 
   const fail = (message: QueuedMessage) => {
+    const now = Date.now();
     if (inProgress.delete(message.messageId)) {
-      counters.deferred += 1;
-      message.receiveCount -= 1;
-      message.visibleAt = Date.now() + functionTimeoutMs;
-      queue.push(message);
-      return;
+      // Refused while another run of its event is under way: retried with the same backoff, without
+      // counting, for as long as the in-progress record can last (the function timeout); then as any failure.
+      message.inProgressSince ??= now;
+      if (now - message.inProgressSince <= functionTimeoutMs) {
+        counters.deferred += 1;
+        message.receiveCount -= 1;
+        message.deferrals = (message.deferrals ?? 0) + 1;
+        message.visibleAt = now + Math.min(retryMaxMs, retryBaseMs * 2 ** (message.deferrals - 1));
+        queue.push(message);
+        return;
+      }
     }
     if (message.receiveCount >= maxReceiveCount) {
       journal?.ack(message.messageId);
@@ -156,7 +167,7 @@ export function createRulePath(options: RulePathOptions): RulePath {
     }
     counters.retried += 1;
     const delay = Math.min(retryMaxMs, retryBaseMs * 2 ** (message.receiveCount - 1));
-    message.visibleAt = Date.now() + delay;
+    message.visibleAt = now + delay;
     queue.push(message);
   };
 
