@@ -51,7 +51,8 @@ import type {
  *  2. Read the certificate and derive the device id.
  *  3. Gather the allowlist record, the bound certificate's status, the lot and the candidate mappings.
  *  4. Decide (pure).
- *  5. Denied: set the certificate INACTIVE or REVOKED, record the outcome.
+ *  5. Denied: record the outcome (unless a stopped run of this event recorded it), set the certificate
+ *     INACTIVE or REVOKED.
  *  6. Allowed: claim the device binding (conditional write: one certificate wins a race), then the lot
  *     place (./lot-place.ts: marked on the record, then counted, so a device counts once); a lost claim
  *     gathers and decides again.
@@ -197,17 +198,22 @@ export async function provision(
       ...(options.actor ? { actor: options.actor } : {}),
     };
 
-    // 5. deny
+    // 5. deny: recorded first, then the status set, so a run stopped between the two leaves the certificate
+    // as it was (decided again on redelivery, which finds its outcome recorded and does not record it twice)
     if (decision.outcome === "deny") {
+      const recorded =
+        from === "PENDING_ACTIVATION" && (await ports.ledger.hasTerminalOutcome(certificateId));
+      if (!recorded) {
+        await ports.ledger.append({
+          ...base,
+          deviceId: decision.deviceId ?? UNIDENTIFIED_DEVICE,
+          kind: "denied",
+          reason: decision.reason,
+          certificateStatus: decision.certificateStatus,
+          error: decision.detail,
+        });
+      }
       await iot.updateCertificateStatus(certificateId, decision.certificateStatus);
-      await ports.ledger.append({
-        ...base,
-        deviceId: decision.deviceId ?? UNIDENTIFIED_DEVICE,
-        kind: "denied",
-        reason: decision.reason,
-        certificateStatus: decision.certificateStatus,
-        error: decision.detail,
-      });
       if (resumed && deviceId !== undefined) await releaseResumedClaim(deviceId, certificateId, ports, clock);
       return { ...decision, outcome: "denied", certificateId };
     }

@@ -408,6 +408,22 @@ describe("a run stopped after activation, before its outcome was recorded (resum
     expect(world.ledger.entries).toHaveLength(1);
   });
 
+  it("a denial stopped between recording it and setting the status: redelivery sets the status and records nothing twice", async () => {
+    const world = makeWorld({
+      records: [allowed("dev-1", { status: "blocked" })],
+      mappings: [defaultMapping],
+    });
+    const { event } = await world.register("dev-1");
+    world.iot.failOn("updateCertificateStatus", () => new Error("process killed"), 1);
+    await expect(provision(event, world.deps)).rejects.toThrow("process killed");
+    expect(world.iot.statusOf(event.certificateId)).toBe("PENDING_ACTIVATION");
+    expect(world.ledger.entries.map((e) => e.kind)).toEqual(["denied"]);
+
+    expect(await provision(event, world.deps)).toMatchObject({ outcome: "denied", reason: "blocked" });
+    expect(world.iot.statusOf(event.certificateId)).toBe("REVOKED");
+    expect(world.ledger.entries.map((e) => e.kind)).toEqual(["denied"]);
+  });
+
   it("denied now (blocked meanwhile): the certificate leaves ACTIVE, the claim and lot place are given back, `denied` recorded", async () => {
     const world = makeWorld({
       records: [allowed("dev-1", { lot: "L1" })],
