@@ -1,14 +1,15 @@
 /**
  * `npm run bench`: the service's figures in one table. Stops by itself.
  *
- *   npm run bench                 # 2,000 certificates per quota factor (about 12 minutes)
+ *   npm run bench                 # 2,000 certificates per quota factor, 2,000 devices per retry pattern
  *   npm run bench -- --quick      # 200 certificates per factor, fewer start-up runs (about 2 minutes)
  *
  * Sections: service throughput under quotas at factors 0.5, 1 and 2 (bench/service.ts), end to end with
- * real devices (bench/e2e.ts, when present), and the provisioning bundle's size and module init time
+ * real devices (bench/e2e.ts: both retry patterns), and the provisioning bundle's size and module init time
  * against a handler that only loads the two SDK clients (bench/bundle.ts).
  */
 import { measureBundle } from "./bundle.ts";
+import { endToEnd, formatEndToEnd } from "./e2e.ts";
 import { runServiceThroughput, type ServiceRunResult } from "./service.ts";
 
 const quick = process.argv.includes("--quick");
@@ -106,9 +107,13 @@ if (common) {
   );
 }
 
-// 2. End to end with real devices.
-// ---- bench/e2e.ts (helper "soak") plugs in here: its exported function runs the device fleets and
-// ---- returns rows for this table. Not part of this change.
+// 2. End to end with real devices (in child processes, so the harness does not starve the stack), once with
+// firmware-like retries and once with a fixed 10 s retry.
+for (const retry of ["backoff", "fixed"] as const) {
+  process.stderr.write(`end to end, ${retry} retries ...\n`);
+  const figures = await endToEnd({ devices: CERTIFICATES, retry, quick });
+  console.log(`\n${formatEndToEnd(figures)}`);
+}
 
 // 3. Bundle size and module init time.
 process.stderr.write("bundle size and init time ...\n");

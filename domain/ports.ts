@@ -150,6 +150,8 @@ export interface LotPort {
 
 export interface LedgerPort {
   append(entry: LedgerEntry): Promise<void>;
+  /** Whether the certificate's terminal outcome (`provisioned` or `denied`) is recorded. */
+  hasTerminalOutcome(certificateId: string): Promise<boolean>;
 }
 
 export interface ClockPort {

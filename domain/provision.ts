@@ -44,10 +44,15 @@ import type {
  * Provisioning one certificate-registered event:
  *  1. Describe the certificate; finish without side effects unless it is still PENDING_ACTIVATION
  *     (or INACTIVE, when an admin approves a quarantined certificate).
+ *  1b. An ACTIVE certificate whose device record is bound to it and whose outcome is not recorded (a run
+ *     stopped after step 7's activation, before step 8 ended) is a resumed run: decided again; allowed, the plan runs again
+ *     (its steps are idempotent, activation too) and the binding is completed; denied, the certificate
+ *     leaves ACTIVE per the decision and the claim is released. Any other ACTIVE certificate is settled.
  *  2. Read the certificate and derive the device id.
  *  3. Gather the allowlist record, the bound certificate's status, the lot and the candidate mappings.
  *  4. Decide (pure).
- *  5. Denied: set the certificate INACTIVE or REVOKED, record the outcome.
+ *  5. Denied: record the outcome (unless a stopped run of this event recorded it), set the certificate
+ *     INACTIVE or REVOKED.
  *  6. Allowed: claim the device binding (conditional write: one certificate wins a race), then the lot
  *     place (./lot-place.ts: marked on the record, then counted, so a device counts once); a lost claim
  *     gathers and decides again.
@@ -153,7 +158,20 @@ export async function provision(
       detail: "the certificate no longer exists",
     };
   }
-  if (description.status !== from) {
+  // 2. identify
+  const facts =
+    description.status === from || description.status === "ACTIVE"
+      ? readFacts(description.certificatePem)
+      : undefined;
+  const deviceId = facts === undefined ? undefined : deriveDeviceId(facts, settings.deviceIdStrategy);
+
+  // An ACTIVE certificate is settled, unless a run stopped between its activation and the binding's
+  // completion (1b): that run is resumed. Any other status but `from` is settled too.
+  const resumed =
+    description.status === "ACTIVE" &&
+    deviceId !== undefined &&
+    (await isUnfinishedRun(deviceId, certificateId, ports));
+  if (description.status !== from && !resumed) {
     return {
       outcome: "skipped",
       certificateId,
@@ -166,10 +184,6 @@ export async function provision(
     ...event,
     caCertificateId: description.caCertificateId ?? event.caCertificateId,
   };
-
-  // 2. identify
-  const facts = readFacts(description.certificatePem);
-  const deviceId = facts === undefined ? undefined : deriveDeviceId(facts, settings.deviceIdStrategy);
 
   for (let round = 1; ; round++) {
     // 3-4. gather and decide
@@ -185,17 +199,23 @@ export async function provision(
       ...(options.actor ? { actor: options.actor } : {}),
     };
 
-    // 5. deny
+    // 5. deny: recorded first, then the status set, so a run stopped between the two leaves the certificate
+    // as it was (decided again on redelivery, which finds its outcome recorded and does not record it twice)
     if (decision.outcome === "deny") {
+      const recorded =
+        from === "PENDING_ACTIVATION" && (await ports.ledger.hasTerminalOutcome(certificateId));
+      if (!recorded) {
+        await ports.ledger.append({
+          ...base,
+          deviceId: decision.deviceId ?? UNIDENTIFIED_DEVICE,
+          kind: "denied",
+          reason: decision.reason,
+          certificateStatus: decision.certificateStatus,
+          error: decision.detail,
+        });
+      }
       await iot.updateCertificateStatus(certificateId, decision.certificateStatus);
-      await ports.ledger.append({
-        ...base,
-        deviceId: decision.deviceId ?? UNIDENTIFIED_DEVICE,
-        kind: "denied",
-        reason: decision.reason,
-        certificateStatus: decision.certificateStatus,
-        error: decision.detail,
-      });
+      if (resumed && deviceId !== undefined) await releaseResumedClaim(deviceId, certificateId, ports, clock);
       return { ...decision, outcome: "denied", certificateId };
     }
 
@@ -429,6 +449,39 @@ async function releaseClaim(
     await giveBackLotPlace(ports, claim.deviceId, claim.certificateId, clock.now()).catch(() => undefined);
   }
   await ports.allowlist.releaseBinding(claim).catch(() => undefined);
+}
+
+/**
+ * True for an ACTIVE certificate's run that stopped after activating it (step 7) and before recording its
+ * outcome (step 8): the device record is bound to the certificate and either the binding was not completed
+ * (no `provisionedAt`) or the ledger holds no terminal outcome for it (stopped between the two writes, or
+ * a rotation's claim over an earlier binding). An ACTIVE certificate bound to nothing or to another
+ * certificate, or with its outcome recorded, is settled: a replayed event cannot make it be decided again.
+ */
+async function isUnfinishedRun(
+  deviceId: string,
+  certificateId: string,
+  ports: Pick<RetryingPorts, "allowlist" | "ledger">,
+): Promise<boolean> {
+  const record = await ports.allowlist.get(deviceId);
+  if (record?.certificateId !== certificateId) return false;
+  return record.provisionedAt === undefined || !(await ports.ledger.hasTerminalOutcome(certificateId));
+}
+
+/**
+ * Undoes the claim of a resumed run that is now denied: gives back its lot place, then the binding (a
+ * claim without `provisionedAt` was a first binding, so none is restored). Best effort, as releaseClaim.
+ */
+async function releaseResumedClaim(
+  deviceId: string,
+  certificateId: string,
+  ports: Pick<RetryingPorts, "allowlist" | "lots">,
+  clock: ClockPort,
+): Promise<void> {
+  await giveBackLotPlace(ports, deviceId, certificateId, clock.now()).catch(() => undefined);
+  await ports.allowlist
+    .releaseBinding({ deviceId, certificateId, expectedCertificateId: undefined })
+    .catch(() => undefined);
 }
 
 /** Rotation `replace`: revoke the old certificate, then detach its thing and policy. Best effort. */

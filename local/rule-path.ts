@@ -2,8 +2,13 @@
  * The local rule path: registered events go through a queue with the deployed stack's buffering
  * (batches, a concurrency cap, retries with backoff via partial batch failures, a dead-letter list)
  * to the same provisioning handler module that is deployed.
+ *
+ * With a journal file, the queue outlives the process as SQS does a crashed poller's messages: each message
+ * is journalled when enqueued and again when it leaves the queue (handled or dead-lettered); at start the
+ * messages never acked are queued again.
  */
 import { randomUUID } from "node:crypto";
+import { appendFileSync, existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 
 export type LambdaHandler = (event: unknown, context: Context) => Promise<unknown>;
@@ -19,8 +24,18 @@ export interface RulePathOptions {
   /** Delay before a failed message is visible again: base, doubled per receive, capped. */
   retryBaseMs?: number;
   retryMaxMs?: number;
+  /**
+   * The function timeout the handler is told of (its remaining time at the start of a batch; default 60 s).
+   * The idempotency record of an invocation that crashed stays in progress this long, as on Lambda.
+   */
+  functionTimeoutMs?: number;
   region?: string;
   accountId?: string;
+  /**
+   * The journal that keeps messages until acked (JSON lines; created if missing); unacked ones found at
+   * start are delivered again. Without it the queue lives in memory only.
+   */
+  journalFile?: string;
   onDeadLetter?: (message: QueuedMessage) => void;
   onError?: (error: unknown) => void;
 }
@@ -32,6 +47,9 @@ export interface QueuedMessage {
   receiveCount: number;
   visibleAt: number;
   firstSentAt: number;
+  /** When a delivery was first refused as still in progress elsewhere, and how many times since. */
+  inProgressSince?: number;
+  deferrals?: number;
 }
 
 export interface RulePathStats {
@@ -39,6 +57,10 @@ export interface RulePathStats {
   delivered: number;
   retried: number;
   deadLettered: number;
+  /** Messages found unacked in the journal at start and queued again. */
+  replayed: number;
+  /** Failures of a run still in progress elsewhere, retried after the function timeout. */
+  deferred: number;
   inFlight: number;
   waiting: number;
 }
@@ -47,13 +69,21 @@ export interface RulePath {
   /** The topic rule action: hands an event to the queue. */
   enqueue(topic: string, event: unknown): void;
   readonly deadLetters: readonly QueuedMessage[];
+  /**
+   * Marks the message's current delivery as failed because its run is still in progress elsewhere (the
+   * idempotency layer's in-progress record, of a live run or of a crashed one): such failures do not count
+   * toward the dead-letter limit for as long as that record can last (the function timeout), so a killed
+   * run's event is not dead-lettered before its record expires. Deployed, SQS's visibility timeout (at
+   * least the function timeout) does this.
+   */
+  inProgress(messageId: string): void;
   stats(): RulePathStats;
   /** Resolves when nothing is queued or in flight. */
   idle(): Promise<void>;
   close(): Promise<void>;
 }
 
-const context = (region: string, accountId: string): Context => ({
+const context = (region: string, accountId: string, timeoutMs: number): Context => ({
   callbackWaitsForEmptyEventLoop: false,
   functionName: "jitr-local-provision",
   functionVersion: "$LATEST",
@@ -62,7 +92,7 @@ const context = (region: string, accountId: string): Context => ({
   awsRequestId: randomUUID(),
   logGroupName: "/aws/lambda/jitr-local-provision",
   logStreamName: "local",
-  getRemainingTimeInMillis: () => 60_000,
+  getRemainingTimeInMillis: () => timeoutMs,
   done: () => undefined,
   fail: () => undefined,
   succeed: () => undefined,
@@ -75,11 +105,14 @@ export function createRulePath(options: RulePathOptions): RulePath {
   const maxReceiveCount = options.maxReceiveCount ?? 5;
   const retryBaseMs = options.retryBaseMs ?? 250;
   const retryMaxMs = options.retryMaxMs ?? 5_000;
+  const functionTimeoutMs = options.functionTimeoutMs ?? 60_000;
   const region = options.region ?? "us-east-1";
   const accountId = options.accountId ?? "123456789012";
   const queue: QueuedMessage[] = [];
   const deadLetters: QueuedMessage[] = [];
-  const counters = { enqueued: 0, delivered: 0, retried: 0, deadLettered: 0 };
+  const counters = { enqueued: 0, delivered: 0, retried: 0, deadLettered: 0, replayed: 0, deferred: 0 };
+  const inProgress = new Set<string>();
+  const journal = options.journalFile === undefined ? undefined : openJournal(options.journalFile);
   let inFlight = 0;
   let closed = false;
   let timer: NodeJS.Timeout | undefined;
@@ -111,7 +144,22 @@ export function createRulePath(options: RulePathOptions): RulePath {
   };
 
   const fail = (message: QueuedMessage) => {
+    const now = Date.now();
+    if (inProgress.delete(message.messageId)) {
+      // Refused while another run of its event is under way: retried with the same backoff, without
+      // counting, for as long as the in-progress record can last (the function timeout); then as any failure.
+      message.inProgressSince ??= now;
+      if (now - message.inProgressSince <= functionTimeoutMs) {
+        counters.deferred += 1;
+        message.receiveCount -= 1;
+        message.deferrals = (message.deferrals ?? 0) + 1;
+        message.visibleAt = now + Math.min(retryMaxMs, retryBaseMs * 2 ** (message.deferrals - 1));
+        queue.push(message);
+        return;
+      }
+    }
     if (message.receiveCount >= maxReceiveCount) {
+      journal?.ack(message.messageId);
       counters.deadLettered += 1;
       deadLetters.push(message);
       options.onDeadLetter?.(message);
@@ -119,7 +167,7 @@ export function createRulePath(options: RulePathOptions): RulePath {
     }
     counters.retried += 1;
     const delay = Math.min(retryMaxMs, retryBaseMs * 2 ** (message.receiveCount - 1));
-    message.visibleAt = Date.now() + delay;
+    message.visibleAt = now + delay;
     queue.push(message);
   };
 
@@ -129,7 +177,7 @@ export function createRulePath(options: RulePathOptions): RulePath {
     const event: SQSEvent = { Records: batch.map(toRecord) };
     let failedIds: Set<string>;
     try {
-      const response = (await options.handler(event, context(region, accountId))) as
+      const response = (await options.handler(event, context(region, accountId, functionTimeoutMs))) as
         | SQSBatchResponse
         | undefined;
       failedIds = new Set((response?.batchItemFailures ?? []).map((f) => f.itemIdentifier));
@@ -139,7 +187,11 @@ export function createRulePath(options: RulePathOptions): RulePath {
     }
     for (const m of batch) {
       if (failedIds.has(m.messageId)) fail(m);
-      else counters.delivered += 1;
+      else {
+        inProgress.delete(m.messageId);
+        journal?.ack(m.messageId);
+        counters.delivered += 1;
+      }
     }
     inFlight -= 1;
     pump();
@@ -163,22 +215,34 @@ export function createRulePath(options: RulePathOptions): RulePath {
     settleIdle();
   }
 
+  if (journal !== undefined) {
+    const now = Date.now();
+    for (const m of journal.pending) queue.push({ ...m, visibleAt: now });
+    counters.replayed = journal.pending.length;
+    if (queue.length > 0) queueMicrotask(pump);
+  }
+
   return {
     enqueue(topic, event) {
       if (closed) return;
       counters.enqueued += 1;
       const now = Date.now();
-      queue.push({
+      const message: QueuedMessage = {
         messageId: randomUUID(),
         topic,
         body: JSON.stringify(event),
         receiveCount: 0,
         visibleAt: now,
         firstSentAt: now,
-      });
+      };
+      journal?.put(message);
+      queue.push(message);
       queueMicrotask(pump);
     },
     deadLetters,
+    inProgress(messageId) {
+      inProgress.add(messageId);
+    },
     stats: () => ({ ...counters, inFlight, waiting: queue.length }),
     idle: () =>
       new Promise<void>((resolve) => {
@@ -191,6 +255,68 @@ export function createRulePath(options: RulePathOptions): RulePath {
       while (inFlight > 0) await new Promise((r) => setTimeout(r, 10));
       for (const w of idleWaiters) w();
       idleWaiters = [];
+    },
+  };
+}
+
+/** Journal lines: a message put in the queue, or the id of one that left it. */
+type JournalLine = { put: QueuedMessage } | { ack: string };
+
+/** Acks between rewrites of the journal down to the messages still unacked. */
+const JOURNAL_COMPACT_AFTER = 5_000;
+
+interface Journal {
+  /** The messages found unacked at start, in the order they were put. */
+  pending: QueuedMessage[];
+  put(message: QueuedMessage): void;
+  ack(messageId: string): void;
+}
+
+/**
+ * Opens the journal: reads the unacked messages (a torn last line, from a process killed mid-write, is
+ * ignored), rewrites the file with only those, then appends a line per put and per ack (written through to
+ * the file at once, so a killed process loses none), rewriting it again every few thousand acks.
+ */
+function openJournal(file: string): Journal {
+  const unacked = new Map<string, QueuedMessage>();
+  if (existsSync(file)) {
+    for (const line of readFileSync(file, "utf8").split("\n")) {
+      if (line.trim() === "") continue;
+      let entry: JournalLine;
+      try {
+        entry = JSON.parse(line) as JournalLine;
+      } catch {
+        continue;
+      }
+      if ("put" in entry) unacked.set(entry.put.messageId, entry.put);
+      else unacked.delete(entry.ack);
+    }
+  }
+  const pending = [...unacked.values()];
+  const rewrite = () => {
+    const temporary = `${file}.tmp`;
+    writeFileSync(temporary, [...unacked.values()].map((m) => `${JSON.stringify({ put: m })}\n`).join(""), {
+      mode: 0o600,
+    });
+    renameSync(temporary, file);
+  };
+  rewrite();
+  let acks = 0;
+  const append = (entry: JournalLine) => appendFileSync(file, `${JSON.stringify(entry)}\n`);
+  return {
+    pending,
+    put(message) {
+      unacked.set(message.messageId, message);
+      append({ put: { ...message, receiveCount: 0 } });
+    },
+    ack(messageId) {
+      if (!unacked.delete(messageId)) return;
+      append({ ack: messageId });
+      acks += 1;
+      if (acks >= JOURNAL_COMPACT_AFTER) {
+        acks = 0;
+        rewrite();
+      }
     },
   };
 }

@@ -7,6 +7,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
+import { IdempotencyAlreadyInProgressError } from "@aws-lambda-powertools/idempotency";
 import { Logger } from "@aws-lambda-powertools/logger";
 import type { LogLevel } from "@aws-lambda-powertools/logger/types";
 import { Metrics } from "@aws-lambda-powertools/metrics";
@@ -73,6 +74,11 @@ export interface LocalStackOptions {
   /** Rule-path buffering: batches handled at once (the deployed MaximumConcurrency). */
   concurrency?: number;
   quotas?: { enabled: boolean; factor?: number };
+  /**
+   * The provisioning function's timeout as the handler sees it (default 60 s, or JITR_LOCAL_FUNCTION_TIMEOUT_MS):
+   * how long a crashed invocation's idempotency record stays in progress before a redelivery may run.
+   */
+  functionTimeoutMs?: number;
   onConnectionEvent?: (event: GatewayConnectionEvent) => void;
   /** Print the handler's CloudWatch EMF metric lines to stdout, as on Lambda (default off). */
   emitMetrics?: boolean;
@@ -96,6 +102,8 @@ export interface LocalStack {
 /** The provisioning function's behaviour settings, taken from the environment by `jitr local` as on Lambda. */
 /** The handler's quota factor when the emulator enforces no quotas. */
 const UNENFORCED_QUOTA_FACTOR = 1000;
+/** The rule path's journal in the data directory (see ./rule-path.ts). */
+export const RULE_PATH_JOURNAL = "rule-path.journal";
 
 const TUNABLE_VARIABLES = [
   "JITR_DEVICE_ID_STRATEGY",
@@ -125,6 +133,18 @@ export function localHandlerEnvironment(
     POWERTOOLS_SERVICE_NAME: "jitr-local",
     POWERTOOLS_METRICS_NAMESPACE: "JitrLocal",
   };
+}
+
+/** JITR_LOCAL_FUNCTION_TIMEOUT_MS, when set: a whole number of milliseconds from 1 s to 15 min (Lambda's range). */
+export function functionTimeoutFromEnvironment(env: NodeJS.ProcessEnv = process.env): number | undefined {
+  const raw = env.JITR_LOCAL_FUNCTION_TIMEOUT_MS;
+  if (raw === undefined || raw.trim() === "") return undefined;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1_000 || value > 900_000)
+    throw new Error(
+      `JITR_LOCAL_FUNCTION_TIMEOUT_MS must be whole milliseconds from 1000 to 900000, got ${JSON.stringify(raw)}`,
+    );
+  return value;
 }
 
 async function ensureAdminToken(dataDir: string): Promise<{ token: string; file: string }> {
@@ -190,8 +210,25 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const metrics = options.emitMetrics
       ? new Metrics({ ...metricSettings, logger })
       : new LocalMetrics(metricSettings);
-    const handler = makeProvisionHandler(buildProvisioning(config, clients, { logger, metrics }));
-    const rulePath = createRulePath({ handler, concurrency: options.concurrency ?? 2, region, accountId });
+    // A run still in progress elsewhere (the in-progress record of a killed process) is retried by the rule
+    // path after the function timeout, as SQS's visibility timeout does, rather than dead-lettered.
+    let rulePath: RulePath | undefined;
+    const handler = makeProvisionHandler({
+      ...buildProvisioning(config, clients, { logger, metrics }),
+      onRecordFailure: (record, error) => {
+        if (error instanceof IdempotencyAlreadyInProgressError) rulePath?.inProgress(record.messageId);
+      },
+    });
+    const functionTimeoutMs = options.functionTimeoutMs ?? functionTimeoutFromEnvironment();
+    rulePath = createRulePath({
+      handler,
+      // The queue outlives the process when the stack keeps its data (as SQS keeps a crashed poller's messages).
+      ...(options.inMemory ? {} : { journalFile: join(dataDir, RULE_PATH_JOURNAL) }),
+      concurrency: options.concurrency ?? 2,
+      region,
+      accountId,
+      ...(functionTimeoutMs === undefined ? {} : { functionTimeoutMs }),
+    });
     closers.push(() => rulePath.close());
 
     // Jobs: the deployed worker module behind an in-process queue, over the local table and bucket.

@@ -120,6 +120,21 @@ export class DynamoLedger extends DynamoTable implements LedgerStore {
     });
   }
 
+  /** Whether the certificate's `provisioned` or `denied` entry is recorded (through the `byCertificate` index). */
+  async hasTerminalOutcome(certificateId: string): Promise<boolean> {
+    let cursor: string | undefined;
+    do {
+      const page = await this.#query(`certificate ${certificateId}`, cursor === undefined ? {} : { cursor }, {
+        IndexName: indexNames.ledgerByCertificate,
+        KeyConditionExpression: "certificateId = :c",
+        ExpressionAttributeValues: { ":c": certificateId },
+      });
+      if (page.items.some((e) => e.kind === "provisioned" || e.kind === "denied")) return true;
+      cursor = page.cursor;
+    } while (cursor !== undefined);
+    return false;
+  }
+
   /**
    * Every device's entries matching the filter, newest first, through the `byTime` index: one query per
    * shard, merged by sort key. A page holds at most `limit` entries, fewer when the filter is selective

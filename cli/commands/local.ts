@@ -83,12 +83,16 @@ export function registerLocalCommands(program: Command): void {
       process.once("SIGINT", () => void stop(0));
       process.once("SIGTERM", () => void stop(0));
       const e = stack.endpoints;
+      const { replayed } = stack.rulePath.stats();
       process.stdout.write(
         [
           `AWS endpoint    ${e.awsEndpoint}   (AWS_ENDPOINT_URL=${e.awsEndpoint})`,
           `admin API       ${e.adminApi}   (token in ${e.adminTokenFile})`,
           `device gateway  mqtts://${e.mqttHost}:${e.mqttPort}   (server CA ${e.gatewayCaFile})`,
           `state           ${join(opts.data, ENDPOINTS_FILE)}`,
+          ...(replayed > 0
+            ? [`queue           ${replayed} unacked events from the last run queued again`]
+            : []),
           "jitr local ready",
           "",
         ].join("\n"),

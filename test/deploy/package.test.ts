@@ -553,7 +553,7 @@ describe("IAM", () => {
     ].sort();
 
   it("derives what each function calls from its code: the provisioning function's stores are read, bound, counted and appended to", () => {
-    // Prepare / Act: beforeAll. Assess: the provisioning path never writes mappings, never puts or deletes records or lots, never touches the ledger but to append
+    // Prepare / Act: beforeAll. Assess: the provisioning path never writes mappings, never puts or deletes records or lots, never touches the ledger but to append (and to ask whether a certificate's outcome is recorded)
     const provision = needed("ProvisionRole");
     const admin = needed("AdminRole");
 
@@ -562,6 +562,7 @@ describe("IAM", () => {
       "dynamodb:GetItem on AllowlistTable",
       "dynamodb:GetItem on LotsTable",
       "dynamodb:PutItem on LedgerTable",
+      "dynamodb:Query on LedgerTable/index/byCertificate",
       "dynamodb:UpdateItem on AllowlistTable",
       "dynamodb:UpdateItem on LotsTable",
     ]);
@@ -571,7 +572,9 @@ describe("IAM", () => {
     for (const calls of [provision, admin]) {
       const ledger = calls.filter((g) => g.includes("LedgerTable"));
       expect(
-        ledger.filter((g) => !/dynamodb:(PutItem|Query) on LedgerTable(\/index\/byTime)?$/.test(g)),
+        ledger.filter(
+          (g) => !/dynamodb:(PutItem|Query) on LedgerTable(\/index\/(byTime|byCertificate))?$/.test(g),
+        ),
       ).toEqual([]);
     }
   });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { JitrError, ProvisioningError } from "../../domain/errors.ts";
 import { provision, UNIDENTIFIED_DEVICE } from "../../domain/provision.ts";
+import type { RegisteredEvent } from "../../domain/types.ts";
 import { issueCertificate } from "../../pki/certificates.ts";
 import { groupArn } from "../support/fakes.ts";
 import { allowed, defaultMapping, makeWorld, testCa } from "../support/world.ts";
@@ -392,5 +393,147 @@ describe("a binding taken away during provisioning", () => {
     await expect(provision(event, world.deps)).rejects.toThrow(/binding changed during provisioning/);
     expect(world.iot.statusOf(event.certificateId)).toBe("INACTIVE");
     expect(world.ledger.entries).toEqual([expect.objectContaining({ kind: "failed" })]);
+  });
+});
+
+describe("a run stopped after activation, before its outcome was recorded (resumed on redelivery)", () => {
+  /** Provisions until the certificate is ACTIVE and stops there, as a process killed at that moment. */
+  const crashAfterActivation = async (world: ReturnType<typeof makeWorld>, event: RegisteredEvent) => {
+    world.allowlist.failOn("completeBinding", () => new Error("process killed"), 1);
+    await expect(provision(event, world.deps)).rejects.toThrow("process killed");
+    expect(world.iot.statusOf(event.certificateId)).toBe("ACTIVE");
+    expect(world.ledger.entries).toEqual([]);
+  };
+
+  it("a redelivered event completes it: provisioned once, one ledger outcome, lot counted once", async () => {
+    const world = makeWorld({
+      records: [allowed("dev-1", { lot: "L1" })],
+      mappings: [defaultMapping],
+      lots: [{ lot: "L1", maxDevices: 5, provisionedCount: 0 }],
+    });
+    const { event } = await world.register("dev-1");
+    await crashAfterActivation(world, event);
+    expect(await world.allowlist.get("dev-1")).toMatchObject({ certificateId: event.certificateId });
+    expect((await world.allowlist.get("dev-1"))?.provisionedAt).toBeUndefined();
+
+    const result = await provision(event, world.deps);
+    expect(result).toMatchObject({ outcome: "provisioned", deviceId: "dev-1", thingName: "dev-1" });
+    expect(world.iot.statusOf(event.certificateId)).toBe("ACTIVE");
+    const arn = arnOf(event.certificateId);
+    expect([...(world.iot.thingPrincipals.get("dev-1") ?? [])]).toEqual([arn]);
+    expect(world.iot.policyTargets.get("jitr-sensor")?.has(arn)).toBe(true);
+    const record = await world.allowlist.get("dev-1");
+    expect(record).toMatchObject({
+      certificateId: event.certificateId,
+      thingName: "dev-1",
+      lotCounted: "L1",
+    });
+    expect(record?.provisionedAt).toBeDefined();
+    expect(world.lots.lots.get("L1")?.provisionedCount).toBe(1);
+    expect(world.ledger.entries).toEqual([
+      expect.objectContaining({ kind: "provisioned", certificateId: event.certificateId }),
+    ]);
+
+    // Settled now: a further redelivery changes nothing and records nothing.
+    const calls = world.iot.calls.length;
+    expect(await provision(event, world.deps)).toMatchObject({ outcome: "skipped" });
+    expect(world.iot.methods().slice(calls)).toEqual(["describeCertificate"]);
+    expect(world.ledger.entries).toHaveLength(1);
+  });
+
+  it("stopped between completing the binding and recording the outcome: a redelivered event records `provisioned` once", async () => {
+    const world = makeWorld({ records: [allowed("dev-1")], mappings: [defaultMapping] });
+    const { event } = await world.register("dev-1");
+    world.ledger.failOn("append", () => new Error("process killed"), 1);
+    await expect(provision(event, world.deps)).rejects.toThrow("process killed");
+    expect(world.iot.statusOf(event.certificateId)).toBe("ACTIVE");
+    expect((await world.allowlist.get("dev-1"))?.provisionedAt).toBeDefined();
+    expect(world.ledger.entries).toEqual([]);
+
+    expect(await provision(event, world.deps)).toMatchObject({ outcome: "provisioned", deviceId: "dev-1" });
+    expect(world.ledger.entries).toEqual([
+      expect.objectContaining({ kind: "provisioned", certificateId: event.certificateId }),
+    ]);
+    expect(await provision(event, world.deps)).toMatchObject({ outcome: "skipped" });
+    expect(world.ledger.entries).toHaveLength(1);
+  });
+
+  it("a denial stopped between recording it and setting the status: redelivery sets the status and records nothing twice", async () => {
+    const world = makeWorld({
+      records: [allowed("dev-1", { status: "blocked" })],
+      mappings: [defaultMapping],
+    });
+    const { event } = await world.register("dev-1");
+    world.iot.failOn("updateCertificateStatus", () => new Error("process killed"), 1);
+    await expect(provision(event, world.deps)).rejects.toThrow("process killed");
+    expect(world.iot.statusOf(event.certificateId)).toBe("PENDING_ACTIVATION");
+    expect(world.ledger.entries.map((e) => e.kind)).toEqual(["denied"]);
+
+    expect(await provision(event, world.deps)).toMatchObject({ outcome: "denied", reason: "blocked" });
+    expect(world.iot.statusOf(event.certificateId)).toBe("REVOKED");
+    expect(world.ledger.entries.map((e) => e.kind)).toEqual(["denied"]);
+  });
+
+  it("denied now (blocked meanwhile): the certificate leaves ACTIVE, the claim and lot place are given back, `denied` recorded", async () => {
+    const world = makeWorld({
+      records: [allowed("dev-1", { lot: "L1" })],
+      mappings: [defaultMapping],
+      lots: [{ lot: "L1", provisionedCount: 0 }],
+    });
+    const { event } = await world.register("dev-1");
+    await crashAfterActivation(world, event);
+    const stored = world.allowlist.records.get("dev-1");
+    if (stored) stored.status = "blocked";
+
+    expect(await provision(event, world.deps)).toMatchObject({
+      outcome: "denied",
+      reason: "blocked",
+      certificateStatus: "REVOKED",
+    });
+    expect(world.iot.statusOf(event.certificateId)).toBe("REVOKED");
+    const record = await world.allowlist.get("dev-1");
+    expect(record?.certificateId).toBeUndefined();
+    expect(record?.lotCounted).toBeUndefined();
+    expect(world.lots.lots.get("L1")?.provisionedCount).toBe(0);
+    expect(world.ledger.entries).toEqual([expect.objectContaining({ kind: "denied", reason: "blocked" })]);
+  });
+
+  it("an ACTIVE certificate the record does not hold an open claim for stays skipped, whatever the event", async () => {
+    const world = makeWorld({
+      records: [allowed("dev-1"), allowed("dev-2")],
+      mappings: [defaultMapping],
+    });
+    // dev-1: unbound; dev-2: bound to another certificate; dev-3: no record at all
+    const unbound = (await world.register("dev-1")).event;
+    const other = (await world.register("dev-2")).event;
+    const stranger = (await world.register("dev-3")).event;
+    const stored = world.allowlist.records.get("dev-2");
+    if (stored) stored.certificateId = "f".repeat(64);
+    for (const e of [unbound, other, stranger]) {
+      const cert = world.iot.certificates.get(e.certificateId);
+      if (cert) cert.status = "ACTIVE";
+    }
+    for (const e of [unbound, other, stranger]) {
+      expect(await provision(e, world.deps)).toMatchObject({ outcome: "skipped" });
+      expect(world.iot.statusOf(e.certificateId)).toBe("ACTIVE");
+    }
+    expect(world.iot.methods().filter((m) => m !== "describeCertificate")).toEqual([]);
+    expect(world.iot.things.size).toBe(0);
+    expect(world.ledger.entries).toEqual([]);
+    expect((await world.allowlist.get("dev-1"))?.certificateId).toBeUndefined();
+  });
+
+  it("an ACTIVE certificate whose binding was completed is settled: a replayed event re-decides nothing", async () => {
+    const world = makeWorld({ records: [allowed("dev-1")], mappings: [defaultMapping] });
+    const { event } = await world.register("dev-1");
+    await provision(event, world.deps);
+    // An admin blocks the device afterwards; a replay must not be what revokes it (block does that).
+    const stored = world.allowlist.records.get("dev-1");
+    if (stored) stored.status = "blocked";
+    const calls = world.iot.calls.length;
+    expect(await provision(event, world.deps)).toMatchObject({ outcome: "skipped" });
+    expect(world.iot.methods().slice(calls)).toEqual(["describeCertificate"]);
+    expect(world.iot.statusOf(event.certificateId)).toBe("ACTIVE");
+    expect(world.ledger.entries.map((e) => e.kind)).toEqual(["provisioned"]);
   });
 });

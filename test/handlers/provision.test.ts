@@ -1,8 +1,9 @@
+import { IdempotencyAlreadyInProgressError } from "@aws-lambda-powertools/idempotency";
 import { DynamoDBPersistenceLayer } from "@aws-lambda-powertools/idempotency/dynamodb";
 import { Logger } from "@aws-lambda-powertools/logger";
 import { Metrics } from "@aws-lambda-powertools/metrics";
 import { PutCommand } from "@aws-sdk/lib-dynamodb";
-import type { SQSEvent } from "aws-lambda";
+import type { SQSEvent, SQSRecord } from "aws-lambda";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { DynamoAllowlist } from "../../adapters/dynamo/allowlist.ts";
 import { DynamoLedger } from "../../adapters/dynamo/ledger.ts";
@@ -43,7 +44,7 @@ const logLines = () =>
     .filter((l) => l.startsWith("{"))
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 
-async function setup() {
+async function setup(onRecordFailure?: (record: SQSRecord, error: unknown) => void) {
   const doc = createDocumentClient(db.client);
   const iot = new FakeIot();
   const run = crypto.randomUUID().slice(0, 8);
@@ -67,6 +68,7 @@ async function setup() {
       idempotencyTtlSeconds: 3600,
       logger: new Logger({ serviceName: "jitr-test" }),
       metrics: new Metrics({ namespace: "JitrTest", serviceName: "jitr-test" }),
+      ...(onRecordFailure ? { onRecordFailure } : {}),
     });
   const handler = instance();
   const register = async (cn: string, allow = true): Promise<RegisteredEvent> => {
@@ -247,6 +249,35 @@ describe("provisioning handler", () => {
     const denied = lines.find((l) => "_aws" in l && "Denied" in l);
     expect(denied).toMatchObject({ Denied: 1, reason: "not-allowlisted" });
     expect(lines.some((l) => "_aws" in l && l.Failed === 1)).toBe(true);
+  });
+
+  it("tells of each failed SQS record and why: a run still in progress elsewhere as the idempotency layer's in-progress error", async () => {
+    const failures: { messageId: string; error: unknown }[] = [];
+    const { iot, handler, device, register } = await setup((record, error) =>
+      failures.push({ messageId: record.messageId, error }),
+    );
+    const event = await register(device(1));
+    // The first delivery stalls in its first IoT call until released; a second delivery of the same event meanwhile
+    let release: () => void = () => undefined;
+    const stalled = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const originalDescribe = iot.describeCertificate.bind(iot);
+    let entered = false;
+    iot.describeCertificate = async (id) => {
+      entered = true;
+      await stalled;
+      return originalDescribe(id);
+    };
+    const first = handler(event, lambdaContext());
+    while (!entered) await new Promise((r) => setTimeout(r, 5));
+    const second = await handler(sqs([JSON.stringify(event)]), lambdaContext());
+    expect(second).toEqual({ batchItemFailures: [{ itemIdentifier: "m-0" }] });
+    expect(failures).toHaveLength(1);
+    expect(failures[0]?.error).toBeInstanceOf(IdempotencyAlreadyInProgressError);
+    release();
+    expect(await first).toMatchObject({ outcome: "provisioned" });
+    expect(failures).toHaveLength(1);
   });
 
   it("a failed event is retried for real: the idempotency record does not block the retry", async () => {

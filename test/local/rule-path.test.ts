@@ -1,5 +1,8 @@
+import { appendFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { SQSBatchResponse, SQSEvent } from "aws-lambda";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { createRulePath } from "../../local/rule-path.ts";
 
 const bodies = (event: unknown) =>
@@ -82,6 +85,136 @@ describe("local rule path", () => {
     expect(path.deadLetters).toHaveLength(2);
     expect(path.deadLetters[0]?.receiveCount).toBe(3);
     expect(path.stats()).toMatchObject({ delivered: 0, deadLettered: 2, waiting: 0, inFlight: 0 });
+    await path.close();
+  });
+});
+
+describe("local rule path: durability across a killed process", () => {
+  const dirs: string[] = [];
+  afterEach(() => {
+    for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  });
+  const journalFile = () => {
+    const dir = mkdtempSync(join(tmpdir(), "jitr-rule-path-"));
+    dirs.push(dir);
+    return join(dir, "rule-path.journal");
+  };
+  const never = new Promise<never>(() => undefined);
+
+  it("with a journal, the messages not acked when the process died are delivered again at start; acked ones are not", async () => {
+    // Prepare: the first process handles n=0 and dies while n=1 is in flight and n=2 waits behind it
+    const file = journalFile();
+    const first = createRulePath({
+      journalFile: file,
+      concurrency: 1,
+      batchSize: 1,
+      handler: async (event) => {
+        if (bodies(event)[0]?.n === 0) return { batchItemFailures: [] };
+        return never; // killed mid-run
+      },
+    });
+    for (const n of [0, 1, 2]) first.enqueue("t", { n });
+    while (first.stats().delivered < 1) await new Promise((r) => setTimeout(r, 5));
+    // a write torn by the kill
+    appendFileSync(file, '{"put":{"messageId":"torn');
+    // Act: a new process over the same journal (the first is abandoned, as a killed one is)
+    const seen: number[] = [];
+    const second = createRulePath({
+      journalFile: file,
+      handler: async (event) => {
+        seen.push(...bodies(event).map((b) => b.n));
+        return { batchItemFailures: [] };
+      },
+    });
+    await second.idle();
+    // Assess
+    expect(seen.sort()).toEqual([1, 2]);
+    expect(second.stats()).toMatchObject({ replayed: 2, delivered: 2 });
+    await second.close();
+    // all acked: a third start replays nothing, and the journal was rewritten down to nothing pending
+    const third = createRulePath({ journalFile: file, handler: async () => ({ batchItemFailures: [] }) });
+    expect(third.stats()).toMatchObject({ replayed: 0, waiting: 0 });
+    await third.close();
+    expect(readFileSync(file, "utf8")).toBe("");
+  });
+
+  it("a dead-lettered message leaves the journal too", async () => {
+    const file = journalFile();
+    const first = createRulePath({
+      journalFile: file,
+      maxReceiveCount: 2,
+      retryBaseMs: 1,
+      handler: async () => {
+        throw new Error("boom");
+      },
+    });
+    first.enqueue("t", { n: 1 });
+    await first.idle();
+    expect(first.stats()).toMatchObject({ deadLettered: 1 });
+    await first.close();
+    const second = createRulePath({ journalFile: file, handler: async () => ({ batchItemFailures: [] }) });
+    expect(second.stats()).toMatchObject({ replayed: 0 });
+    await second.close();
+  });
+
+  it("without a journal the queue lives in memory only", async () => {
+    const first = createRulePath({ handler: async () => never });
+    first.enqueue("t", { n: 1 });
+    const second = createRulePath({ handler: async () => ({ batchItemFailures: [] }) });
+    expect(second.stats()).toMatchObject({ replayed: 0, waiting: 0 });
+    await second.close();
+  });
+
+  it("a delivery refused because its run is still in progress is retried without counting until the function timeout, not dead-lettered", async () => {
+    // The crashed run's in-progress record lasts the function timeout (here 300 ms); until then every
+    // delivery is refused. A plain failure would be dead-lettered after 2 receives within a few ms.
+    const functionTimeoutMs = 300;
+    const expiresAt = Date.now() + functionTimeoutMs;
+    const deliveries: number[] = [];
+    let path: ReturnType<typeof createRulePath> | undefined;
+    path = createRulePath({
+      maxReceiveCount: 2,
+      retryBaseMs: 1,
+      functionTimeoutMs,
+      handler: async (event) => {
+        const records = (event as SQSEvent).Records;
+        deliveries.push(Date.now());
+        if (Date.now() < expiresAt) {
+          for (const r of records) path?.inProgress(r.messageId);
+          return { batchItemFailures: records.map((r) => ({ itemIdentifier: r.messageId })) };
+        }
+        return { batchItemFailures: [] };
+      },
+    });
+    const started = Date.now();
+    path.enqueue("t", { n: 1 });
+    await path.idle();
+    expect(path.stats()).toMatchObject({ delivered: 1, deadLettered: 0 });
+    expect(path.stats().deferred).toBeGreaterThan(2);
+    expect(deliveries.length).toBeGreaterThan(2);
+    expect((deliveries.at(-1) ?? 0) - started).toBeGreaterThanOrEqual(functionTimeoutMs - 5);
+    await path.close();
+  });
+
+  it("refusals as in progress count again once they outlast the function timeout: dead-lettered then", async () => {
+    const functionTimeoutMs = 100;
+    let path: ReturnType<typeof createRulePath> | undefined;
+    path = createRulePath({
+      maxReceiveCount: 2,
+      retryBaseMs: 10,
+      retryMaxMs: 20,
+      functionTimeoutMs,
+      handler: async (event) => {
+        const records = (event as SQSEvent).Records;
+        for (const r of records) path?.inProgress(r.messageId);
+        return { batchItemFailures: records.map((r) => ({ itemIdentifier: r.messageId })) };
+      },
+    });
+    const started = Date.now();
+    path.enqueue("t", { n: 1 });
+    await path.idle();
+    expect(path.stats()).toMatchObject({ delivered: 0, deadLettered: 1 });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(functionTimeoutMs);
     await path.close();
   });
 });

@@ -433,6 +433,12 @@ export class MemoryLedger extends Interference<keyof LedgerStore> implements Led
     this.enter("append");
     this.entries.push(structuredClone(entry));
   }
+  async hasTerminalOutcome(certificateId: string) {
+    this.enter("hasTerminalOutcome");
+    return this.entries.some(
+      (e) => e.certificateId === certificateId && (e.kind === "provisioned" || e.kind === "denied"),
+    );
+  }
 }
 
 /** A clock that never waits: sleeping advances time and is recorded. */

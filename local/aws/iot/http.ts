@@ -463,7 +463,8 @@ export function createIotHandler(registry: IotRegistry, options: IotHttpOptions)
         return;
       }
       const { faults, limiter } = options;
-      if (faults.latencyMs > 0) await sleep(faults.latencyMs);
+      const jitter = faults.latencyJitterMs > 0 ? random() * faults.latencyJitterMs : 0;
+      if (faults.latencyMs + jitter > 0) await sleep(faults.latencyMs + jitter);
       if (faults.throttleRate > 0 && random() < faults.throttleRate)
         throw throttled("Rate exceeded (injected fault)");
       if (faults.serverErrorRate > 0 && random() < faults.serverErrorRate) {

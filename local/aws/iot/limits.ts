@@ -25,6 +25,8 @@ export interface FaultOptions {
   serverErrorRate?: number;
   /** Delay added to every IoT request. */
   latencyMs?: number;
+  /** Up to this much more delay, drawn uniformly per request (latency jitter). */
+  latencyJitterMs?: number;
 }
 
 interface Bucket {
@@ -94,10 +96,13 @@ export function resolveFaults(options: FaultOptions | undefined): Required<Fault
   const throttleRate = options?.throttleRate ?? envNumber("JITR_LOCAL_FAULT_THROTTLE_RATE");
   const serverErrorRate = options?.serverErrorRate ?? envNumber("JITR_LOCAL_FAULT_5XX_RATE");
   const latencyMs = options?.latencyMs ?? envNumber("JITR_LOCAL_FAULT_LATENCY_MS") ?? 0;
+  const latencyJitterMs = options?.latencyJitterMs ?? envNumber("JITR_LOCAL_FAULT_LATENCY_JITTER_MS") ?? 0;
   if (latencyMs < 0) throw new Error(`latencyMs must not be negative, got ${latencyMs}`);
+  if (latencyJitterMs < 0) throw new Error(`latencyJitterMs must not be negative, got ${latencyJitterMs}`);
   return {
     throttleRate: probability("throttleRate", throttleRate),
     serverErrorRate: probability("serverErrorRate", serverErrorRate),
     latencyMs,
+    latencyJitterMs,
   };
 }

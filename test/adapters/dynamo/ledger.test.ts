@@ -213,6 +213,29 @@ describe("DynamoLedger", () => {
     });
   });
 
+  it("hasTerminalOutcome reads the certificate's entries through byCertificate, page after page, for provisioned or denied", async () => {
+    // Prepare: a `failed` entry on the first page, the `provisioned` one on the second
+    const failed = { ...entry, kind: "failed", sk: "2024-05-01T00:00:01.000Z#c-1#b" };
+    const provisioned = { ...entry, kind: "provisioned", sk: "2024-05-01T00:00:02.000Z#c-1#a" };
+    ddb
+      .on(QueryCommand)
+      .resolvesOnce({ Items: [failed], LastEvaluatedKey: { deviceId: "dev-1", sk: failed.sk } })
+      .resolvesOnce({ Items: [provisioned] })
+      .resolves({ Items: [failed] });
+
+    // Act / Assess
+    expect(await ledger.hasTerminalOutcome("c-1")).toBe(true);
+    const calls = ddb.commandCalls(QueryCommand).map((c) => c.args[0].input);
+    expect(calls).toHaveLength(2);
+    expect(calls[0]).toMatchObject({
+      IndexName: "byCertificate",
+      ExpressionAttributeValues: { ":c": "c-1" },
+    });
+    expect(calls[1]?.ExclusiveStartKey).toEqual({ deviceId: "dev-1", sk: failed.sk });
+    // only a `failed` entry: no outcome
+    expect(await ledger.hasTerminalOutcome("c-1")).toBe(false);
+  });
+
   it("cursors round-trip", () => {
     // Prepare
     const key = { certificateId: "c-1", sk: "s", deviceId: "d" };

@@ -1,0 +1,253 @@
+/**
+ * The soak: a fleet against a `jitr local` child process with injected IoT faults (throttling, 5xx, latency
+ * jitter), a `kill -9` of that process at a seeded random moment and a restart on the same data directory
+ * (the rule path's queue is lost with the process; devices' reconnects bring the events back). Afterwards
+ * the registry and the tables are read through the real AWS SDK and checked device by device.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { IoTClient } from "@aws-sdk/client-iot";
+import { PutCommand } from "@aws-sdk/lib-dynamodb";
+import { createDocumentClient } from "../../adapters/dynamo/table.ts";
+import { prepareDemo } from "../../cli/demo.ts";
+import { LOCAL_CREDENTIALS, LOCAL_TABLES, loadLocalEndpoints } from "../../local/contract.ts";
+import { type FleetMember, runProcessFleet } from "../devices/fleet.ts";
+import type { DeviceReport } from "../devices/messages.ts";
+import { type RetryPattern, seededRandom } from "../devices/retry.ts";
+import { checkSoak, type FleetCertificate, type Violation } from "./check.ts";
+import { collectSoakState, listCertificates } from "./collect.ts";
+
+export interface SoakOptions {
+  devices: number;
+  seed?: number;
+  retry?: RetryPattern;
+  /** Compresses the devices' retry delays (see the fleet runner); 1 for the soak proper. */
+  timeScale?: number;
+  /** The function timeout `jitr local` tells the handler (how long a killed invocation blocks its event). */
+  functionTimeoutMs?: number;
+  /** IoT faults in the child (defaults: 10 % throttling, 2 % 5xx, 0-200 ms latency jitter). */
+  faults?: { throttleRate: number; serverErrorRate: number; latencyMs: number; latencyJitterMs: number };
+  /** Kill the child once this share of the devices meant to be provisioned published (default: seeded, 10-60 %). */
+  killAt?: number;
+  log?: (line: string) => void;
+}
+
+export interface SoakResult {
+  violations: Violation[];
+  devices: number;
+  published: number;
+  reports: DeviceReport[];
+  /** Published devices when the child was killed, and how long the stack was down. */
+  killedAfter: number;
+  downMs: number;
+  elapsedMs: number;
+  seed: number;
+}
+
+const JITR = fileURLToPath(new URL("../../bin/jitr.js", import.meta.url));
+const SOAK_NAMING = { prefix: "soak", lot: "soak-lot-1" };
+const SITE = "soak";
+
+interface Ports {
+  aws: number;
+  admin: number;
+  mqtt: number;
+}
+
+/** What each `jitr local` printed before it was ready: the events it queued again from its journal. */
+const replayedCounts = new WeakMap<ChildProcess, number>();
+
+/** Starts `jitr local` on the data directory; resolves once it prints that it is ready. */
+function startLocal(dataDir: string, ports: Ports, env: NodeJS.ProcessEnv): Promise<ChildProcess> {
+  return new Promise((resolve, reject) => {
+    const args = [JITR, "local", "--data", dataDir, "--aws-port", String(ports.aws)];
+    args.push("--admin-port", String(ports.admin), "--mqtt-port", String(ports.mqtt));
+    const child = spawn(process.execPath, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`jitr local was not ready within 60 s:\n${output}`));
+    }, 60_000);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes("jitr local ready")) {
+        clearTimeout(timer);
+        replayedCounts.set(child, Number(/(\d+) unacked events/.exec(output)?.[1] ?? 0));
+        child.stdout?.off("data", onData);
+        child.stdout?.resume();
+        resolve(child);
+      }
+    };
+    child.stdout?.on("data", onData);
+    child.stderr?.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    child.once("exit", (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`jitr local exited before it was ready (${code ?? signal}):\n${output}`));
+    });
+  });
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once("exit", () => resolve());
+  });
+}
+
+/** Runs the soak and checks the state it leaves; `violations` is empty when every check held. */
+export async function runSoak(options: SoakOptions): Promise<SoakResult> {
+  const seed = options.seed ?? Date.now() % 1_000_000;
+  const random = seededRandom(seed);
+  const log = options.log ?? (() => undefined);
+  const faults = options.faults ?? {
+    throttleRate: 0.1,
+    serverErrorRate: 0.02,
+    latencyMs: 0,
+    latencyJitterMs: 200,
+  };
+  const dataDir = await mkdtemp(join(tmpdir(), "jitr-soak-"));
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    JITR_LOCAL_QUOTAS: "0",
+    ...(options.functionTimeoutMs
+      ? { JITR_LOCAL_FUNCTION_TIMEOUT_MS: String(options.functionTimeoutMs) }
+      : {}),
+    JITR_LOCAL_FAULT_THROTTLE_RATE: String(faults.throttleRate),
+    JITR_LOCAL_FAULT_5XX_RATE: String(faults.serverErrorRate),
+    JITR_LOCAL_FAULT_LATENCY_MS: String(faults.latencyMs),
+    JITR_LOCAL_FAULT_LATENCY_JITTER_MS: String(faults.latencyJitterMs),
+  };
+  const startedAt = Date.now();
+  let child = await startLocal(dataDir, { aws: 0, admin: 0, mqtt: 0 }, env);
+  const clientsToClose: { destroy(): void }[] = [];
+  try {
+    const endpoints = await loadLocalEndpoints(dataDir);
+    const ports: Ports = {
+      aws: Number(new URL(endpoints.awsEndpoint).port),
+      admin: Number(new URL(endpoints.adminApi).port),
+      mqtt: endpoints.mqttPort,
+    };
+    // The harness's own calls meet the injected faults too: the SDK's retries carry them through.
+    const config = {
+      endpoint: endpoints.awsEndpoint,
+      region: endpoints.region,
+      credentials: LOCAL_CREDENTIALS,
+      maxAttempts: 12,
+    };
+    const clients = { iot: new IoTClient(config), dynamo: new DynamoDBClient(config) };
+    clientsToClose.push(clients.iot, clients.dynamo);
+    const target = { clients, tables: LOCAL_TABLES };
+
+    // Per-device policies, so an undone run could leave one behind for the checker to find.
+    const now = new Date().toISOString();
+    await createDocumentClient(clients.dynamo).send(
+      new PutCommand({
+        TableName: LOCAL_TABLES.mappings,
+        Item: {
+          selector: "default",
+          policy: { template: "per-device-sensor" },
+          attributes: { site: SITE },
+          version: 1,
+          createdAt: now,
+          updatedAt: now,
+          updatedBy: "soak",
+        },
+      }),
+    );
+    log("soak: jitr local ready; setting up the fleet");
+    const demo = await prepareDemo(target, dataDir, options.devices, SOAK_NAMING);
+    const members: FleetMember[] = demo.map((d) => ({
+      deviceId: d.deviceId,
+      identity: d.identity,
+      certificateId: d.certificateId,
+      topic: `sites/${SITE}/devices/${d.deviceId}/telemetry`,
+      ...(d.after ? { after: d.after } : {}),
+    }));
+    const fleet: FleetCertificate[] = demo.map((d) => ({
+      deviceId: d.deviceId,
+      certificateId: d.certificateId,
+      expect: d.expect,
+    }));
+    const meantToProvision = demo.filter((d) => d.expect === "provisioned").length;
+    const killAt = Math.max(1, Math.round(meantToProvision * (options.killAt ?? 0.1 + random() * 0.5)));
+    log(
+      `soak: ${demo.length} devices (${meantToProvision} to provision), seed ${seed}; kill -9 after ${killAt} published`,
+    );
+
+    let published = 0;
+    let killedAfter = -1;
+    let downMs = 0;
+    let restarting: Promise<void> | undefined;
+    const crash = async () => {
+      killedAfter = published;
+      const down = Date.now();
+      child.kill("SIGKILL");
+      await exited(child);
+      log(`soak: killed jitr local (kill -9) after ${published} published`);
+      await new Promise((r) => setTimeout(r, 200 + random() * 1_800));
+      child = await startLocal(dataDir, ports, env);
+      downMs = Date.now() - down;
+      log(
+        `soak: restarted on the same data after ${downMs} ms; ${replayedCounts.get(child) ?? 0} unacked events queued again`,
+      );
+    };
+    const result = await runProcessFleet({
+      endpoint: {
+        host: endpoints.mqttHost,
+        port: endpoints.mqttPort,
+        caPem: await readFile(endpoints.gatewayCaFile, "utf8"),
+      },
+      devices: members,
+      retry: options.retry ?? "backoff",
+      timeScale: options.timeScale ?? 1,
+      seed,
+      statuses: async () =>
+        new Map((await listCertificates(clients.iot)).map((c) => [c.certificateId, c.status])),
+      onReport: (report, done, total) => {
+        if (done % Math.max(1, Math.round(total / 10)) === 0) log(`soak: ${done}/${total} devices reported`);
+        if (report.result === "published") published++;
+        if (published >= killAt && restarting === undefined) restarting = crash();
+      },
+    });
+    // A run too small to reach the mark (every device denied, say) still crashes once, at the end.
+    restarting ??= crash();
+    await restarting;
+
+    // Events decided just before the fleet finished may still be writing their ledger entries: settle.
+    log(`soak: fleet done (${result.published} published); checking the registry and the tables`);
+    let violations: Violation[] = [];
+    for (let attempt = 0; attempt < 4; attempt++) {
+      const state = await collectSoakState(target, {
+        fleet,
+        perDevicePolicy: { template: "per-device-sensor", prefix: "jitr-" },
+      });
+      violations = checkSoak(state);
+      if (violations.length === 0) break;
+      await new Promise((r) => setTimeout(r, 2_000));
+    }
+    return {
+      violations,
+      devices: demo.length,
+      published: result.published,
+      reports: result.reports,
+      killedAfter,
+      downMs,
+      elapsedMs: Date.now() - startedAt,
+      seed,
+    };
+  } finally {
+    for (const c of clientsToClose) c.destroy();
+    child.kill("SIGTERM");
+    const stopped = exited(child);
+    const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+    await stopped;
+    clearTimeout(timer);
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
