@@ -5,7 +5,7 @@
  *
  * With a journal file, the queue outlives the process as SQS does a crashed poller's messages: each message
  * is journalled when enqueued and again when it leaves the queue (handled or dead-lettered); at start the
- * messages never acked are queued again.
+ * messages never acked are queued again, visible after the function timeout (a visibility timeout).
  */
 import { randomUUID } from "node:crypto";
 import { appendFileSync, existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
@@ -216,8 +216,12 @@ export function createRulePath(options: RulePathOptions): RulePath {
   }
 
   if (journal !== undefined) {
-    const now = Date.now();
-    for (const m of journal.pending) queue.push({ ...m, visibleAt: now });
+    // As SQS shows a crashed poller's messages again only after their visibility timeout (which outlasts
+    // the function timeout), replayed messages become visible once a killed run's in-progress
+    // idempotency record has expired: delivered at once, the handler would take them for duplicates of a
+    // live run and drain them.
+    const visibleAt = Date.now() + functionTimeoutMs;
+    for (const m of journal.pending) queue.push({ ...m, visibleAt });
     counters.replayed = journal.pending.length;
     if (queue.length > 0) queueMicrotask(pump);
   }

@@ -121,13 +121,17 @@ describe("local rule path: durability across a killed process", () => {
     const seen: number[] = [];
     const second = createRulePath({
       journalFile: file,
+      functionTimeoutMs: 300,
       handler: async (event) => {
         seen.push(...bodies(event).map((b) => b.n));
         return { batchItemFailures: [] };
       },
     });
+    await new Promise((r) => setTimeout(r, 50));
+    const seenBeforeVisible = [...seen];
     await second.idle();
-    // Assess
+    // Assess: replayed once the killed run's in-progress record could have expired (the function timeout)
+    expect(seenBeforeVisible).toEqual([]);
     expect(seen.sort()).toEqual([1, 2]);
     expect(second.stats()).toMatchObject({ replayed: 2, delivered: 2 });
     await second.close();
