@@ -15,6 +15,7 @@ import { DynamoMappings } from "../../../adapters/dynamo/mappings.ts";
 import { createDocumentClient } from "../../../adapters/dynamo/table.ts";
 import { ensureTables, type TableNames } from "../../../adapters/tables.ts";
 import { ConflictError } from "../../../domain/errors.ts";
+import { countInLot } from "../../support/lot-count.ts";
 
 const require = createRequire(import.meta.url);
 const dynalite: (options: { createTableMs?: number }) => Server = require("dynalite");
@@ -193,45 +194,57 @@ describe("against dynalite", () => {
     expect((await allowlist.get("dev-2"))?.certificateId).toBeUndefined();
   });
 
-  it("reserves up to the lot's quota and releases", async () => {
+  it("takes places up to the lot's quota and gives them back (a lot with quota 0 or none, a missing lot)", async () => {
     // Prepare
     const doc = docClient();
-    const lots = new DynamoLots({ doc, table: names.lots });
+    const lots = new DynamoLots({ doc, table: names.lots, recordsTable: names.allowlist });
     await doc.send(new PutCommand({ TableName: names.lots, Item: { lot: "L1", maxDevices: 2 } }));
     await doc.send(new PutCommand({ TableName: names.lots, Item: { lot: "L0", maxDevices: 0 } }));
     await doc.send(new PutCommand({ TableName: names.lots, Item: { lot: "Lx" } }));
+    const take = async (deviceId: string, lot: string) => {
+      await doc.send(
+        new PutCommand({
+          TableName: names.allowlist,
+          Item: { deviceId, status: "allowed", version: 1, lot, certificateId: `c-${deviceId}` },
+        }),
+      );
+      return lots.takePlace({ deviceId, certificateId: `c-${deviceId}`, lot });
+    };
 
     // Act
-    const results = [await lots.reserve("L1"), await lots.reserve("L1"), await lots.reserve("L1")];
-    await lots.release("L1");
+    const results = [await take("q1", "L1"), await take("q2", "L1"), await take("q3", "L1")];
+    const given = await lots.givePlaceBack({ deviceId: "q1", lot: "L1", boundTo: "c-q1", releaseClaim: undefined });
     const afterRelease = await lots.get("L1");
-    const zeroQuota = await lots.reserve("L0");
-    const unlimited = await lots.reserve("Lx");
-    const missing = await lots.reserve("nope");
-    await lots.release("L0");
-    await lots.release("nope");
+    const others = [await take("q4", "L0"), await take("q5", "Lx"), await take("q6", "nope")];
 
     // Assess
-    expect(results).toStrictEqual([true, true, false]);
+    expect(results).toStrictEqual(["counted", "counted", "full"]);
+    expect(given).toBe(true);
     expect(afterRelease).toStrictEqual({ lot: "L1", maxDevices: 2, provisionedCount: 1 });
-    expect([zeroQuota, unlimited, missing]).toStrictEqual([false, true, false]);
-    expect((await lots.get("L0"))?.provisionedCount).toBe(-1);
+    expect(others).toStrictEqual(["full", "counted", "full"]);
     expect(await lots.get("nope")).toBeUndefined();
   });
 
   it("removes a lot only at its version and while it counts no device", async () => {
     // Prepare
     const doc = docClient();
-    const lots = new DynamoLots({ doc, table: names.lots });
+    const lots = new DynamoLots({ doc, table: names.lots, recordsTable: names.allowlist });
+    const allowlist = new DynamoAllowlist({ doc, table: names.allowlist });
     await doc.send(new PutCommand({ TableName: names.lots, Item: { lot: "R1", version: 2 } }));
     await doc.send(new PutCommand({ TableName: names.lots, Item: { lot: "R2", version: 1 } }));
     await doc.send(new PutCommand({ TableName: names.lots, Item: { lot: "R3" } }));
-    await lots.reserve("R2");
+    await countInLot({ allowlist, lots }, "R2");
+    const counted = (await allowlist.list({}, { limit: 100 })).items.find((r) => r.lotCounted === "R2");
 
     // Act
     const staleVersion = await lots.remove("R1", 1);
     const counting = await lots.remove("R2", 1);
-    await lots.release("R2");
+    await lots.givePlaceBack({
+      deviceId: counted?.deviceId ?? "",
+      lot: "R2",
+      boundTo: counted?.certificateId,
+      releaseClaim: undefined,
+    });
     const emptied = await lots.remove("R2", 1);
     const unversioned = await lots.remove("R3", 0);
     const current = await lots.remove("R1", 2);
