@@ -19,6 +19,7 @@ import {
   type TransactWriteItem,
   TransactWriteItemsCommand,
   UpdateItemCommand,
+  waitUntilTableExists,
 } from "@aws-sdk/client-dynamodb";
 import { DynamoDBDocumentClient, TransactWriteCommand } from "@aws-sdk/lib-dynamodb";
 import dynalite from "dynalite";
@@ -55,6 +56,8 @@ async function createTable(client: DynamoDBClient, keyType: "S" | "N" = "S"): Pr
       ],
     }),
   );
+  // A new table is CREATING for a moment, as on AWS (longer with a data directory).
+  await waitUntilTableExists({ client, maxWaitTime: 10, minDelay: 0.05 }, { TableName: name });
   return name;
 }
 
@@ -557,39 +560,36 @@ describe("TransactWriteItems on the local DynamoDB", () => {
 });
 
 /**
- * 200 transactions in parallel, each marking one item if unmarked and counting it on a shared counter
- * while the count is under 150, interleaved with plain UpdateItems of another attribute of the counter.
+ * 200 transactions in parallel over 175 items, each counting one item on a shared counter while the count is
+ * under 150 and marking the item if unmarked (in either order), interleaved with plain UpdateItems of another
+ * attribute of the counter. A transaction cancelled on a marked item puts the counter back to its image:
+ * only if nothing else wrote the counter in between does the count stay equal to the marked items.
  */
 async function markAndCount(client: DynamoDBClient, marks: string, counters: string): Promise<number> {
   await put(client, counters, { id: { S: "lot" }, count: { N: "0" }, touched: { N: "0" } });
   let plain = 0;
   const transactions = Array.from({ length: 200 }, async (_, i) => {
+    const count: TransactWriteItem = {
+      Update: {
+        TableName: counters,
+        Key: { id: { S: "lot" } },
+        UpdateExpression: "SET #count = #count + :one",
+        ConditionExpression: "#count < :max",
+        ExpressionAttributeNames: { "#count": "count" },
+        ExpressionAttributeValues: { ":one": { N: "1" }, ":max": { N: "150" } },
+      },
+    };
+    const mark: TransactWriteItem = {
+      Update: {
+        TableName: marks,
+        Key: { id: { S: `device-${i % 175}` } },
+        UpdateExpression: "SET marked = :yes, lot = :lot",
+        ConditionExpression: "attribute_not_exists(marked)",
+        ExpressionAttributeValues: { ":yes": { BOOL: true }, ":lot": { S: "lot" } },
+      },
+    };
     await client
-      .send(
-        new TransactWriteItemsCommand({
-          TransactItems: [
-            {
-              Update: {
-                TableName: marks,
-                Key: { id: { S: `device-${i}` } },
-                UpdateExpression: "SET marked = :yes, lot = :lot",
-                ConditionExpression: "attribute_not_exists(marked)",
-                ExpressionAttributeValues: { ":yes": { BOOL: true }, ":lot": { S: "lot" } },
-              },
-            },
-            {
-              Update: {
-                TableName: counters,
-                Key: { id: { S: "lot" } },
-                UpdateExpression: "SET #count = #count + :one",
-                ConditionExpression: "#count < :max",
-                ExpressionAttributeNames: { "#count": "count" },
-                ExpressionAttributeValues: { ":one": { N: "1" }, ":max": { N: "150" } },
-              },
-            },
-          ],
-        }),
-      )
+      .send(new TransactWriteItemsCommand({ TransactItems: i % 2 === 0 ? [count, mark] : [mark, count] }))
       .catch((error: unknown) => {
         if (!(error instanceof TransactionCanceledException)) throw error;
       });
