@@ -560,15 +560,16 @@ describe("TransactWriteItems on the local DynamoDB", () => {
 });
 
 /**
- * 200 transactions in parallel over 175 items, each counting one item on a shared counter while the count is
- * under 150 and marking the item if unmarked (in either order), interleaved with plain UpdateItems of another
- * attribute of the counter. A transaction cancelled on a marked item puts the counter back to its image:
- * only if nothing else wrote the counter in between does the count stay equal to the marked items.
+ * 200 transactions in parallel over 175 items (every eighth names the item of the one before it), each
+ * counting one item on a shared counter while the count is under 150 and marking the item if unmarked (in
+ * either order), interleaved with plain UpdateItems of another attribute of the counter. A transaction
+ * cancelled on a marked item puts the counter back to its image: only if nothing else wrote the counter in
+ * between do the count and the plain writes' attribute stay right.
  */
 async function markAndCount(client: DynamoDBClient, marks: string, counters: string): Promise<number> {
   await put(client, counters, { id: { S: "lot" }, count: { N: "0" }, touched: { N: "0" } });
   let plain = 0;
-  const transactions = Array.from({ length: 200 }, async (_, i) => {
+  const transaction = async (i: number) => {
     const count: TransactWriteItem = {
       Update: {
         TableName: counters,
@@ -582,7 +583,7 @@ async function markAndCount(client: DynamoDBClient, marks: string, counters: str
     const mark: TransactWriteItem = {
       Update: {
         TableName: marks,
-        Key: { id: { S: `device-${i % 175}` } },
+        Key: { id: { S: `device-${i % 8 === 7 ? i - 1 : i}` } },
         UpdateExpression: "SET marked = :yes, lot = :lot",
         ConditionExpression: "attribute_not_exists(marked)",
         ExpressionAttributeValues: { ":yes": { BOOL: true }, ":lot": { S: "lot" } },
@@ -593,8 +594,8 @@ async function markAndCount(client: DynamoDBClient, marks: string, counters: str
       .catch((error: unknown) => {
         if (!(error instanceof TransactionCanceledException)) throw error;
       });
-  });
-  const touches = Array.from({ length: 100 }, async () => {
+  };
+  const touch = async () => {
     await client.send(
       new UpdateItemCommand({
         TableName: counters,
@@ -604,8 +605,13 @@ async function markAndCount(client: DynamoDBClient, marks: string, counters: str
       }),
     );
     plain++;
-  });
-  await Promise.all([...transactions, ...touches]);
+  };
+  const runs: Promise<void>[] = [];
+  for (let i = 0; i < 200; i++) {
+    runs.push(transaction(i));
+    if (i % 2 === 0) runs.push(touch());
+  }
+  await Promise.all(runs);
   return plain;
 }
 
