@@ -18,6 +18,7 @@ import {
   TransactionCanceledException,
   type TransactWriteItem,
   TransactWriteItemsCommand,
+  type TransactWriteItemsCommandInput,
   UpdateItemCommand,
   waitUntilTableExists,
 } from "@aws-sdk/client-dynamodb";
@@ -508,6 +509,67 @@ describe("TransactWriteItems on the local DynamoDB", () => {
     expect(again.$metadata.httpStatusCode).toBe(200);
     expect(mismatch).toBeInstanceOf(IdempotentParameterMismatchException);
     expect(await get(h.dynamodb, table, "counter")).toEqual({ id: { S: "counter" }, n: { N: "1" } });
+  });
+
+  it("answers malformed requests with a clear error, and writes nothing", async () => {
+    // Prepare: requests the SDK's types would not let through go as raw JSON.
+    const table = await createTable(h.dynamodb);
+    const signed =
+      "AWS4-HMAC-SHA256 Credential=AKID/20261126/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=00";
+    const raw = async (body: unknown, authorization: string | undefined = signed) => {
+      const res = await fetch(h.endpoint.url, {
+        method: "POST",
+        headers: {
+          "content-type": "application/x-amz-json-1.0",
+          "x-amz-target": "DynamoDB_20120810.TransactWriteItems",
+          ...(authorization ? { authorization } : {}),
+        },
+        body: typeof body === "string" ? body : JSON.stringify(body),
+      });
+      const answer = (await res.json()) as { __type: string; message: string };
+      return {
+        status: res.status,
+        type: answer.__type.slice(answer.__type.indexOf("#") + 1),
+        message: answer.message,
+      };
+    };
+    const fails = async (input: TransactWriteItemsCommandInput) =>
+      (await caught(h.dynamodb.send(new TransactWriteItemsCommand(input)))) as DynamoDBServiceException;
+    const putA = { Put: { TableName: table, Item: { id: { S: "a" } } } };
+
+    // Act
+    const notJson = await raw("{oops");
+    const unsigned = await raw({ TransactItems: [putA] }, "");
+    const noUpdate = await raw({
+      TransactItems: [putA, { Update: { TableName: table, Key: { id: { S: "b" } } } }],
+    });
+    const noCondition = await raw({
+      TransactItems: [putA, { ConditionCheck: { TableName: table, Key: { id: { S: "b" } } } }],
+    });
+    const badReturn = await raw({
+      TransactItems: [{ Put: { ...putA.Put, ReturnValuesOnConditionCheckFailure: "ALL_NEW" } }],
+    });
+    const none = await fails({ TransactItems: [] });
+    const longToken = await fails({ ClientRequestToken: "t".repeat(37), TransactItems: [putA] });
+    const badKey = await fails({
+      TransactItems: [putA, { Delete: { TableName: table, Key: { other: { S: "b" } } } }],
+    });
+
+    // Assess
+    expect(notJson).toMatchObject({ status: 400, type: "SerializationException" });
+    expect(unsigned).toMatchObject({ status: 400, type: "MissingAuthenticationTokenException" });
+    for (const answer of [noUpdate, noCondition, badReturn])
+      expect(answer).toMatchObject({ status: 400, type: "ValidationException" });
+    expect(noUpdate.message).toMatch(/'transactItems.2.member.update.updateExpression' .* not be null/);
+    expect(noCondition.message).toMatch(
+      /'transactItems.2.member.conditionCheck.conditionExpression' .* not be null/,
+    );
+    expect(badReturn.message).toMatch(/returnValuesOnConditionCheckFailure.*\[ALL_OLD, NONE\]/);
+    for (const error of [none, longToken, badKey]) expect(error.name).toBe("ValidationException");
+    expect(none.message).toMatch(/'transactItems' .* greater than or equal to 1/);
+    expect(longToken.message).toMatch(/'clientRequestToken' .* length between 1 and 36/);
+    expect(badKey.message).toBe("The provided key element does not match the schema");
+    expect(await scan(h.dynamodb, table)).toEqual([]);
   });
 
   it("serves lib-dynamodb's TransactWriteCommand unchanged", async () => {
