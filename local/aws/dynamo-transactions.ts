@@ -16,14 +16,19 @@
  *   the transaction's answer;
  * - `ClientRequestToken`: a token seen on a successful transaction in the last 10 minutes answers success
  *   again without applying anything when the actions are the same, IdempotentParameterMismatchException
- *   when they differ. Tokens are kept in memory, not across a restart.
+ *   when they differ. Tokens are kept in memory, not across a restart;
+ * - with a data directory, the images are written to a journal before the first write and removed once the
+ *   transaction is applied or put back: a process killed in the middle of a transaction has it put back
+ *   at the next start, before anything else is served.
  *
  * Known differences from DynamoDB: reads (GetItem, Query, Scan, BatchGetItem) are not gated, so a reader may
  * see a transaction half applied, or an item written and then put back by a cancelled one, for a moment;
- * transactions run one at a time instead of failing with TransactionConflict; a process killed in the middle
- * of a transaction leaves it half applied in a persistent data directory.
+ * transactions run one at a time instead of failing with TransactionConflict; a transaction that completed
+ * just before the process was killed, but whose answer was not sent, is put back at the next start (its
+ * caller saw no success); ConsumedCapacity and ItemCollectionMetrics are not returned.
  */
 import { createHash, randomBytes } from "node:crypto";
+import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import type { Server } from "node:http";
 import { Agent, request as httpRequest, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -308,6 +313,46 @@ function errorType(answer: DynaliteAnswer): string {
   return type.slice(type.indexOf("#") + 1);
 }
 
+/** An item a transaction names, as it was before the transaction (`image` absent: the item did not exist). */
+interface ItemImage {
+  tableName: string;
+  key: Item;
+  image?: Item | undefined;
+}
+
+/** The images of the items of the transaction under way, on disk, replaced whole by a rename. */
+class TransactionJournal {
+  constructor(readonly path: string) {}
+
+  record(images: ItemImage[]): void {
+    writeFileSync(`${this.path}.tmp`, JSON.stringify(images));
+    renameSync(`${this.path}.tmp`, this.path);
+  }
+
+  clear(): void {
+    rmSync(this.path, { force: true });
+  }
+
+  /** The images a killed process left, or undefined when it left none. */
+  read(): ItemImage[] | undefined {
+    let text: string;
+    try {
+      text = readFileSync(this.path, "utf8");
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw error;
+    }
+    return JSON.parse(text) as ItemImage[];
+  }
+}
+
+export interface DynamoRouterOptions {
+  /** Where a transaction's images are kept while it is under way (in a persistent data directory). */
+  journalPath?: string;
+  /** The clock for ClientRequestToken expiry; default Date.now. */
+  now?: () => number;
+}
+
 interface RememberedToken {
   fingerprint: string;
   expiresAt: number;
@@ -315,12 +360,16 @@ interface RememberedToken {
 
 /** Serves DynamoDB requests for the endpoint's router: plain ones to dynalite, transactions here. */
 export interface DynamoRouter {
+  /** Puts back the items of a transaction a killed process left half applied; call before serving. */
+  recover(): Promise<void>;
   route(req: IncomingMessage, res: ServerResponse): void;
   close(): void;
 }
 
 /** Builds the DynamoDB router over a listening dynalite server. */
-export function createDynamoRouter(dynamo: Server, now: () => number = Date.now): DynamoRouter {
+export function createDynamoRouter(dynamo: Server, options: DynamoRouterOptions = {}): DynamoRouter {
+  const now = options.now ?? Date.now;
+  const journal = options.journalPath ? new TransactionJournal(options.journalPath) : undefined;
   const gate = new WriteGate();
   const dynalite = new Dynalite(dynamo);
   const tokens = new Map<string, RememberedToken>();
@@ -431,14 +480,16 @@ export function createDynamoRouter(dynamo: Server, now: () => number = Date.now)
     throw toDynamoError(answer);
   }
 
-  /** Puts every written item back to its image, last first. */
-  async function restore(
-    written: { tableName: string; key: Item; image: Item | undefined }[],
-  ): Promise<void> {
-    for (const { tableName, key, image } of written.reverse()) {
-      if (image) await dynalite.ok("PutItem", { TableName: tableName, Item: image });
-      else await dynalite.ok("DeleteItem", { TableName: tableName, Key: key });
-    }
+  /** Puts one item back to its image. */
+  async function restore({ tableName, key, image }: ItemImage): Promise<void> {
+    if (image) await dynalite.ok("PutItem", { TableName: tableName, Item: image });
+    else await dynalite.ok("DeleteItem", { TableName: tableName, Key: key });
+  }
+
+  /** Puts every written item back to its image, last first, then forgets the journal. */
+  async function restoreAll(written: ItemImage[]): Promise<void> {
+    for (const item of [...written].reverse()) await restore(item);
+    journal?.clear();
   }
 
   async function transact(input: Record<string, unknown>): Promise<Record<string, unknown>> {
@@ -464,8 +515,15 @@ export function createDynamoRouter(dynamo: Server, now: () => number = Date.now)
           return got.Item as Item | undefined;
         }),
       );
+      journal?.record(
+        actions.flatMap((action, i) =>
+          action.kind === "ConditionCheck"
+            ? []
+            : [{ tableName: action.tableName, key: keys[i] as Item, image: images[i] }],
+        ),
+      );
       const reasons: CancellationReason[] = [];
-      const written: { tableName: string; key: Item; image: Item | undefined }[] = [];
+      const written: ItemImage[] = [];
       try {
         for (const [i, action] of actions.entries()) {
           const key = keys[i] as Item;
@@ -476,11 +534,11 @@ export function createDynamoRouter(dynamo: Server, now: () => number = Date.now)
             written.push({ tableName: action.tableName, key, image });
         }
       } catch (error) {
-        await restore(written);
+        await restoreAll(written);
         throw error;
       }
       if (reasons.some((reason) => reason.Code !== "None")) {
-        await restore(written);
+        await restoreAll(written);
         throw new DynamoError(
           400,
           "TransactionCanceledException",
@@ -488,6 +546,7 @@ export function createDynamoRouter(dynamo: Server, now: () => number = Date.now)
           { CancellationReasons: reasons },
         );
       }
+      journal?.clear();
       if (token !== undefined) tokens.set(token, { fingerprint, expiresAt: now() + CLIENT_TOKEN_TTL_MS });
       return {};
     } finally {
@@ -551,6 +610,19 @@ export function createDynamoRouter(dynamo: Server, now: () => number = Date.now)
   }
 
   return {
+    async recover() {
+      const left = journal?.read();
+      if (!left) return;
+      for (const item of [...left].reverse()) {
+        try {
+          await restore(item);
+        } catch (error) {
+          // A table deleted since holds nothing to put back.
+          if (!(error instanceof DynamoError && error.type === "ResourceNotFoundException")) throw error;
+        }
+      }
+      journal?.clear();
+    },
     route(req, res) {
       const target = req.headers["x-amz-target"];
       if (target === TRANSACT_TARGET && req.method === "POST") {

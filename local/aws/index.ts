@@ -164,7 +164,18 @@ export async function startAwsEndpoint(opts: AwsEndpointOptions = {}): Promise<A
   // server: it listens on an unadvertised loopback port, requests reach it through emit().
   await listen(dynamo, 0, "127.0.0.1");
   // TransactWriteItems, which dynalite lacks, is served on top of it; plain writes pass through a gate.
-  const dynamoRouter = createDynamoRouter(dynamo);
+  // A transaction a killed process left half applied is put back before anything is served.
+  const dynamoRouter = createDynamoRouter(
+    dynamo,
+    opts.dataDir ? { journalPath: join(opts.dataDir, "dynamodb-transaction.json") } : {},
+  );
+  try {
+    await dynamoRouter.recover();
+  } catch (error) {
+    dynamoRouter.close();
+    await closeServer(dynamo);
+    throw error;
+  }
 
   // s3rver keeps objects in a directory: under the data directory, or a temporary one removed at close.
   const s3Directory = opts.dataDir ? join(opts.dataDir, "s3") : mkdtempSync(join(tmpdir(), "jitr-s3-"));

@@ -1,8 +1,10 @@
+import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import {
   type AttributeValue,
   CreateTableCommand,
@@ -743,6 +745,97 @@ describe("TransactWriteItems under concurrency", () => {
   });
 });
 
+const ENDPOINT_PROCESS = fileURLToPath(new URL("../../support/aws-endpoint-process.ts", import.meta.url));
+
+/** Starts the endpoint in a process of its own on `dataDir`; resolves with the process and its URL. */
+function startEndpointProcess(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--import", "tsx", ENDPOINT_PROCESS, dataDir], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    const onData = (chunk: Buffer) => {
+      output += chunk;
+      const url = /^(http:\/\/127\.0\.0\.1:\d+)$/m.exec(output)?.[1];
+      if (url) resolve({ child, url });
+    };
+    child.stdout.on("data", onData);
+    child.stderr.on("data", onData);
+    child.once("exit", (code) => reject(new Error(`the endpoint process left (${code}):\n${output}`)));
+  });
+}
+
+describe("TransactWriteItems and a killed process", () => {
+  it("puts back, at the next start, a transaction the kill left half applied", async () => {
+    // Prepare: transactions of 11 writes (10 items and a counter of them) run back to back.
+    const dataDir = await mkdtemp(join(tmpdir(), "jitr-txn-kill-"));
+    let table = "";
+    let successes = 0;
+    try {
+      for (let round = 0; round < 3; round++) {
+        const { child, url } = await startEndpointProcess(dataDir);
+        const exited = new Promise((resolve) => child.once("exit", resolve));
+        const client = new DynamoDBClientClass({
+          endpoint: url,
+          region: "us-east-1",
+          credentials: { accessKeyId: "test", secretAccessKey: "test" },
+          maxAttempts: 1,
+        });
+        try {
+          if (round === 0) {
+            table = await createTable(client);
+            await put(client, table, { id: { S: "counter" }, count: { N: "0" } });
+          }
+          // Act: kill -9 the endpoint a few transactions in, with more under way.
+          const stopAt = successes + 5;
+          let batch = 0;
+          const worker = async (): Promise<void> => {
+            for (;;) {
+              const n = `${round}-${batch++}`;
+              const items: TransactWriteItem[] = Array.from({ length: 10 }, (_, i) => ({
+                Put: { TableName: table, Item: { id: { S: `item-${n}-${i}` }, lot: { S: "lot" } } },
+              }));
+              items.push({
+                Update: {
+                  TableName: table,
+                  Key: { id: { S: "counter" } },
+                  UpdateExpression: "ADD #count :ten",
+                  ExpressionAttributeNames: { "#count": "count" },
+                  ExpressionAttributeValues: { ":ten": { N: "10" } },
+                },
+              });
+              try {
+                await client.send(new TransactWriteItemsCommand({ TransactItems: items }));
+              } catch {
+                return; // the endpoint is gone
+              }
+              if (++successes === stopAt) child.kill("SIGKILL");
+            }
+          };
+          await Promise.all([worker(), worker(), worker(), worker()]);
+          await exited;
+        } finally {
+          client.destroy();
+          child.kill("SIGKILL");
+        }
+      }
+
+      // Assess: every counted item is there, and no item is there uncounted.
+      const h = await startHarness({ dataDir });
+      try {
+        const counter = await get(h.dynamodb, table, "counter");
+        const items = await ids(h.dynamodb, table, "lot");
+        expect(Number(counter?.count?.N)).toBe(items.length);
+        expect(items.length).toBeGreaterThanOrEqual(successes * 10);
+      } finally {
+        await h.close();
+      }
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("ClientRequestToken window", () => {
   let dynamo: Server;
   let server: Server;
@@ -751,7 +844,7 @@ describe("ClientRequestToken window", () => {
   beforeAll(async () => {
     dynamo = dynalite({ createTableMs: 0 });
     await new Promise<void>((resolve) => dynamo.listen(0, "127.0.0.1", resolve));
-    const router = createDynamoRouter(dynamo, () => clock);
+    const router = createDynamoRouter(dynamo, { now: () => clock });
     server = createServer((req, res) => router.route(req, res));
     server.on("close", () => router.close());
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
