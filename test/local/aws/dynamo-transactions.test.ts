@@ -102,12 +102,39 @@ const caught = (promise: Promise<unknown>): Promise<unknown> =>
     (error: unknown) => error,
   );
 
+/** A ConditionCheck of the item `id`. */
+const check = (table: string, id: string, condition: string, more: object = {}): TransactWriteItem => ({
+  ConditionCheck: { TableName: table, Key: { id: { S: id } }, ConditionExpression: condition, ...more },
+});
+
+/** A ConditionCheck that the item `id` is open, as in `{ state: "open" }`. */
+const checkOpen = (table: string, id: string, more: object = {}): TransactWriteItem =>
+  check(table, id, "#s = :open", {
+    ExpressionAttributeNames: { "#s": "state" },
+    ExpressionAttributeValues: { ":open": { S: "open" } },
+    ...more,
+  });
+
+/** An Update adding `by` to the number `attribute` of the item `id`. */
+const add = (table: string, id: string, attribute: string, by: number) => ({
+  Update: {
+    TableName: table,
+    Key: { id: { S: id } },
+    UpdateExpression: "ADD #a :by",
+    ExpressionAttributeNames: { "#a": attribute },
+    ExpressionAttributeValues: { ":by": { N: String(by) } },
+  },
+});
+
 describe("TransactWriteItems on the local DynamoDB", () => {
   let h: Harness;
   beforeAll(async () => {
     h = await startHarness();
   });
   afterAll(() => h.close());
+  /** The error a transaction of `items` fails with. */
+  const failure = (items: TransactWriteItem[]) =>
+    caught(h.dynamodb.send(new TransactWriteItemsCommand({ TransactItems: items })));
 
   it("applies every action when all conditions hold", async () => {
     // Prepare
@@ -143,15 +170,7 @@ describe("TransactWriteItems on the local DynamoDB", () => {
               ConditionExpression: "attribute_exists(id)",
             },
           },
-          {
-            ConditionCheck: {
-              TableName: table,
-              Key: { id: { S: "checked" } },
-              ConditionExpression: "#s = :open",
-              ExpressionAttributeNames: { "#s": "state" },
-              ExpressionAttributeValues: { ":open": { S: "open" } },
-            },
-          },
+          checkOpen(table, "checked"),
         ],
       }),
     );
@@ -179,34 +198,19 @@ describe("TransactWriteItems on the local DynamoDB", () => {
     for (const item of before) await put(h.dynamodb, table, item);
 
     // Act
-    const error = await caught(
-      h.dynamodb.send(
-        new TransactWriteItemsCommand({
-          TransactItems: [
-            {
-              Update: {
-                TableName: table,
-                Key: { id: { S: "updated" } },
-                UpdateExpression: "SET n = n + :one, lot = :b",
-                ExpressionAttributeValues: { ":one": { N: "1" }, ":b": { S: "B" } },
-              },
-            },
-            { Delete: { TableName: table, Key: { id: { S: "deleted" } } } },
-            { Put: { TableName: table, Item: { id: { S: "created" }, lot: { S: "A" } } } },
-            {
-              ConditionCheck: {
-                TableName: table,
-                Key: { id: { S: "checked" } },
-                ConditionExpression: "#s = :open",
-                ExpressionAttributeNames: { "#s": "state" },
-                ExpressionAttributeValues: { ":open": { S: "open" } },
-                ReturnValuesOnConditionCheckFailure: "ALL_OLD",
-              },
-            },
-          ],
-        }),
-      ),
-    );
+    const error = await failure([
+      {
+        Update: {
+          TableName: table,
+          Key: { id: { S: "updated" } },
+          UpdateExpression: "SET n = n + :one, lot = :b",
+          ExpressionAttributeValues: { ":one": { N: "1" }, ":b": { S: "B" } },
+        },
+      },
+      { Delete: { TableName: table, Key: { id: { S: "deleted" } } } },
+      { Put: { TableName: table, Item: { id: { S: "created" }, lot: { S: "A" } } } },
+      checkOpen(table, "checked", { ReturnValuesOnConditionCheckFailure: "ALL_OLD" }),
+    ]);
 
     // Assess
     expect(error).toBeInstanceOf(TransactionCanceledException);
@@ -233,30 +237,24 @@ describe("TransactWriteItems on the local DynamoDB", () => {
     await put(h.dynamodb, table, { id: { S: "free" }, v: { S: "old" } });
 
     // Act
-    const error = await caught(
-      h.dynamodb.send(
-        new TransactWriteItemsCommand({
-          TransactItems: [
-            {
-              Put: {
-                TableName: table,
-                Item: { id: { S: "taken" }, v: { S: "new" } },
-                ConditionExpression: "attribute_not_exists(id)",
-              },
-            },
-            { Put: { TableName: table, Item: { id: { S: "free" }, v: { S: "new" } } } },
-            {
-              Delete: {
-                TableName: table,
-                Key: { id: { S: "absent" } },
-                ConditionExpression: "attribute_exists(id)",
-                ReturnValuesOnConditionCheckFailure: "ALL_OLD",
-              },
-            },
-          ],
-        }),
-      ),
-    );
+    const error = await failure([
+      {
+        Put: {
+          TableName: table,
+          Item: { id: { S: "taken" }, v: { S: "new" } },
+          ConditionExpression: "attribute_not_exists(id)",
+        },
+      },
+      { Put: { TableName: table, Item: { id: { S: "free" }, v: { S: "new" } } } },
+      {
+        Delete: {
+          TableName: table,
+          Key: { id: { S: "absent" } },
+          ConditionExpression: "attribute_exists(id)",
+          ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+        },
+      },
+    ]);
 
     // Assess
     expect((error as TransactionCanceledException).CancellationReasons).toEqual([
@@ -276,23 +274,17 @@ describe("TransactWriteItems on the local DynamoDB", () => {
     await put(h.dynamodb, table, { id: { S: "text" }, v: { S: "not a number" } });
 
     // Act
-    const error = await caught(
-      h.dynamodb.send(
-        new TransactWriteItemsCommand({
-          TransactItems: [
-            { Put: { TableName: table, Item: { id: { S: "created" } } } },
-            {
-              Update: {
-                TableName: table,
-                Key: { id: { S: "text" } },
-                UpdateExpression: "SET v = v + :one",
-                ExpressionAttributeValues: { ":one": { N: "1" } },
-              },
-            },
-          ],
-        }),
-      ),
-    );
+    const error = await failure([
+      { Put: { TableName: table, Item: { id: { S: "created" } } } },
+      {
+        Update: {
+          TableName: table,
+          Key: { id: { S: "text" } },
+          UpdateExpression: "SET v = v + :one",
+          ExpressionAttributeValues: { ":one": { N: "1" } },
+        },
+      },
+    ]);
 
     // Assess
     expect((error as TransactionCanceledException).CancellationReasons).toEqual([
@@ -311,20 +303,8 @@ describe("TransactWriteItems on the local DynamoDB", () => {
     await h.dynamodb.send(
       new TransactWriteItemsCommand({
         TransactItems: [
-          {
-            ConditionCheck: {
-              TableName: table,
-              Key: { id: { S: "absent" } },
-              ConditionExpression: "attribute_not_exists(id)",
-            },
-          },
-          {
-            ConditionCheck: {
-              TableName: table,
-              Key: { id: { S: "present" } },
-              ConditionExpression: "attribute_exists(id)",
-            },
-          },
+          check(table, "absent", "attribute_not_exists(id)"),
+          check(table, "present", "attribute_exists(id)"),
           { Put: { TableName: table, Item: { id: { S: "written" } } } },
         ],
       }),
@@ -344,34 +324,16 @@ describe("TransactWriteItems on the local DynamoDB", () => {
     const numbers = await createTable(h.dynamodb, "N");
 
     // Act
-    const twice = await caught(
-      h.dynamodb.send(
-        new TransactWriteItemsCommand({
-          TransactItems: [
-            { Put: { TableName: table, Item: { id: { S: "other" } } } },
-            { Put: { TableName: table, Item: { id: { S: "same" }, v: { S: "1" } } } },
-            {
-              ConditionCheck: {
-                TableName: table,
-                Key: { id: { S: "same" } },
-                ConditionExpression: "attribute_not_exists(id)",
-              },
-            },
-          ],
-        }),
-      ),
-    );
+    const twice = await failure([
+      { Put: { TableName: table, Item: { id: { S: "other" } } } },
+      { Put: { TableName: table, Item: { id: { S: "same" }, v: { S: "1" } } } },
+      check(table, "same", "attribute_not_exists(id)"),
+    ]);
     // 1 and 1.0 name the same number, so the same item.
-    const sameNumber = await caught(
-      h.dynamodb.send(
-        new TransactWriteItemsCommand({
-          TransactItems: [
-            { Put: { TableName: numbers, Item: { id: { N: "1" } } } },
-            { Delete: { TableName: numbers, Key: { id: { N: "1.0" } } } },
-          ],
-        }),
-      ),
-    );
+    const sameNumber = await failure([
+      { Put: { TableName: numbers, Item: { id: { N: "1" } } } },
+      { Delete: { TableName: numbers, Key: { id: { N: "1.0" } } } },
+    ]);
 
     // Assess
     for (const error of [twice, sameNumber]) {
@@ -412,16 +374,10 @@ describe("TransactWriteItems on the local DynamoDB", () => {
     const table = await createTable(h.dynamodb);
 
     // Act
-    const error = await caught(
-      h.dynamodb.send(
-        new TransactWriteItemsCommand({
-          TransactItems: [
-            { Put: { TableName: table, Item: { id: { S: "a" } } } },
-            { Put: { TableName: "no-such-table", Item: { id: { S: "b" } } } },
-          ],
-        }),
-      ),
-    );
+    const error = await failure([
+      { Put: { TableName: table, Item: { id: { S: "a" } } } },
+      { Put: { TableName: "no-such-table", Item: { id: { S: "b" } } } },
+    ]);
 
     // Assess
     expect(error).toBeInstanceOf(ResourceNotFoundException);
@@ -434,42 +390,24 @@ describe("TransactWriteItems on the local DynamoDB", () => {
     await put(h.dynamodb, table, { id: { S: "kept" }, v: { S: "old" } });
 
     // Act: the second action's value is never used, which a single UpdateItem refuses too.
-    const unused = await caught(
-      h.dynamodb.send(
-        new TransactWriteItemsCommand({
-          TransactItems: [
-            { Put: { TableName: table, Item: { id: { S: "kept" }, v: { S: "new" } } } },
-            {
-              Update: {
-                TableName: table,
-                Key: { id: { S: "other" } },
-                UpdateExpression: "SET v = :v",
-                ExpressionAttributeValues: { ":v": { S: "x" }, ":unused": { S: "y" } },
-              },
-            },
-          ],
-        }),
-      ),
-    );
-    const twoKinds = await caught(
-      h.dynamodb.send(
-        new TransactWriteItemsCommand({
-          TransactItems: [
-            {
-              Put: { TableName: table, Item: { id: { S: "x" } } },
-              Delete: { TableName: table, Key: { id: { S: "y" } } },
-            },
-          ],
-        }),
-      ),
-    );
-    const missingKey = await caught(
-      h.dynamodb.send(
-        new TransactWriteItemsCommand({
-          TransactItems: [{ Put: { TableName: table, Item: { v: { S: "x" } } } }],
-        }),
-      ),
-    );
+    const unused = await failure([
+      { Put: { TableName: table, Item: { id: { S: "kept" }, v: { S: "new" } } } },
+      {
+        Update: {
+          TableName: table,
+          Key: { id: { S: "other" } },
+          UpdateExpression: "SET v = :v",
+          ExpressionAttributeValues: { ":v": { S: "x" }, ":unused": { S: "y" } },
+        },
+      },
+    ]);
+    const twoKinds = await failure([
+      {
+        Put: { TableName: table, Item: { id: { S: "x" } } },
+        Delete: { TableName: table, Key: { id: { S: "y" } } },
+      },
+    ]);
+    const missingKey = await failure([{ Put: { TableName: table, Item: { v: { S: "x" } } } }]);
 
     // Assess
     expect((unused as DynamoDBServiceException).name).toBe("ValidationException");
@@ -487,25 +425,16 @@ describe("TransactWriteItems on the local DynamoDB", () => {
   it("applies a replayed ClientRequestToken once, and refuses it with other actions", async () => {
     // Prepare
     const table = await createTable(h.dynamodb);
-    const increment = (by: string) =>
+    const increment = (by: number) =>
       new TransactWriteItemsCommand({
         ClientRequestToken: `token-${table}`,
-        TransactItems: [
-          {
-            Update: {
-              TableName: table,
-              Key: { id: { S: "counter" } },
-              UpdateExpression: "ADD n :by",
-              ExpressionAttributeValues: { ":by": { N: by } },
-            },
-          },
-        ],
+        TransactItems: [add(table, "counter", "n", by)],
       });
 
     // Act
-    await h.dynamodb.send(increment("1"));
-    const again = await h.dynamodb.send(increment("1"));
-    const mismatch = await caught(h.dynamodb.send(increment("2")));
+    await h.dynamodb.send(increment(1));
+    const again = await h.dynamodb.send(increment(1));
+    const mismatch = await caught(h.dynamodb.send(increment(2)));
 
     // Assess
     expect(again.$metadata.httpStatusCode).toBe(200);
@@ -660,14 +589,7 @@ async function markAndCount(client: DynamoDBClient, marks: string, counters: str
       });
   };
   const touch = async () => {
-    await client.send(
-      new UpdateItemCommand({
-        TableName: counters,
-        Key: { id: { S: "lot" } },
-        UpdateExpression: "ADD touched :one",
-        ExpressionAttributeValues: { ":one": { N: "1" } },
-      }),
-    );
+    await client.send(new UpdateItemCommand(add(counters, "lot", "touched", 1).Update));
     plain++;
   };
   const runs: Promise<void>[] = [];
@@ -679,15 +601,16 @@ async function markAndCount(client: DynamoDBClient, marks: string, counters: str
   return plain;
 }
 
-async function lotState(client: DynamoDBClient, marks: string, counters: string) {
+/** Asserts 150 items marked (on the table and its GSI), counted 150, and every plain write on the counter. */
+async function expectLotFull(client: DynamoDBClient, marks: string, counters: string, plain: number) {
   const marked = (await scan(client, marks)).filter((item) => item.marked?.BOOL === true).length;
   const counter = await get(client, counters, "lot");
-  return {
+  expect({
     marked,
     indexed: (await ids(client, marks, "lot")).length,
     count: Number(counter?.count?.N),
     touched: Number(counter?.touched?.N),
-  };
+  }).toEqual({ marked: 150, indexed: 150, count: 150, touched: plain });
 }
 
 describe("TransactWriteItems under concurrency", () => {
@@ -702,12 +625,7 @@ describe("TransactWriteItems under concurrency", () => {
       const plain = await markAndCount(h.dynamodb, marks, counters);
 
       // Assess
-      expect(await lotState(h.dynamodb, marks, counters)).toEqual({
-        marked: 150,
-        indexed: 150,
-        count: 150,
-        touched: plain,
-      });
+      await expectLotFull(h.dynamodb, marks, counters, plain);
     } finally {
       await h.close();
     }
@@ -730,12 +648,7 @@ describe("TransactWriteItems under concurrency", () => {
       h = await startHarness({ dataDir });
       try {
         // Assess
-        expect(await lotState(h.dynamodb, marks, counters)).toEqual({
-          marked: 150,
-          indexed: 150,
-          count: 150,
-          touched: plain,
-        });
+        await expectLotFull(h.dynamodb, marks, counters, plain);
       } finally {
         await h.close();
       }
@@ -795,15 +708,7 @@ describe("TransactWriteItems and a killed process", () => {
               const items: TransactWriteItem[] = Array.from({ length: 20 }, (_, i) => ({
                 Put: { TableName: table, Item: { id: { S: `item-${n}-${i}` }, lot: { S: "lot" } } },
               }));
-              items.push({
-                Update: {
-                  TableName: table,
-                  Key: { id: { S: "counter" } },
-                  UpdateExpression: "ADD #count :twenty",
-                  ExpressionAttributeNames: { "#count": "count" },
-                  ExpressionAttributeValues: { ":twenty": { N: "20" } },
-                },
-              });
+              items.push(add(table, "counter", "count", 20));
               try {
                 await client.send(new TransactWriteItemsCommand({ TransactItems: items }));
               } catch {
@@ -869,16 +774,7 @@ describe("ClientRequestToken window", () => {
     const table = await createTable(client);
     const increment = new TransactWriteItemsCommand({
       ClientRequestToken: "window",
-      TransactItems: [
-        {
-          Update: {
-            TableName: table,
-            Key: { id: { S: "counter" } },
-            UpdateExpression: "ADD n :one",
-            ExpressionAttributeValues: { ":one": { N: "1" } },
-          },
-        },
-      ],
+      TransactItems: [add(table, "counter", "n", 1)],
     });
 
     // Act
