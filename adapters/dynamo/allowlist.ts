@@ -9,13 +9,7 @@ import {
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
 import { ConflictError } from "../../domain/errors.ts";
-import type {
-  AllowlistFilter,
-  AllowlistStore,
-  BindingClaim,
-  Page,
-  PageRequest,
-} from "../../domain/ports.ts";
+import type { AllowlistFilter, AllowlistStore, BindingClaim, Page, PageRequest } from "../../domain/ports.ts";
 import { ALLOWLIST_FIELDS } from "../../domain/records.ts";
 import type { AllowlistRecord } from "../../domain/types.ts";
 import { indexNames } from "../tables.ts";

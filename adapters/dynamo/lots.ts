@@ -13,7 +13,16 @@ import type { LotMark, LotPlace, LotStore, Page, PageRequest, TakeOutcome } from
 import type { Lot } from "../../domain/types.ts";
 import { errorName, mapDynamoError } from "../aws-errors.ts";
 import { ADMIN_META_FIELDS, replaceExpression } from "./replace-expression.ts";
-import { DynamoTable, type DynamoTableOptions, type Item, invalidRecord, pageInput, send, sendConditional, toPage } from "./table.ts";
+import {
+  DynamoTable,
+  type DynamoTableOptions,
+  type Item,
+  invalidRecord,
+  pageInput,
+  send,
+  sendConditional,
+  toPage,
+} from "./table.ts";
 
 /** The fields an admin's update sets or removes (`provisionedCount` stays the service's). */
 const ADMIN_LOT_FIELDS = ["maxDevices", "notBefore", "notAfter", ...ADMIN_META_FIELDS];

@@ -1,8 +1,8 @@
 /** Misconfiguration caught when it is saved, through the admin router over dynalite. */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ImportReport } from "../../domain/admin/index.ts";
-import { startAdminWorlds } from "./support.ts";
 import { countInLot } from "../support/lot-count.ts";
+import { startAdminWorlds } from "./support.ts";
 
 let worlds: Awaited<ReturnType<typeof startAdminWorlds>>;
 beforeAll(async () => {

@@ -4,8 +4,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeAdminHandler } from "../../handlers/admin.ts";
-import { event, startAdminWorlds } from "./support.ts";
 import { countInLot } from "../support/lot-count.ts";
+import { event, startAdminWorlds } from "./support.ts";
 
 let worlds: Awaited<ReturnType<typeof startAdminWorlds>>;
 beforeAll(async () => {

@@ -228,7 +228,10 @@ describe("a full lot", () => {
     const second = await register(world, "dev-2");
 
     // Act
-    const results = await Promise.all([provision(first.event, world.deps), provision(second.event, world.deps)]);
+    const results = await Promise.all([
+      provision(first.event, world.deps),
+      provision(second.event, world.deps),
+    ]);
 
     // Assess
     expect(results.map((r) => r.outcome).sort()).toEqual(["denied", "provisioned"]);

@@ -1,11 +1,9 @@
 /**
- * The DynamoDB adapters against dynalite (an in-process DynamoDB), so the expressions are
- * evaluated by a real parser rather than only compared as strings.
+ * The DynamoDB adapters against dynalite (an in-process DynamoDB, behind the local endpoint's router for
+ * transactions), so the expressions are evaluated by a real parser rather than only compared as strings.
  */
 
-import type { Server } from "node:http";
-import { createRequire } from "node:module";
-import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { PutCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DynamoAllowlist } from "../../../adapters/dynamo/allowlist.ts";
@@ -15,10 +13,8 @@ import { DynamoMappings } from "../../../adapters/dynamo/mappings.ts";
 import { createDocumentClient } from "../../../adapters/dynamo/table.ts";
 import { ensureTables, type TableNames } from "../../../adapters/tables.ts";
 import { ConflictError } from "../../../domain/errors.ts";
+import { startDynalite } from "../../support/dynalite.ts";
 import { countInLot } from "../../support/lot-count.ts";
-
-const require = createRequire(import.meta.url);
-const dynalite: (options: { createTableMs?: number }) => Server = require("dynalite");
 
 const names: TableNames = {
   allowlist: "allowlist",
@@ -28,26 +24,16 @@ const names: TableNames = {
   idempotency: "idempotency",
 };
 
-let server: Server;
+let db: Awaited<ReturnType<typeof startDynalite>>;
 let client: DynamoDBClient;
 
 beforeAll(async () => {
-  server = dynalite({ createTableMs: 0 });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  if (address === null || typeof address === "string") throw new Error("dynalite is not listening on a port");
-  const { port } = address;
-  client = new DynamoDBClient({
-    region: "local",
-    endpoint: `http://127.0.0.1:${port}`,
-    credentials: { accessKeyId: "local", secretAccessKey: "local" },
-  });
-  await ensureTables(client, names);
+  db = await startDynalite(names);
+  client = db.client;
 });
 
 afterAll(async () => {
-  client?.destroy();
-  await new Promise<void>((resolve) => server?.close(() => resolve()));
+  await db?.close();
 });
 
 const docClient = () => createDocumentClient(client);
@@ -213,7 +199,12 @@ describe("against dynalite", () => {
 
     // Act
     const results = [await take("q1", "L1"), await take("q2", "L1"), await take("q3", "L1")];
-    const given = await lots.givePlaceBack({ deviceId: "q1", lot: "L1", boundTo: "c-q1", releaseClaim: undefined });
+    const given = await lots.givePlaceBack({
+      deviceId: "q1",
+      lot: "L1",
+      boundTo: "c-q1",
+      releaseClaim: undefined,
+    });
     const afterRelease = await lots.get("L1");
     const others = [await take("q4", "L0"), await take("q5", "Lx"), await take("q6", "nope")];
 

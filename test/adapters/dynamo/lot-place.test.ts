@@ -160,7 +160,8 @@ describe("the lot place against dynalite", () => {
     expect(outcomes.filter((o) => o === "counted")).toHaveLength(20);
     expect(await count()).toBe(20);
     const marked = [];
-    for (const deviceId of devices) if ((await allowlist.get(deviceId))?.lotCounted === lot) marked.push(deviceId);
+    for (const deviceId of devices)
+      if ((await allowlist.get(deviceId))?.lotCounted === lot) marked.push(deviceId);
     expect(marked).toHaveLength(20);
   });
 
