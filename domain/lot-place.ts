@@ -1,58 +1,41 @@
-import type { AllowlistPort, LotMark, LotPort } from "./ports.ts";
+import type { AllowlistPort, LotMark, LotPort, TakeOutcome } from "./ports.ts";
+
+export type { TakeOutcome } from "./ports.ts";
 
 /*
- * A device's place in its lot (invariant I6: a device is counted in its lot at most once, whatever
- * retries, crashes or races happen). Two items take part, the device's allowlist record and the lot's
- * count, and DynamoDB writes one item conditionally; the order of the writes carries the guarantee.
+ * A device's place in its lot (invariant I6: a device is counted in its lot exactly once while it holds
+ * a place, whatever retries, crashes or races happen). Two items take part, the device's allowlist
+ * record (its mark `lotCounted: <lot>`) and the lot's `provisionedCount`, and they are written together,
+ * in one transaction: a place is taken (mark + count) or given back (unmark + count down) whole or not at
+ * all. A run that crashes, or loses the answer, leaves either both writes or neither; its retry reads the
+ * record, and a marked record means a counted device.
  *
- * Taking a place (a device's first provisioning, bound to the run's certificate):
- *  T1. mark the record `lotCounted: <lot>`: a conditional write that only one run wins;
- *  T2. only that run counts the device in the lot (conditional on `maxDevices`);
- *  T3. a full lot: the run takes its mark back, unless a release claimed it or a binding was completed
- *      on it meanwhile; then the place is counted anyway (see `takeLotPlace`).
- *  A run that finds the record marked relies on the mark and counts nothing; its binding completes only
- *  while the mark is there and not being given back.
+ * Taking a place (a device's first provisioning, bound to the run's certificate): the mark is written only
+ * if the record is bound to the certificate and holds no place, the count only under `maxDevices`. A run
+ * that finds the record marked relies on the mark and counts nothing; its binding completes only while
+ * the mark is there.
  *
- * Giving a place back (deprovision, removing the record, undoing a failed first provisioning):
- *  G1. claim the release on the record (`lotReleaseStartedAt`): a conditional write that one releaser
- *      wins, against the record as read (the mark, the binding, the claim under way if any);
- *  G2. the winner gives back one in the lot's count;
- *  G3. it removes the mark and its claim.
- *  A claim older than LOT_RELEASE_STALE_MS was interrupted and is taken over (G1-G3 again).
+ * Giving a place back (deprovision, removing the record, undoing a failed first provisioning): the mark
+ * goes only if the record is still as read (the lot, the binding), so of two releasers one gives it back.
  *
- * A crash (or an error whose outcome is unknown) between two writes leaves the count at most one too
- * low, never too high: after T1 the mark is there and T2 not (a retry relies on the mark); after G2 the
- * count is given back and the mark still there (a take-over gives it back again). A claim interrupted
- * after G1 keeps the device counted until a later release takes it over. A count that is too low is
- * repaired by recounting the records marked with the lot.
+ * Records written by an earlier version may carry a release claim (`lotReleaseStartedAt`, a release done
+ * in three writes that stopped half way). A fresh one is taken as a release under way (`busy`); one older
+ * than LOT_RELEASE_STALE_MS is given back over. Such a record's count may be one low (the earlier design's
+ * gap); reconcile recounts lots from the marks.
  */
 
-/** How long a claim to give back a place may stay before another releaser takes it over. */
+/** How long a release claim left by an earlier version may stay before a release goes over it. */
 export const LOT_RELEASE_STALE_MS = 5 * 60_000;
 
 /** The ports a lot place is taken and given back through. */
 export interface LotPlacePorts {
-  allowlist: Pick<
-    AllowlistPort,
-    "get" | "markLotCounted" | "unmarkLotCounted" | "claimLotRelease" | "endLotRelease"
-  >;
-  lots: Pick<LotPort, "reserve" | "reserveBeyondQuota" | "release">;
+  allowlist: Pick<AllowlistPort, "get">;
+  lots: Pick<LotPort, "takePlace" | "givePlaceBack">;
 }
 
-/**
- * What taking a place ended in: `counted` (this run counted the device), `lost` (another run marked it,
- * or the binding moved: decide again), `full` (the lot refused it; the mark is taken back).
- */
-export type TakeOutcome = "counted" | "lost" | "full";
-
-/** Takes the device's place in its lot for the certificate bound to it (T1-T3 above). */
-export async function takeLotPlace(ports: LotPlacePorts, mark: LotMark): Promise<TakeOutcome> {
-  if (!(await ports.allowlist.markLotCounted(mark))) return "lost";
-  if (await ports.lots.reserve(mark.lot)) return "counted";
-  if (await ports.allowlist.unmarkLotCounted(mark)) return "full";
-  // The mark is relied on now: a release claimed it (and gives one back) or a binding completed on it.
-  await ports.lots.reserveBeyondQuota(mark.lot);
-  return "counted";
+/** Takes the device's place in its lot for the certificate bound to it (mark and count, one write). */
+export function takeLotPlace(ports: LotPlacePorts, mark: LotMark): Promise<TakeOutcome> {
+  return ports.lots.takePlace(mark);
 }
 
 /**
@@ -65,25 +48,30 @@ export type GiveBackOutcome =
   | { outcome: "none" }
   | { outcome: "busy" };
 
-/** Gives back the device's lot place if its record holds one and is bound to `boundTo` (G1-G3 above). */
+/** Reads of the record a release makes in all, when the record keeps changing under it. */
+const GIVE_BACK_ATTEMPTS = 3;
+
+/**
+ * Gives back the device's lot place if its record holds one and is bound to `boundTo`. A record that
+ * changed between the read and the write is read again: another request may have given the place back.
+ */
 export async function giveBackLotPlace(
   ports: LotPlacePorts,
   deviceId: string,
   boundTo: string | undefined,
   now: Date,
 ): Promise<GiveBackOutcome> {
-  const record = await ports.allowlist.get(deviceId);
-  const lot = record?.lotCounted;
-  if (record === undefined || lot === undefined || record.certificateId !== boundTo)
-    return { outcome: "none" };
-  const previousClaim = record.lotReleaseStartedAt;
-  if (previousClaim !== undefined && !isStale(previousClaim, now)) return { outcome: "busy" };
-  const startedAt = now.toISOString();
-  const claim = { deviceId, lot, boundTo, previousClaim, startedAt };
-  if (!(await ports.allowlist.claimLotRelease(claim))) return { outcome: "busy" };
-  await ports.lots.release(lot);
-  await ports.allowlist.endLotRelease({ deviceId, startedAt });
-  return { outcome: "released", lot };
+  for (let attempt = 1; attempt <= GIVE_BACK_ATTEMPTS; attempt++) {
+    const record = await ports.allowlist.get(deviceId);
+    const lot = record?.lotCounted;
+    if (record === undefined || lot === undefined || record.certificateId !== boundTo)
+      return { outcome: "none" };
+    const releaseClaim = record.lotReleaseStartedAt;
+    if (releaseClaim !== undefined && !isStale(releaseClaim, now)) return { outcome: "busy" };
+    if (await ports.lots.givePlaceBack({ deviceId, lot, boundTo, releaseClaim }))
+      return { outcome: "released", lot };
+  }
+  return { outcome: "busy" };
 }
 
 /** True when a release claim started long enough ago to count as interrupted (an unreadable one too). */

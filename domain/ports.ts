@@ -80,18 +80,26 @@ export interface LotMark {
   lot: string;
 }
 
-/** A claim to give back a device's lot place, made against the record as it was read. */
-export interface LotReleaseClaim {
+/** A device's lot place as read from its record, to be given back if the record is still so. */
+export interface LotPlace {
   deviceId: string;
   /** The lot the record holds a place in (`lotCounted`). */
   lot: string;
   /** The certificate the record is bound to (undefined: none). */
   boundTo: string | undefined;
-  /** The interrupted claim this one takes over (`lotReleaseStartedAt` as read; undefined: none). */
-  previousClaim: string | undefined;
-  /** When this claim starts; it names the claim until it ends. */
-  startedAt: string;
+  /**
+   * A release claim left on the record by an earlier version, which gave places back in three writes
+   * (`lotReleaseStartedAt` as read; undefined: none). The place is given back over it.
+   */
+  releaseClaim: string | undefined;
 }
+
+/**
+ * What taking a lot place ended in: `counted` (the record is marked and the lot counts the device),
+ * `lost` (the record was not as the run expected: another run marked it, or the binding moved; decide
+ * again), `full` (the lot refused the device: full, or gone). Nothing is written unless `counted`.
+ */
+export type TakeOutcome = "counted" | "lost" | "full";
 
 /** Allowlist records and the device-to-certificate binding. */
 export interface AllowlistPort {
@@ -114,20 +122,6 @@ export interface AllowlistPort {
   }): Promise<void>;
   /** Undo a claim (only if it is still this certificate's), restoring the previous binding. */
   releaseBinding(claim: BindingClaim): Promise<void>;
-  /**
-   * Marks the device counted in the lot (`lotCounted`) if it is bound to the certificate and holds no
-   * lot place; false otherwise. Only the run whose mark is written counts the device in the lot.
-   */
-  markLotCounted(mark: LotMark): Promise<boolean>;
-  /**
-   * Takes back a mark the lot's quota refused; false when a release has claimed it or a binding was
-   * completed on it meanwhile (the place must then stay counted).
-   */
-  unmarkLotCounted(mark: LotMark): Promise<boolean>;
-  /** Starts giving back the device's lot place (`lotReleaseStartedAt`); false when the record is not as read. */
-  claimLotRelease(claim: LotReleaseClaim): Promise<boolean>;
-  /** Removes the lot place and its release claim if the claim is still the one started at `startedAt`. */
-  endLotRelease(end: { deviceId: string; startedAt: string }): Promise<void>;
 }
 
 export interface MappingPort {
@@ -138,14 +132,18 @@ export interface MappingPort {
 export interface LotPort {
   get(lot: string): Promise<Lot | undefined>;
   /**
-   * Count one more provisioned device if under `maxDevices`; false when the lot is full.
-   * OutcomeUnknownError when the write may or may not have been applied (it is not repeated).
+   * Takes the device's place in the lot (invariant I6) in one write of two items: the record's mark
+   * `lotCounted` (if the record is bound to the certificate and holds no place) and one more in the lot's
+   * count (if the lot exists and is under `maxDevices`); both or neither. OutcomeUnknownError when the write
+   * may or may not have been applied (a retry reads the record: marked means counted).
    */
-  reserve(lot: string): Promise<boolean>;
-  /** Count one more device whatever `maxDevices` says (one whose place is already relied on); as `reserve` on errors. */
-  reserveBeyondQuota(lot: string): Promise<void>;
-  /** Give back one place; the count may go below zero while the place's own count is still on its way. */
-  release(lot: string): Promise<void>;
+  takePlace(mark: LotMark): Promise<TakeOutcome>;
+  /**
+   * Gives the place back in one write of two items: the record's mark (and a release claim left by an
+   * earlier version) goes if the record is still as read, and the lot counts one less (the mark alone
+   * when the lot is gone); both or neither. False when the record is not as read.
+   */
+  givePlaceBack(place: LotPlace): Promise<boolean>;
 }
 
 export interface LedgerPort {

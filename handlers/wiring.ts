@@ -40,7 +40,7 @@ export function buildStores(
   return {
     allowlist: new DynamoAllowlist({ doc, table: tables.allowlist, clock }),
     mappings: new DynamoMappings({ doc, table: tables.mappings, clock }),
-    lots: new DynamoLots({ doc, table: tables.lots, clock }),
+    lots: new DynamoLots({ doc, table: tables.lots, recordsTable: tables.allowlist, clock }),
     ledger: new DynamoLedger({ doc, table: tables.ledger, clock }),
   };
 }

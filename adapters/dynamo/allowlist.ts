@@ -9,15 +9,7 @@ import {
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
 import { ConflictError } from "../../domain/errors.ts";
-import type {
-  AllowlistFilter,
-  AllowlistStore,
-  BindingClaim,
-  LotMark,
-  LotReleaseClaim,
-  Page,
-  PageRequest,
-} from "../../domain/ports.ts";
+import type { AllowlistFilter, AllowlistStore, BindingClaim, Page, PageRequest } from "../../domain/ports.ts";
 import { ALLOWLIST_FIELDS } from "../../domain/records.ts";
 import type { AllowlistRecord } from "../../domain/types.ts";
 import { indexNames } from "../tables.ts";
@@ -40,8 +32,8 @@ function toAllowlistRecord(item: Item, table: string): AllowlistRecord {
 
 /**
  * The allowlist table (key `deviceId`). The service writes only the binding fields
- * (certificateId, thingName, policyName, provisionedAt) and the lot place (lotCounted,
- * lotReleaseStartedAt); `version`/`updatedAt` belong to admins.
+ * (certificateId, thingName, policyName, provisionedAt) and the lot place (`lotCounted`, written with the
+ * lot's count by DynamoLots); `version`/`updatedAt` belong to admins.
  */
 export class DynamoAllowlist extends DynamoTable implements AllowlistStore {
   /** The device's record, read consistently; undefined when there is none. */
@@ -126,79 +118,6 @@ export class DynamoAllowlist extends DynamoTable implements AllowlistStore {
           : `${resource} is no longer bound to certificate ${binding.certificateId} with its place in lot ${lot}, or was blocked; binding not completed`,
       );
     }
-  }
-
-  /** Marks the device counted in the lot if bound to the certificate and holding no lot place. */
-  async markLotCounted(mark: LotMark): Promise<boolean> {
-    return sendConditional("UpdateItem", this.#resource(mark.deviceId), () =>
-      this.doc.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: { deviceId: mark.deviceId },
-          UpdateExpression: "SET lotCounted = :lot",
-          ConditionExpression: "certificateId = :c AND attribute_not_exists(lotCounted)",
-          ExpressionAttributeValues: { ":lot": mark.lot, ":c": mark.certificateId },
-        }),
-      ),
-    );
-  }
-
-  /** Takes back a mark unless a release claimed it or a binding was completed on it. */
-  async unmarkLotCounted(mark: LotMark): Promise<boolean> {
-    return sendConditional("UpdateItem", this.#resource(mark.deviceId), () =>
-      this.doc.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: { deviceId: mark.deviceId },
-          UpdateExpression: "REMOVE lotCounted",
-          ConditionExpression:
-            "lotCounted = :lot AND attribute_not_exists(lotReleaseStartedAt) AND attribute_not_exists(provisionedAt)",
-          ExpressionAttributeValues: { ":lot": mark.lot },
-        }),
-      ),
-    );
-  }
-
-  /** Starts giving back the lot place if the record is still as the claim read it. */
-  async claimLotRelease(claim: LotReleaseClaim): Promise<boolean> {
-    const conditions = ["lotCounted = :lot"];
-    const values: Record<string, NativeAttributeValue> = { ":lot": claim.lot, ":s": claim.startedAt };
-    if (claim.boundTo === undefined) conditions.push("attribute_not_exists(certificateId)");
-    else {
-      conditions.push("certificateId = :b");
-      values[":b"] = claim.boundTo;
-    }
-    if (claim.previousClaim === undefined) conditions.push("attribute_not_exists(lotReleaseStartedAt)");
-    else {
-      conditions.push("lotReleaseStartedAt = :p");
-      values[":p"] = claim.previousClaim;
-    }
-    return sendConditional("UpdateItem", this.#resource(claim.deviceId), () =>
-      this.doc.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: { deviceId: claim.deviceId },
-          UpdateExpression: "SET lotReleaseStartedAt = :s",
-          ConditionExpression: conditions.join(" AND "),
-          ExpressionAttributeValues: values,
-        }),
-      ),
-    );
-  }
-
-  /** Removes the lot place and its release claim if the claim is still the given one. */
-  async endLotRelease(end: { deviceId: string; startedAt: string }): Promise<void> {
-    await sendConditional("UpdateItem", this.#resource(end.deviceId), () =>
-      this.doc.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: { deviceId: end.deviceId },
-          UpdateExpression: "REMOVE lotCounted, lotReleaseStartedAt",
-          ConditionExpression: "lotReleaseStartedAt = :s",
-          ExpressionAttributeValues: { ":s": end.startedAt },
-        }),
-      ),
-    );
   }
 
   /**

@@ -93,6 +93,11 @@ export abstract class DynamoTable {
     this.#batchRetry = { attempts: Math.max(1, retry.attempts), baseDelayMs: retry.baseDelayMs };
   }
 
+  /** Waits before sending a request again (the store's clock: tests do not wait). */
+  protected pause(ms: number): Promise<void> {
+    return this.#clock.sleep(ms);
+  }
+
   /**
    * The items with the given keys (missing ones left out), read consistently 100 keys per request.
    * Unprocessed keys are read again with backoff; TransientError when some remain.

@@ -4,6 +4,7 @@
  * the service name in the SigV4 credential scope of the `Authorization` header (or, for a presigned
  * URL, of its `X-Amz-Credential` query parameter), so `AWS_ENDPOINT_URL=http://127.0.0.1:<port>`
  * serves the real AWS SDK clients and the AWS CLI unchanged. Signatures are not verified.
+ * DynamoDB's TransactWriteItems, which dynalite lacks, is served on top of it (dynamo-transactions.ts).
  */
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -13,6 +14,7 @@ import { join } from "node:path";
 import dynalite from "dynalite";
 import S3rver from "s3rver";
 import { DUMMY_ACCOUNT } from "s3rver/lib/models/account.js";
+import { createDynamoRouter } from "./dynamo-transactions.ts";
 import { createIotHandler } from "./iot/http.ts";
 import {
   type FaultOptions,
@@ -161,6 +163,19 @@ export async function startAwsEndpoint(opts: AwsEndpointOptions = {}): Promise<A
   // dynalite only closes its LevelDB store through server.close(), which needs a listening
   // server: it listens on an unadvertised loopback port, requests reach it through emit().
   await listen(dynamo, 0, "127.0.0.1");
+  // TransactWriteItems, which dynalite lacks, is served on top of it; plain writes pass through a gate.
+  // A transaction a killed process left half applied is put back before anything is served.
+  const dynamoRouter = createDynamoRouter(
+    dynamo,
+    opts.dataDir ? { journalPath: join(opts.dataDir, "dynamodb-transaction.json") } : {},
+  );
+  try {
+    await dynamoRouter.recover();
+  } catch (error) {
+    dynamoRouter.close();
+    await closeServer(dynamo);
+    throw error;
+  }
 
   // s3rver keeps objects in a directory: under the data directory, or a temporary one removed at close.
   const s3Directory = opts.dataDir ? join(opts.dataDir, "s3") : mkdtempSync(join(tmpdir(), "jitr-s3-"));
@@ -182,7 +197,7 @@ export async function startAwsEndpoint(opts: AwsEndpointOptions = {}): Promise<A
     if (service === "iot") {
       void iotHandler(req, res);
     } else if (service === "dynamodb") {
-      dynamo.emit("request", req, res);
+      dynamoRouter.route(req, res);
     } else if (service === "s3") {
       s3Handler(req, res);
     } else if (service === undefined) {
@@ -208,6 +223,7 @@ export async function startAwsEndpoint(opts: AwsEndpointOptions = {}): Promise<A
   try {
     address = await listen(server, opts.port ?? 0, host);
   } catch (error) {
+    dynamoRouter.close();
     await closeServer(dynamo);
     throw error;
   }
@@ -221,6 +237,7 @@ export async function startAwsEndpoint(opts: AwsEndpointOptions = {}): Promise<A
     close() {
       closing ??= (async () => {
         await closeServer(server);
+        dynamoRouter.close();
         await closeServer(dynamo);
         if (!opts.dataDir) rmSync(s3Directory, { recursive: true, force: true });
       })();

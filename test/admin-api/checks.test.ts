@@ -1,6 +1,7 @@
 /** Misconfiguration caught when it is saved, through the admin router over dynalite. */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ImportReport } from "../../domain/admin/index.ts";
+import { countInLot } from "../support/lot-count.ts";
 import { startAdminWorlds } from "./support.ts";
 
 let worlds: Awaited<ReturnType<typeof startAdminWorlds>>;
@@ -124,7 +125,7 @@ describe("lot quotas", () => {
     // Prepare
     const { call, deps } = await worlds.world();
     await call("PUT", "/lots/L1", { body: { maxDevices: 10 }, headers: CREATE });
-    for (let i = 0; i < 3; i++) await deps.lots.reserve("L1");
+    await countInLot(deps, "L1", 3);
 
     // Act
     const refused = await call("PUT", "/lots/L1", {

@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeAdminHandler } from "../../handlers/admin.ts";
+import { countInLot } from "../support/lot-count.ts";
 import { event, startAdminWorlds } from "./support.ts";
 
 let worlds: Awaited<ReturnType<typeof startAdminWorlds>>;
@@ -721,7 +722,7 @@ describe("lots", () => {
 
     // Act
     const created = await call("PUT", "/lots/L1", { body: { maxDevices: 2 }, headers: CREATE });
-    await deps.lots.reserve("L1");
+    await countInLot(deps, "L1");
     const updated = await call("PUT", "/lots/L1", {
       body: { maxDevices: 5, notAfter: "2030-01-01" },
       headers: match(1),

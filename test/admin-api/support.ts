@@ -36,7 +36,7 @@ export async function startAdminWorlds() {
       iot,
       allowlist: new DynamoAllowlist({ doc, table: names.allowlist }),
       mappings: new DynamoMappings({ doc, table: names.mappings }),
-      lots: new DynamoLots({ doc, table: names.lots }),
+      lots: new DynamoLots({ doc, table: names.lots, recordsTable: names.allowlist }),
       ledger: new DynamoLedger({ doc, table: names.ledger }),
       clock,
       settings: testSettings({ attempts: 3, baseDelayMs: 1, maxDelayMs: 5 }),

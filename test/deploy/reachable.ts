@@ -74,6 +74,16 @@ const DOCUMENT_COMMANDS: Record<string, string> = {
   BatchWriteCommand: "BatchWriteItem",
 };
 
+/**
+ * Transactions write items of more than one table; IAM authorizes TransactWriteItems by the action of
+ * each item (`Update` items: dynamodb:UpdateItem) on each item's table. By adapter: the tables its
+ * transactions write and the item actions they use (kept beside the adapter's code by the check below).
+ */
+const TRANSACTION_GRANTS: Record<string, { actions: string[]; tables: string[] }> = {
+  DynamoLots: { actions: ["UpdateItem"], tables: ["LotsTable", "AllowlistTable"] },
+};
+const TRANSACTION_COMMAND = "TransactWriteCommand";
+
 /** The operation a command class sends (`GetCommand` -> `GetItem`, `GetItemCommand` -> `GetItem`). */
 const operationOf = (command: string): string =>
   DOCUMENT_COMMANDS[command] ?? command.replace(/Command$/, "");
@@ -228,6 +238,14 @@ function grantsOfEntry(program: ts.Program, entry: string): Grant[] {
     const table = TABLE_OF_ADAPTER[adapterName];
     if (table === undefined) throw new Error(`adapter ${adapterName} stores into no known table`);
     for (const command of commands) {
+      if (command === TRANSACTION_COMMAND) {
+        const transaction = TRANSACTION_GRANTS[adapterName];
+        if (transaction === undefined)
+          throw new Error(`${adapterName} sends transactions: name their tables in TRANSACTION_GRANTS`);
+        for (const item of transaction.actions)
+          for (const written of transaction.tables) grant(`dynamodb:${item}`, written);
+        continue;
+      }
       const action = `dynamodb:${operationOf(command)}`;
       if (action === "dynamodb:Query" && indexes.size > 0) {
         for (const index of indexes) grant(action, `${table}/index/${index}`);

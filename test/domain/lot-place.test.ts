@@ -1,5 +1,6 @@
 /**
- * Invariant I6: a device is counted in its lot at most once, whatever retries, crashes or races happen.
+ * Invariant I6: a device holding a place is counted in its lot exactly once, whatever retries, crashes or
+ * races happen (the record's mark and the lot's count are written together, see domain/lot-place.ts).
  * Each crash point between two writes and each race is played deterministically over the in-memory
  * stores: a crash is an error thrown where the next write would be (nothing of the run's undo runs),
  * then the event is delivered again, as the queue does after a restart.
@@ -123,12 +124,11 @@ describe("concurrent approves", () => {
 describe("a crash between two writes, then the event delivered again", () => {
   it.each([
     {
-      point: "after the binding claim, before the mark",
-      store: "allowlist",
-      method: "markLotCounted",
+      point: "after the binding claim, before the place is taken",
+      store: "lots",
+      method: "takePlace",
       count: 1,
     },
-    { point: "after the mark, before the count", store: "lots", method: "reserve", count: 0 },
     { point: "after the count, while the plan executes", store: "iot", method: "createThing", count: 1 },
     {
       point: "after activation, before the binding completes",
@@ -137,7 +137,7 @@ describe("a crash between two writes, then the event delivered again", () => {
       count: 1,
     },
     { point: "after the binding completes, before the ledger", store: "ledger", method: "append", count: 1 },
-  ] as const)("$point: counted at most once (here $count)", async ({ store, method, count }) => {
+  ] as const)("$point: counted exactly once", async ({ store, method, count }) => {
     // Prepare: a lot with room for one device exactly
     const world = lotWorld(["dev-1"], { maxDevices: 1 });
     const { event, certificateId } = await register(world, "dev-1");
@@ -177,15 +177,18 @@ describe("a crash between two writes, then the event delivered again", () => {
     expect(countOf(world)).toBe(40);
   });
 
-  it("a count whose outcome is unknown (applied, answer lost) is not repeated: the retry relies on the mark", async () => {
+  it("a place taken whose answer was lost (applied, then an error) is not taken again: the retry relies on the mark", async () => {
     // Prepare
     const world = lotWorld(["dev-1"]);
     const { event } = await register(world, "dev-1");
-    const reserve = world.lots.reserve.bind(world.lots);
-    beforeFirstCall(world.lots, "reserve", async () => {
-      await reserve("L");
-      throw new OutcomeUnknownError("DynamoDB UpdateItem failed: InternalServerError");
-    });
+    const takePlace = world.lots.takePlace.bind(world.lots);
+    let lost = false;
+    world.lots.takePlace = async (mark) => {
+      const taken = await takePlace(mark);
+      if (lost) return taken;
+      lost = true;
+      throw new OutcomeUnknownError(`DynamoDB TransactWriteItems failed: InternalServerError (${taken})`);
+    };
 
     // Act
     const first = await settled(provision(event, world.deps));
@@ -203,7 +206,7 @@ describe("a full lot", () => {
     // Prepare
     const world = lotWorld(["dev-1"], { maxDevices: 1 });
     const { event } = await register(world, "dev-1");
-    beforeFirstCall(world.allowlist, "markLotCounted", async () => {
+    beforeFirstCall(world.lots, "takePlace", async () => {
       const lot = world.lots.lots.get("L");
       if (lot) lot.provisionedCount = 1; // another device took the last place
     });
@@ -218,34 +221,37 @@ describe("a full lot", () => {
     expect(world.allowlist.records.get("dev-1")).not.toHaveProperty("certificateId");
   });
 
-  it("filled while a run of the same certificate completed on the mark: the mark stays and is counted", async () => {
+  it("two devices race for the last place: one is counted, the other quarantined; the count stays at the quota", async () => {
     // Prepare
-    const world = lotWorld(["dev-1"], { maxDevices: 1 });
-    const { event } = await register(world, "dev-1");
-    beforeFirstCall(world.lots, "reserve", async () => {
-      const lot = world.lots.lots.get("L");
-      if (lot) lot.provisionedCount = 1; // another device took the last place
-      const record = world.allowlist.records.get("dev-1");
-      if (record) record.provisionedAt = world.clock.now().toISOString(); // the other run completed
-    });
+    const world = lotWorld(["dev-1", "dev-2"], { maxDevices: 1 });
+    const first = await register(world, "dev-1");
+    const second = await register(world, "dev-2");
 
     // Act
-    const result = await provision(event, world.deps);
+    const results = await Promise.all([
+      provision(first.event, world.deps),
+      provision(second.event, world.deps),
+    ]);
 
-    // Assess: every marked device is counted (the lot ends one over its quota, never under-counted)
-    expect(result.outcome).toBe("provisioned");
-    expect(world.allowlist.records.get("dev-1")).toMatchObject({ lotCounted: "L" });
-    expect(countOf(world)).toBe(2);
+    // Assess
+    expect(results.map((r) => r.outcome).sort()).toEqual(["denied", "provisioned"]);
+    expect(results.find((r) => r.outcome === "denied")).toMatchObject({ reason: "lot-quota-exceeded" });
+    expect(countOf(world)).toBe(1);
+    const marked = ["dev-1", "dev-2"].filter((d) => world.allowlist.records.get(d)?.lotCounted === "L");
+    expect(marked).toHaveLength(1);
   });
 
-  it("a run relying on another run's mark fails closed when that mark is taken back", async () => {
-    // Prepare: another run of the same certificate marked the device, then found the lot full
+  it("a run relying on another run's mark fails closed when that place is given back meanwhile", async () => {
+    // Prepare: another run of the same certificate took the place
     const world = lotWorld(["dev-1"], { maxDevices: 1 });
     const { event, certificateId } = await register(world, "dev-1");
     const record = world.allowlist.records.get("dev-1");
     if (record) Object.assign(record, { certificateId, lotCounted: "L" });
+    const lot = world.lots.lots.get("L");
+    if (lot) lot.provisionedCount = 1;
     beforeFirstCall(world.iot, "attachThingPrincipal", async () => {
-      await world.allowlist.unmarkLotCounted({ deviceId: "dev-1", certificateId, lot: "L" });
+      const place = { deviceId: "dev-1", lot: "L", boundTo: certificateId, releaseClaim: undefined };
+      expect(await world.lots.givePlaceBack(place)).toBe(true);
     });
 
     // Act
@@ -262,11 +268,10 @@ describe("a full lot", () => {
 describe("approve racing deprovision", () => {
   it.each([
     {
-      when: "after the approve claimed the binding, before its mark",
-      store: "allowlist",
-      method: "markLotCounted",
+      when: "after the approve claimed the binding, before its place is taken",
+      store: "lots",
+      method: "takePlace",
     },
-    { when: "after the mark, before the count", store: "lots", method: "reserve" },
     { when: "while the approve executes", store: "iot", method: "attachThingPrincipal" },
     { when: "before the approve completes the binding", store: "allowlist", method: "completeBinding" },
   ] as const)("deprovision $when: nothing left counted", async ({ store, method }) => {
@@ -291,16 +296,15 @@ describe("approve racing deprovision", () => {
     expect(world.allowlist.records.get("dev-1")).not.toHaveProperty("certificateId");
   });
 
-  it("a place marked and counted after deprovision read the record is given back before the unbind", async () => {
-    // Prepare: the approve's run marks and counts just before deprovision unbinds
+  it("a place taken after deprovision read the record is given back before the unbind", async () => {
+    // Prepare: the approve's run takes the place just before deprovision unbinds
     const world = lotWorld(["dev-1"], { mapped: false });
     const [cert] = await quarantineThenMap(world, ["dev-1"]);
     const certificateId = cert?.certificateId ?? "";
     const record = world.allowlist.records.get("dev-1");
     if (record) record.certificateId = certificateId; // the approve's binding claim
     beforeFirstCall(world.allowlist, "unbind", async () => {
-      await world.allowlist.markLotCounted({ deviceId: "dev-1", certificateId, lot: "L" });
-      await world.lots.reserve("L");
+      expect(await world.lots.takePlace({ deviceId: "dev-1", certificateId, lot: "L" })).toBe("counted");
     });
 
     // Act
@@ -312,23 +316,23 @@ describe("approve racing deprovision", () => {
     expect(world.allowlist.records.get("dev-1")).not.toHaveProperty("lotCounted");
   });
 
-  it("a second deprovision while the first gives the place back: given back once", async () => {
+  it("a second deprovision while the first gives the place back: given back once, the other told", async () => {
     // Prepare
     const world = lotWorld(["dev-1"]);
     const { event } = await register(world, "dev-1");
     await provision(event, world.deps);
     const admin = new Admin(world.deps);
     let second: unknown;
-    beforeFirstCall(world.lots, "release", async () => {
+    beforeFirstCall(world.lots, "givePlaceBack", async () => {
       second = await settled(admin.devices.deprovision(ACTOR, "dev-1"));
     });
 
     // Act
-    const first = await admin.devices.deprovision(ACTOR, "dev-1");
+    const first = await settled(admin.devices.deprovision(ACTOR, "dev-1"));
 
-    // Assess
-    expect(first).toMatchObject({ lotReleased: "L" });
-    expect(second).toBeInstanceOf(StateConflictError);
+    // Assess: the second ran whole inside the first; the first then found the place gone
+    expect(second).toMatchObject({ lotReleased: "L" });
+    expect(first).toBeInstanceOf(StateConflictError);
     expect(countOf(world)).toBe(0);
   });
 
@@ -341,7 +345,7 @@ describe("approve racing deprovision", () => {
     beforeFirstCall(world.allowlist, "releaseBinding", () =>
       settled(admin.devices.deprovision(ACTOR, "dev-1")),
     );
-    beforeFirstCall(world.lots, "release", () => settled(admin.devices.deprovision(ACTOR, "dev-1")));
+    beforeFirstCall(world.lots, "givePlaceBack", () => settled(admin.devices.deprovision(ACTOR, "dev-1")));
 
     // Act
     await settled(provision(event, world.deps));
@@ -355,18 +359,14 @@ describe("approve racing deprovision", () => {
 describe("a crash while deprovision gives the place back", () => {
   it.each([
     {
-      point: "after the release claim, before the count is given back",
-      arm: (world: World) => world.lots.failOn("release", crash, 1),
-    },
-    {
-      point: "after the count is given back, before the mark goes",
-      arm: (world: World) => world.allowlist.failOn("endLotRelease", crash, 1),
+      point: "before the place is given back",
+      arm: (world: World) => world.lots.failOn("givePlaceBack", crash, 1),
     },
     {
       point: "after the place is given back, before the unbind",
       arm: (world: World) => world.allowlist.failOn("unbind", crash, 1),
     },
-  ])("$point: the retried deprovision never leaves the count above zero", async ({ arm }) => {
+  ])("$point: the retried deprovision leaves the count at zero", async ({ arm }) => {
     // Prepare
     const world = lotWorld(["dev-1"]);
     const { event } = await register(world, "dev-1");
@@ -375,37 +375,38 @@ describe("a crash while deprovision gives the place back", () => {
     arm(world);
     const crashed = await settled(admin.devices.deprovision(ACTOR, "dev-1"));
 
-    // Act: retried at once (an interrupted claim is still fresh), then once it has gone stale
-    const atOnce = await settled(admin.devices.deprovision(ACTOR, "dev-1"));
-    world.clock.set(new Date(world.clock.now().getTime() + LOT_RELEASE_STALE_MS));
-    const later = await settled(admin.devices.deprovision(ACTOR, "dev-1"));
+    // Act
+    const retried = await admin.devices.deprovision(ACTOR, "dev-1");
 
     // Assess
     expect(crashed).toBeInstanceOf(Error);
-    const done = [atOnce, later].find((r) => (r as { deviceId?: string }).deviceId === "dev-1");
-    expect(done).toBeDefined();
-    expect(countOf(world)).toBeLessThanOrEqual(0);
-    expect(countOf(world)).toBeGreaterThanOrEqual(-1);
+    expect(retried).toMatchObject({ deviceId: "dev-1" });
+    expect(countOf(world)).toBe(0);
     expect(world.allowlist.records.get("dev-1")).not.toHaveProperty("lotCounted");
     expect(world.allowlist.records.get("dev-1")).not.toHaveProperty("certificateId");
   });
+});
 
-  it("an interrupted release claim keeps the device counted and is answered as busy until it is stale", async () => {
+describe("a release claim left by an earlier version (three writes, stopped half way)", () => {
+  it("is answered as busy while fresh, and given back over once stale", async () => {
     // Prepare
     const world = lotWorld(["dev-1"]);
     const { event } = await register(world, "dev-1");
     await provision(event, world.deps);
+    const record = world.allowlist.records.get("dev-1");
+    if (record) record.lotReleaseStartedAt = world.clock.now().toISOString();
     const admin = new Admin(world.deps);
-    world.lots.failOn("release", crash, 1);
-    await settled(admin.devices.deprovision(ACTOR, "dev-1"));
 
     // Act
-    const retried = await settled(admin.devices.deprovision(ACTOR, "dev-1"));
+    const fresh = await settled(admin.devices.deprovision(ACTOR, "dev-1"));
+    world.clock.set(new Date(world.clock.now().getTime() + LOT_RELEASE_STALE_MS));
+    const stale = await admin.devices.deprovision(ACTOR, "dev-1");
 
     // Assess
-    expect(retried).toBeInstanceOf(StateConflictError);
-    expect(countOf(world)).toBe(1);
-    expect(world.allowlist.records.get("dev-1")).toMatchObject({ lotCounted: "L" });
+    expect(fresh).toBeInstanceOf(StateConflictError);
+    expect(stale).toMatchObject({ deviceId: "dev-1", lotReleased: "L" });
+    expect(countOf(world)).toBe(0);
+    expect(world.allowlist.records.get("dev-1")).not.toHaveProperty("lotReleaseStartedAt");
   });
 });
 

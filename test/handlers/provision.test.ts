@@ -55,7 +55,7 @@ async function setup(onRecordFailure?: (record: SQSRecord, error: unknown) => vo
         iot,
         allowlist: new DynamoAllowlist({ doc, table: db.names.allowlist }),
         mappings: new DynamoMappings({ doc, table: db.names.mappings }),
-        lots: new DynamoLots({ doc, table: db.names.lots }),
+        lots: new DynamoLots({ doc, table: db.names.lots, recordsTable: db.names.allowlist }),
         ledger: new DynamoLedger({ doc, table: db.names.ledger }),
         clock: new FakeClock(new Date()),
         settings: testSettings({ attempts: 2, baseDelayMs: 1, maxDelayMs: 2 }),

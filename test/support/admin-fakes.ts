@@ -214,7 +214,7 @@ export function makeAdminWorld(
   const iot = new FakeIot();
   const allowlist = new MemoryAllowlistStore(seed.records);
   const mappings = new MemoryMappingStore(seed.mappings);
-  const lots = new MemoryLotStore(seed.lots);
+  const lots = new MemoryLotStore(seed.lots, allowlist);
   const ledger = new MemoryLedgerStore();
   const clock = new FakeClock(new Date());
   const deps: AdminDeps = {

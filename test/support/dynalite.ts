@@ -1,7 +1,8 @@
-import type { Server } from "node:http";
+import { createServer, type Server } from "node:http";
 import { createRequire } from "node:module";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { ensureTables, type TableNames } from "../../adapters/tables.ts";
+import { createDynamoRouter } from "../../local/aws/dynamo-transactions.ts";
 
 const require = createRequire(import.meta.url);
 const dynalite: (options: {
@@ -18,9 +19,15 @@ export const testTableNames: TableNames = {
   idempotency: "idempotency",
 };
 
-/** An in-memory DynamoDB (dynalite) on a free loopback port, with the service's tables created. */
+/**
+ * An in-memory DynamoDB on a free loopback port, with the service's tables created: dynalite behind the
+ * local endpoint's DynamoDB router, which adds TransactWriteItems (as `jitr local` serves it).
+ */
 export async function startDynalite(names: TableNames = testTableNames) {
-  const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  const dynamo = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  await new Promise<void>((resolve) => dynamo.listen(0, "127.0.0.1", resolve));
+  const router = createDynamoRouter(dynamo);
+  const server = createServer((req, res) => router.route(req, res));
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const address = server.address();
   if (address === null || typeof address === "string") throw new Error("dynalite is not listening on a port");
@@ -36,7 +43,10 @@ export async function startDynalite(names: TableNames = testTableNames) {
     names,
     close: async () => {
       client.destroy();
+      router.close();
+      server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await new Promise<void>((resolve) => dynamo.close(() => resolve()));
     },
   };
 }

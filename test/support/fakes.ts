@@ -10,13 +10,14 @@ import type {
   LedgerPort,
   LedgerStore,
   LotMark,
+  LotPlace,
   LotPort,
-  LotReleaseClaim,
   LotStore,
   MappingPort,
   MappingStore,
   PolicyDescription,
   PolicyVersion,
+  TakeOutcome,
   ThingDescription,
 } from "../../domain/ports.ts";
 import type { ProvisionSettings } from "../../domain/provision.ts";
@@ -332,48 +333,6 @@ export class MemoryAllowlist extends Interference<keyof AllowlistStore> implemen
     if (claim.expectedCertificateId === undefined) delete r.certificateId;
     else r.certificateId = claim.expectedCertificateId;
   }
-  async markLotCounted(mark: LotMark) {
-    this.enter("markLotCounted");
-    await Promise.resolve();
-    const r = this.records.get(mark.deviceId);
-    if (!r || r.certificateId !== mark.certificateId || r.lotCounted !== undefined) return false;
-    r.lotCounted = mark.lot;
-    return true;
-  }
-  async unmarkLotCounted(mark: LotMark) {
-    this.enter("unmarkLotCounted");
-    const r = this.records.get(mark.deviceId);
-    if (
-      !r ||
-      r.lotCounted !== mark.lot ||
-      r.lotReleaseStartedAt !== undefined ||
-      r.provisionedAt !== undefined
-    )
-      return false;
-    delete r.lotCounted;
-    return true;
-  }
-  async claimLotRelease(claim: LotReleaseClaim) {
-    this.enter("claimLotRelease");
-    await Promise.resolve();
-    const r = this.records.get(claim.deviceId);
-    if (
-      !r ||
-      r.lotCounted !== claim.lot ||
-      r.certificateId !== claim.boundTo ||
-      r.lotReleaseStartedAt !== claim.previousClaim
-    )
-      return false;
-    r.lotReleaseStartedAt = claim.startedAt;
-    return true;
-  }
-  async endLotRelease(end: { deviceId: string; startedAt: string }) {
-    this.enter("endLotRelease");
-    const r = this.records.get(end.deviceId);
-    if (!r || r.lotReleaseStartedAt !== end.startedAt) return;
-    delete r.lotCounted;
-    delete r.lotReleaseStartedAt;
-  }
 }
 
 /** Policy mappings in memory. */
@@ -395,7 +354,10 @@ export class MemoryMappings extends Interference<keyof MappingStore> implements 
 /** Lots in memory, with the count's conditional increment. */
 export class MemoryLots extends Interference<keyof LotStore> implements LotPort {
   readonly lots = new Map<string, Lot>();
-  constructor(lots: Lot[] = []) {
+  constructor(
+    lots: Lot[] = [],
+    private readonly allowlist?: { records: Map<string, AllowlistRecord> },
+  ) {
     super();
     for (const l of lots) this.lots.set(l.lot, structuredClone(l));
   }
@@ -404,25 +366,44 @@ export class MemoryLots extends Interference<keyof LotStore> implements LotPort 
     const l = this.lots.get(lot);
     return l ? structuredClone(l) : undefined;
   }
-  async reserve(lot: string) {
-    this.enter("reserve");
+  /**
+   * Marks the record and counts the device in one step (nothing between them can run), as the
+   * DynamoDB transaction writes both items or neither.
+   */
+  async takePlace(mark: LotMark): Promise<TakeOutcome> {
+    this.enter("takePlace");
+    // Yield first, so concurrent runs interleave as they would against a remote table.
     await Promise.resolve();
-    const l = this.lots.get(lot);
-    if (!l) return false;
-    if (l.maxDevices !== undefined && l.provisionedCount >= l.maxDevices) return false;
+    const r = this.records().get(mark.deviceId);
+    if (!r || r.certificateId !== mark.certificateId || r.lotCounted !== undefined) return "lost";
+    const l = this.lots.get(mark.lot);
+    if (!l || (l.maxDevices !== undefined && l.provisionedCount >= l.maxDevices)) return "full";
+    r.lotCounted = mark.lot;
     l.provisionedCount += 1;
+    return "counted";
+  }
+  /** Removes the mark (if the record is as read) and counts one less, in one step. */
+  async givePlaceBack(place: LotPlace): Promise<boolean> {
+    this.enter("givePlaceBack");
+    await Promise.resolve();
+    const r = this.records().get(place.deviceId);
+    if (
+      !r ||
+      r.lotCounted !== place.lot ||
+      r.certificateId !== place.boundTo ||
+      r.lotReleaseStartedAt !== place.releaseClaim
+    )
+      return false;
+    delete r.lotCounted;
+    delete r.lotReleaseStartedAt;
+    const l = this.lots.get(place.lot);
+    if (l) l.provisionedCount -= 1;
     return true;
   }
-  async reserveBeyondQuota(lot: string) {
-    this.enter("reserveBeyondQuota");
-    const l = this.lots.get(lot);
-    if (l) l.provisionedCount += 1;
-  }
-  async release(lot: string) {
-    this.enter("release");
-    await Promise.resolve();
-    const l = this.lots.get(lot);
-    if (l) l.provisionedCount -= 1;
+  /** The allowlist records the places are marked in (the world's allowlist). */
+  private records(): Map<string, AllowlistRecord> {
+    if (this.allowlist === undefined) throw new Error("MemoryLots: no allowlist to mark places in");
+    return this.allowlist.records;
   }
 }
 

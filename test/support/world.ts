@@ -33,7 +33,7 @@ export function makeWorld(
   const iot = new FakeIot();
   const allowlist = new MemoryAllowlist(seed.records);
   const mappings = new MemoryMappings(seed.mappings);
-  const lots = new MemoryLots(seed.lots);
+  const lots = new MemoryLots(seed.lots, allowlist);
   const ledger = new MemoryLedger();
   const clock = new FakeClock(new Date());
   const deps: ProvisionDeps = {

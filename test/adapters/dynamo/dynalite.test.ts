@@ -1,11 +1,9 @@
 /**
- * The DynamoDB adapters against dynalite (an in-process DynamoDB), so the expressions are
- * evaluated by a real parser rather than only compared as strings.
+ * The DynamoDB adapters against dynalite (an in-process DynamoDB, behind the local endpoint's router for
+ * transactions), so the expressions are evaluated by a real parser rather than only compared as strings.
  */
 
-import type { Server } from "node:http";
-import { createRequire } from "node:module";
-import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { PutCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DynamoAllowlist } from "../../../adapters/dynamo/allowlist.ts";
@@ -15,9 +13,8 @@ import { DynamoMappings } from "../../../adapters/dynamo/mappings.ts";
 import { createDocumentClient } from "../../../adapters/dynamo/table.ts";
 import { ensureTables, type TableNames } from "../../../adapters/tables.ts";
 import { ConflictError } from "../../../domain/errors.ts";
-
-const require = createRequire(import.meta.url);
-const dynalite: (options: { createTableMs?: number }) => Server = require("dynalite");
+import { startDynalite } from "../../support/dynalite.ts";
+import { countInLot } from "../../support/lot-count.ts";
 
 const names: TableNames = {
   allowlist: "allowlist",
@@ -27,26 +24,16 @@ const names: TableNames = {
   idempotency: "idempotency",
 };
 
-let server: Server;
+let db: Awaited<ReturnType<typeof startDynalite>>;
 let client: DynamoDBClient;
 
 beforeAll(async () => {
-  server = dynalite({ createTableMs: 0 });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  if (address === null || typeof address === "string") throw new Error("dynalite is not listening on a port");
-  const { port } = address;
-  client = new DynamoDBClient({
-    region: "local",
-    endpoint: `http://127.0.0.1:${port}`,
-    credentials: { accessKeyId: "local", secretAccessKey: "local" },
-  });
-  await ensureTables(client, names);
+  db = await startDynalite(names);
+  client = db.client;
 });
 
 afterAll(async () => {
-  client?.destroy();
-  await new Promise<void>((resolve) => server?.close(() => resolve()));
+  await db?.close();
 });
 
 const docClient = () => createDocumentClient(client);
@@ -193,45 +180,62 @@ describe("against dynalite", () => {
     expect((await allowlist.get("dev-2"))?.certificateId).toBeUndefined();
   });
 
-  it("reserves up to the lot's quota and releases", async () => {
+  it("takes places up to the lot's quota and gives them back (a lot with quota 0 or none, a missing lot)", async () => {
     // Prepare
     const doc = docClient();
-    const lots = new DynamoLots({ doc, table: names.lots });
+    const lots = new DynamoLots({ doc, table: names.lots, recordsTable: names.allowlist });
     await doc.send(new PutCommand({ TableName: names.lots, Item: { lot: "L1", maxDevices: 2 } }));
     await doc.send(new PutCommand({ TableName: names.lots, Item: { lot: "L0", maxDevices: 0 } }));
     await doc.send(new PutCommand({ TableName: names.lots, Item: { lot: "Lx" } }));
+    const take = async (deviceId: string, lot: string) => {
+      await doc.send(
+        new PutCommand({
+          TableName: names.allowlist,
+          Item: { deviceId, status: "allowed", version: 1, lot, certificateId: `c-${deviceId}` },
+        }),
+      );
+      return lots.takePlace({ deviceId, certificateId: `c-${deviceId}`, lot });
+    };
 
     // Act
-    const results = [await lots.reserve("L1"), await lots.reserve("L1"), await lots.reserve("L1")];
-    await lots.release("L1");
+    const results = [await take("q1", "L1"), await take("q2", "L1"), await take("q3", "L1")];
+    const given = await lots.givePlaceBack({
+      deviceId: "q1",
+      lot: "L1",
+      boundTo: "c-q1",
+      releaseClaim: undefined,
+    });
     const afterRelease = await lots.get("L1");
-    const zeroQuota = await lots.reserve("L0");
-    const unlimited = await lots.reserve("Lx");
-    const missing = await lots.reserve("nope");
-    await lots.release("L0");
-    await lots.release("nope");
+    const others = [await take("q4", "L0"), await take("q5", "Lx"), await take("q6", "nope")];
 
     // Assess
-    expect(results).toStrictEqual([true, true, false]);
+    expect(results).toStrictEqual(["counted", "counted", "full"]);
+    expect(given).toBe(true);
     expect(afterRelease).toStrictEqual({ lot: "L1", maxDevices: 2, provisionedCount: 1 });
-    expect([zeroQuota, unlimited, missing]).toStrictEqual([false, true, false]);
-    expect((await lots.get("L0"))?.provisionedCount).toBe(-1);
+    expect(others).toStrictEqual(["full", "counted", "full"]);
     expect(await lots.get("nope")).toBeUndefined();
   });
 
   it("removes a lot only at its version and while it counts no device", async () => {
     // Prepare
     const doc = docClient();
-    const lots = new DynamoLots({ doc, table: names.lots });
+    const lots = new DynamoLots({ doc, table: names.lots, recordsTable: names.allowlist });
+    const allowlist = new DynamoAllowlist({ doc, table: names.allowlist });
     await doc.send(new PutCommand({ TableName: names.lots, Item: { lot: "R1", version: 2 } }));
     await doc.send(new PutCommand({ TableName: names.lots, Item: { lot: "R2", version: 1 } }));
     await doc.send(new PutCommand({ TableName: names.lots, Item: { lot: "R3" } }));
-    await lots.reserve("R2");
+    await countInLot({ allowlist, lots }, "R2");
+    const counted = (await allowlist.list({}, { limit: 100 })).items.find((r) => r.lotCounted === "R2");
 
     // Act
     const staleVersion = await lots.remove("R1", 1);
     const counting = await lots.remove("R2", 1);
-    await lots.release("R2");
+    await lots.givePlaceBack({
+      deviceId: counted?.deviceId ?? "",
+      lot: "R2",
+      boundTo: counted?.certificateId,
+      releaseClaim: undefined,
+    });
     const emptied = await lots.remove("R2", 1);
     const unversioned = await lots.remove("R3", 0);
     const current = await lots.remove("R1", 2);

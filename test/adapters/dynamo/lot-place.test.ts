@@ -1,8 +1,9 @@
 /**
- * The lot place (invariant I6) against dynalite: the conditions of the mark, the release claim and the
- * binding writes as a real expression parser evaluates them, and concurrent runs over the adapters.
+ * The lot place (invariant I6) against the local DynamoDB: the transactions that take and give back a
+ * place and the binding writes as a real expression parser evaluates them, and concurrent runs over the
+ * adapters.
  */
-import { PutCommand } from "@aws-sdk/lib-dynamodb";
+import { DeleteCommand, PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DynamoAllowlist } from "../../../adapters/dynamo/allowlist.ts";
 import { DynamoLedger } from "../../../adapters/dynamo/ledger.ts";
@@ -33,7 +34,7 @@ async function setup(maxDevices?: number) {
   const run = crypto.randomUUID().slice(0, 8);
   const lot = `lot-${run}`;
   const allowlist = new DynamoAllowlist({ doc, table: db.names.allowlist });
-  const lots = new DynamoLots({ doc, table: db.names.lots });
+  const lots = new DynamoLots({ doc, table: db.names.lots, recordsTable: db.names.allowlist });
   await doc.send(
     new PutCommand({
       TableName: db.names.lots,
@@ -52,71 +53,116 @@ async function setup(maxDevices?: number) {
 }
 
 describe("the lot place against dynalite", () => {
-  it("a mark is written once, and only for the certificate bound", async () => {
+  it("a place is taken once, only for the certificate bound and under the quota: the mark and the count together", async () => {
     // Prepare
-    const { allowlist, lot, put, run } = await setup();
-    const deviceId = `dev-${run}`;
-    await put(deviceId, { certificateId: "c1" });
+    const { allowlist, lots, lot, put, run, count } = await setup(1);
+    const first = `first-${run}`;
+    const second = `second-${run}`;
+    await put(first, { certificateId: "c1" });
+    await put(second, { certificateId: "c2" });
 
     // Act
-    const wrongCertificate = await allowlist.markLotCounted({ deviceId, certificateId: "c2", lot });
-    const first = await allowlist.markLotCounted({ deviceId, certificateId: "c1", lot });
-    const second = await allowlist.markLotCounted({ deviceId, certificateId: "c1", lot });
+    const wrongCertificate = await lots.takePlace({ deviceId: first, certificateId: "c2", lot });
+    const countAfterWrong = await count();
+    const taken = await lots.takePlace({ deviceId: first, certificateId: "c1", lot });
+    const again = await lots.takePlace({ deviceId: first, certificateId: "c1", lot });
+    const full = await lots.takePlace({ deviceId: second, certificateId: "c2", lot });
 
     // Assess
-    expect([wrongCertificate, first, second]).toStrictEqual([false, true, false]);
-    expect((await allowlist.get(deviceId))?.lotCounted).toBe(lot);
+    expect([wrongCertificate, taken, again, full]).toStrictEqual(["lost", "counted", "lost", "full"]);
+    expect(countAfterWrong).toBe(0);
+    expect(await count()).toBe(1);
+    expect((await allowlist.get(first))?.lotCounted).toBe(lot);
+    expect(await allowlist.get(second)).not.toHaveProperty("lotCounted");
   });
 
-  it("a mark is taken back only while no release claimed it and no binding completed on it", async () => {
+  it("a place is given back once, against the record as read; over an earlier version's claim; the mark alone when the lot is gone", async () => {
     // Prepare
-    const { allowlist, lot, put, run } = await setup();
-    const claimed = `claimed-${run}`;
-    const completed = `completed-${run}`;
-    const plain = `plain-${run}`;
-    await put(claimed, {
-      certificateId: "c",
-      lotCounted: lot,
-      lotReleaseStartedAt: "2026-01-01T00:00:00.000Z",
-    });
-    await put(completed, { certificateId: "c", lotCounted: lot, provisionedAt: "2026-01-01T00:00:00.000Z" });
-    await put(plain, { certificateId: "c", lotCounted: lot });
+    const { doc, allowlist, lots, lot, put, run, count } = await setup();
+    const device = `dev-${run}`;
+    const legacy = `legacy-${run}`;
+    await put(device, { certificateId: "c" });
+    await put(legacy, { certificateId: "c" });
+    expect(await lots.takePlace({ deviceId: device, certificateId: "c", lot })).toBe("counted");
+    expect(await lots.takePlace({ deviceId: legacy, certificateId: "c", lot })).toBe("counted");
+    await doc.send(
+      new UpdateCommand({
+        TableName: db.names.allowlist,
+        Key: { deviceId: legacy },
+        UpdateExpression: "SET lotReleaseStartedAt = :t",
+        ExpressionAttributeValues: { ":t": "t0" },
+      }),
+    );
+    const place = { deviceId: device, lot, boundTo: "c", releaseClaim: undefined };
 
     // Act
-    const results = await Promise.all(
-      [claimed, completed, plain].map((deviceId) =>
-        allowlist.unmarkLotCounted({ deviceId, certificateId: "c", lot }),
+    const unbound = await lots.givePlaceBack({ ...place, boundTo: undefined });
+    const claimed = await lots.givePlaceBack({ ...place, releaseClaim: "t0" });
+    const countBefore = await count();
+    const given = await lots.givePlaceBack(place);
+    const twice = await lots.givePlaceBack(place);
+    const overClaim = await lots.givePlaceBack({ ...place, deviceId: legacy, releaseClaim: "t0" });
+
+    // Assess
+    expect([unbound, claimed, given, twice, overClaim]).toStrictEqual([false, false, true, false, true]);
+    expect(countBefore).toBe(2);
+    expect(await count()).toBe(0);
+    for (const deviceId of [device, legacy]) {
+      const record = await allowlist.get(deviceId);
+      expect(record).not.toHaveProperty("lotCounted");
+      expect(record).not.toHaveProperty("lotReleaseStartedAt");
+      expect(record?.certificateId).toBe("c");
+    }
+  });
+
+  it("a place in a lot that is gone is given back as the mark alone", async () => {
+    // Prepare
+    const { doc, allowlist, lots, lot, put, run } = await setup();
+    const deviceId = `dev-${run}`;
+    await put(deviceId, { certificateId: "c" });
+    expect(await lots.takePlace({ deviceId, certificateId: "c", lot })).toBe("counted");
+    await doc.send(new DeleteCommand({ TableName: db.names.lots, Key: { lot } }));
+
+    // Act
+    const given = await lots.givePlaceBack({ deviceId, lot, boundTo: "c", releaseClaim: undefined });
+
+    // Assess
+    expect(given).toBe(true);
+    expect(await allowlist.get(deviceId)).not.toHaveProperty("lotCounted");
+    expect(await lots.get(lot)).toBeUndefined();
+  });
+
+  it("60 concurrent takes (30 devices, each twice) for 20 places, with admin writes to the lot between: 20 counted, 20 marked", async () => {
+    // Prepare
+    const { doc, allowlist, lots, lot, put, run, count } = await setup(20);
+    const devices = Array.from({ length: 30 }, (_, i) => `dev-${run}-${i}`);
+    for (const deviceId of devices) await put(deviceId, { certificateId: `c-${deviceId}` });
+    const notes = Array.from({ length: 10 }, (_, i) =>
+      doc.send(
+        new UpdateCommand({
+          TableName: db.names.lots,
+          Key: { lot },
+          UpdateExpression: "SET note = :n",
+          ExpressionAttributeValues: { ":n": `note ${i}` },
+        }),
       ),
     );
 
-    // Assess
-    expect(results).toStrictEqual([false, false, true]);
-    expect(await allowlist.get(plain)).not.toHaveProperty("lotCounted");
-  });
-
-  it("a release claim holds against the record as read; one claimant wins; the end removes the place", async () => {
-    // Prepare
-    const { allowlist, lot, put, run } = await setup();
-    const deviceId = `dev-${run}`;
-    await put(deviceId, { certificateId: "c", lotCounted: lot });
-    const claim = { deviceId, lot, boundTo: "c", previousClaim: undefined };
-
     // Act
-    const unbound = await allowlist.claimLotRelease({ ...claim, boundTo: undefined, startedAt: "t0" });
-    const won = await allowlist.claimLotRelease({ ...claim, startedAt: "t1" });
-    const lost = await allowlist.claimLotRelease({ ...claim, startedAt: "t2" });
-    const takenOver = await allowlist.claimLotRelease({ ...claim, previousClaim: "t1", startedAt: "t3" });
-    await allowlist.endLotRelease({ deviceId, startedAt: "t1" });
-    const whileClaimed = await allowlist.get(deviceId);
-    await allowlist.endLotRelease({ deviceId, startedAt: "t3" });
+    const outcomes = await Promise.all([
+      ...devices.flatMap((deviceId) =>
+        [1, 2].map(() => lots.takePlace({ deviceId, certificateId: `c-${deviceId}`, lot })),
+      ),
+      ...notes,
+    ]);
 
     // Assess
-    expect([unbound, won, lost, takenOver]).toStrictEqual([false, true, false, true]);
-    expect(whileClaimed).toMatchObject({ lotCounted: lot, lotReleaseStartedAt: "t3" });
-    const after = await allowlist.get(deviceId);
-    expect(after).not.toHaveProperty("lotCounted");
-    expect(after).not.toHaveProperty("lotReleaseStartedAt");
-    expect(after?.certificateId).toBe("c");
+    expect(outcomes.filter((o) => o === "counted")).toHaveLength(20);
+    expect(await count()).toBe(20);
+    const marked = [];
+    for (const deviceId of devices)
+      if ((await allowlist.get(deviceId))?.lotCounted === lot) marked.push(deviceId);
+    expect(marked).toHaveLength(20);
   });
 
   it("a binding that depends on a place completes only while the place is held and not being given back", async () => {

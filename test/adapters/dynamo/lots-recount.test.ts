@@ -1,24 +1,28 @@
 /** DynamoLots.recount against dynalite: the count is set only while it is still the count read. */
 import { PutCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DynamoAllowlist } from "../../../adapters/dynamo/allowlist.ts";
 import { DynamoLots } from "../../../adapters/dynamo/lots.ts";
 import { createDocumentClient } from "../../../adapters/dynamo/table.ts";
 import { startDynalite, testTableNames } from "../../support/dynalite.ts";
+import { countInLot } from "../../support/lot-count.ts";
 
 describe("DynamoLots.recount", () => {
   let dynamo: Awaited<ReturnType<typeof startDynalite>>;
   let lots: DynamoLots;
+  let allowlist: DynamoAllowlist;
   beforeAll(async () => {
     dynamo = await startDynalite(testTableNames);
-    lots = new DynamoLots({ doc: createDocumentClient(dynamo.client), table: testTableNames.lots });
+    const doc = createDocumentClient(dynamo.client);
+    lots = new DynamoLots({ doc, table: testTableNames.lots, recordsTable: testTableNames.allowlist });
+    allowlist = new DynamoAllowlist({ doc, table: testTableNames.allowlist });
   });
   afterAll(async () => dynamo.close());
 
   it("sets the count when it is the one expected, and refuses when it moved or the lot is gone", async () => {
     // Prepare
     await lots.create({ lot: "rc-1", version: 1, provisionedCount: 0 });
-    await lots.reserve("rc-1");
-    await lots.reserve("rc-1");
+    await countInLot({ allowlist, lots }, "rc-1", 2);
 
     // Act
     const moved = await lots.recount("rc-1", 7, 1);

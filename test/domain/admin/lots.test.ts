@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { Admin, lotLedgerKey } from "../../../domain/admin/index.ts";
 import { NotFoundError, PreconditionFailedError, StateConflictError } from "../../../domain/errors.ts";
 import { makeAdminWorld } from "../../support/admin-fakes.ts";
+import { countInLot } from "../../support/lot-count.ts";
 
 const ACTOR = "arn:aws:iam::123456789012:user/alice";
 
@@ -12,7 +13,7 @@ describe("lots", () => {
     const world = makeAdminWorld();
     const admin = new Admin(world.deps);
     await admin.lots.put(ACTOR, "L1", { maxDevices: 2 }, { create: true });
-    await world.lots.reserve("L1");
+    await countInLot(world.deps, "L1");
 
     // Act
     const updated = await admin.lots.put(
@@ -136,7 +137,7 @@ describe("lots", () => {
     const admin = new Admin(world.deps);
     const remove = world.lots.remove.bind(world.lots);
     world.lots.remove = async (lot, version) => {
-      await world.lots.reserve(lot);
+      await countInLot(world.deps, lot);
       return remove(lot, version);
     };
 
