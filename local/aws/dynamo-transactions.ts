@@ -28,10 +28,11 @@
  * caller saw no success); ConsumedCapacity and ItemCollectionMetrics are not returned.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import type { Server } from "node:http";
 import { Agent, request as httpRequest, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { type ItemImage, TransactionJournal } from "./dynamo-journal.ts";
+import { WriteGate } from "./write-gate.ts";
 
 /** The most actions one transaction may carry. */
 export const MAX_TRANSACT_ITEMS = 100;
@@ -56,65 +57,6 @@ const DATA_VALIDATION_ERRORS = [
   "Type mismatch for attribute to update",
   "The update expression attempted to update the secondary index key to unsupported type",
 ];
-
-/**
- * A readers-writer gate: any number of shared holders, or one exclusive holder. A waiting exclusive
- * request stops new shared ones from entering, so a transaction is not starved by a stream of writes.
- */
-export class WriteGate {
-  #shared = 0;
-  #exclusive = false;
-  readonly #waiting: { exclusive: boolean; enter: () => void }[] = [];
-
-  /** Calls `enter` once the gate is held shared: at once when it is free of exclusive holders and waiters. */
-  enterShared(enter: () => void): void {
-    if (!this.#exclusive && this.#waiting.length === 0) {
-      this.#shared++;
-      enter();
-    } else {
-      this.#waiting.push({ exclusive: false, enter });
-    }
-  }
-
-  leaveShared(): void {
-    this.#shared--;
-    this.#drain();
-  }
-
-  /** Resolves once the gate is held exclusive. */
-  enterExclusive(): Promise<void> {
-    return new Promise((resolve) => {
-      if (!this.#exclusive && this.#shared === 0 && this.#waiting.length === 0) {
-        this.#exclusive = true;
-        resolve();
-      } else {
-        this.#waiting.push({ exclusive: true, enter: resolve });
-      }
-    });
-  }
-
-  leaveExclusive(): void {
-    this.#exclusive = false;
-    this.#drain();
-  }
-
-  #drain(): void {
-    while (!this.#exclusive) {
-      const next = this.#waiting[0];
-      if (!next) return;
-      if (next.exclusive) {
-        if (this.#shared > 0) return;
-        this.#waiting.shift();
-        this.#exclusive = true;
-        next.enter();
-        return;
-      }
-      this.#waiting.shift();
-      this.#shared++;
-      next.enter();
-    }
-  }
-}
 
 type AttributeValue = Record<string, unknown>;
 type Item = Record<string, AttributeValue>;
@@ -311,39 +253,6 @@ function toDynamoError(answer: DynaliteAnswer): DynamoError {
 function errorType(answer: DynaliteAnswer): string {
   const type = String(answer.body.__type ?? "");
   return type.slice(type.indexOf("#") + 1);
-}
-
-/** An item a transaction names, as it was before the transaction (`image` absent: the item did not exist). */
-interface ItemImage {
-  tableName: string;
-  key: Item;
-  image?: Item | undefined;
-}
-
-/** The images of the items of the transaction under way, on disk, replaced whole by a rename. */
-class TransactionJournal {
-  constructor(readonly path: string) {}
-
-  record(images: ItemImage[]): void {
-    writeFileSync(`${this.path}.tmp`, JSON.stringify(images));
-    renameSync(`${this.path}.tmp`, this.path);
-  }
-
-  clear(): void {
-    rmSync(this.path, { force: true });
-  }
-
-  /** The images a killed process left, or undefined when it left none. */
-  read(): ItemImage[] | undefined {
-    let text: string;
-    try {
-      text = readFileSync(this.path, "utf8");
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-      throw error;
-    }
-    return JSON.parse(text) as ItemImage[];
-  }
 }
 
 export interface DynamoRouterOptions {

@@ -27,11 +27,8 @@ import {
 import { DynamoDBDocumentClient, TransactWriteCommand } from "@aws-sdk/lib-dynamodb";
 import dynalite from "dynalite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  CLIENT_TOKEN_TTL_MS,
-  createDynamoRouter,
-  WriteGate,
-} from "../../../local/aws/dynamo-transactions.ts";
+import { CLIENT_TOKEN_TTL_MS, createDynamoRouter } from "../../../local/aws/dynamo-transactions.ts";
+import { WriteGate } from "../../../local/aws/write-gate.ts";
 import { type Harness, startHarness } from "./helpers.ts";
 
 type Item = Record<string, AttributeValue>;
