@@ -1,6 +1,4 @@
-import type { AllowlistPort, LotMark, LotPort, TakeOutcome } from "./ports.ts";
-
-export type { TakeOutcome } from "./ports.ts";
+import type { AllowlistPort, LotPort } from "./ports.ts";
 
 /*
  * A device's place in its lot (invariant I6: a device is counted in its lot exactly once while it holds
@@ -27,15 +25,10 @@ export type { TakeOutcome } from "./ports.ts";
 /** How long a release claim left by an earlier version may stay before a release goes over it. */
 export const LOT_RELEASE_STALE_MS = 5 * 60_000;
 
-/** The ports a lot place is taken and given back through. */
+/** The ports a lot place is given back through (it is taken with `LotPort.takePlace`, one write). */
 export interface LotPlacePorts {
   allowlist: Pick<AllowlistPort, "get">;
-  lots: Pick<LotPort, "takePlace" | "givePlaceBack">;
-}
-
-/** Takes the device's place in its lot for the certificate bound to it (mark and count, one write). */
-export function takeLotPlace(ports: LotPlacePorts, mark: LotMark): Promise<TakeOutcome> {
-  return ports.lots.takePlace(mark);
+  lots: Pick<LotPort, "givePlaceBack">;
 }
 
 /**

@@ -18,7 +18,7 @@ import {
 } from "./errors.ts";
 import { execute } from "./execute.ts";
 import type { KnownPolicies } from "./known-policies.ts";
-import { giveBackLotPlace, type TakeOutcome, takeLotPlace } from "./lot-place.ts";
+import { giveBackLotPlace } from "./lot-place.ts";
 import { plan } from "./plan.ts";
 import type {
   AllowlistPort,
@@ -28,6 +28,7 @@ import type {
   LedgerPort,
   LotPort,
   MappingPort,
+  TakeOutcome,
 } from "./ports.ts";
 import { type KnownReferences, type ReferenceReader, readReferences } from "./references.ts";
 import { type RetryPolicy, retryingEach } from "./retry.ts";
@@ -250,7 +251,7 @@ export async function provision(
       const mark = { deviceId: decision.deviceId, certificateId, lot: decision.reserveLot };
       let taken: TakeOutcome;
       try {
-        taken = await takeLotPlace(ports, mark);
+        taken = await ports.lots.takePlace(mark);
       } catch (error) {
         // Stop as a crash would: the mark, if written, makes the retry count nothing again.
         throw await recordFailure(
