@@ -108,7 +108,7 @@ export function createRulePath(options: RulePathOptions): RulePath {
   const functionTimeoutMs = options.functionTimeoutMs ?? 60_000;
   const region = options.region ?? "us-east-1";
   const accountId = options.accountId ?? "123456789012";
-  const queue: QueuedMessage[] = [];
+  const queue = new MessageQueue();
   const deadLetters: QueuedMessage[] = [];
   const counters = { enqueued: 0, delivered: 0, retried: 0, deadLettered: 0, replayed: 0, deferred: 0 };
   const inProgress = new Set<string>();
@@ -116,6 +116,7 @@ export function createRulePath(options: RulePathOptions): RulePath {
   let inFlight = 0;
   let closed = false;
   let timer: NodeJS.Timeout | undefined;
+  let pumpScheduled = false;
   let idleWaiters: (() => void)[] = [];
 
   const toRecord = (m: QueuedMessage): SQSRecord => ({
@@ -136,7 +137,7 @@ export function createRulePath(options: RulePathOptions): RulePath {
   });
 
   const settleIdle = () => {
-    if (queue.length === 0 && inFlight === 0) {
+    if (queue.size === 0 && inFlight === 0) {
       const waiters = idleWaiters;
       idleWaiters = [];
       for (const w of waiters) w();
@@ -154,7 +155,7 @@ export function createRulePath(options: RulePathOptions): RulePath {
         message.receiveCount -= 1;
         message.deferrals = (message.deferrals ?? 0) + 1;
         message.visibleAt = now + Math.min(retryMaxMs, retryBaseMs * 2 ** (message.deferrals - 1));
-        queue.push(message);
+        queue.push(message, now);
         return;
       }
     }
@@ -168,7 +169,7 @@ export function createRulePath(options: RulePathOptions): RulePath {
     counters.retried += 1;
     const delay = Math.min(retryMaxMs, retryBaseMs * 2 ** (message.receiveCount - 1));
     message.visibleAt = now + delay;
-    queue.push(message);
+    queue.push(message, now);
   };
 
   const deliver = async (batch: QueuedMessage[]) => {
@@ -205,13 +206,12 @@ export function createRulePath(options: RulePathOptions): RulePath {
     }
     const now = Date.now();
     while (inFlight < concurrency) {
-      const visible = queue.filter((m) => m.visibleAt <= now).slice(0, batchSize);
+      const visible = queue.take(now, batchSize);
       if (visible.length === 0) break;
-      for (const m of visible) queue.splice(queue.indexOf(m), 1);
       void deliver(visible);
     }
-    const next = queue.reduce((soonest, m) => Math.min(soonest, m.visibleAt), Number.POSITIVE_INFINITY);
-    if (Number.isFinite(next) && inFlight < concurrency) timer = setTimeout(pump, Math.max(1, next - now));
+    const next = queue.nextVisibleAt();
+    if (next !== undefined && inFlight < concurrency) timer = setTimeout(pump, Math.max(1, next - now));
     settleIdle();
   }
 
@@ -220,10 +220,10 @@ export function createRulePath(options: RulePathOptions): RulePath {
     // the function timeout), replayed messages become visible once a killed run's in-progress
     // idempotency record has expired: delivered at once, the handler would take them for duplicates of a
     // live run and drain them.
-    const visibleAt = Date.now() + functionTimeoutMs;
-    for (const m of journal.pending) queue.push({ ...m, visibleAt });
+    const now = Date.now();
+    for (const m of journal.pending) queue.push({ ...m, visibleAt: now + functionTimeoutMs }, now);
     counters.replayed = journal.pending.length;
-    if (queue.length > 0) queueMicrotask(pump);
+    if (queue.size > 0) queueMicrotask(pump);
   }
 
   return {
@@ -240,14 +240,21 @@ export function createRulePath(options: RulePathOptions): RulePath {
         firstSentAt: now,
       };
       journal?.put(message);
-      queue.push(message);
-      queueMicrotask(pump);
+      queue.push(message, now);
+      if (!pumpScheduled) {
+        // One pump per burst of enqueues in the same tick, not one per message.
+        pumpScheduled = true;
+        queueMicrotask(() => {
+          pumpScheduled = false;
+          pump();
+        });
+      }
     },
     deadLetters,
     inProgress(messageId) {
       inProgress.add(messageId);
     },
-    stats: () => ({ ...counters, inFlight, waiting: queue.length }),
+    stats: () => ({ ...counters, inFlight, waiting: queue.size }),
     idle: () =>
       new Promise<void>((resolve) => {
         idleWaiters.push(resolve);
@@ -261,6 +268,85 @@ export function createRulePath(options: RulePathOptions): RulePath {
       idleWaiters = [];
     },
   };
+}
+
+/**
+ * The waiting messages: those visible now in a first-in first-out list, those hidden until later (retries,
+ * replays) in a heap by the time they show. Taking a batch and finding the next visible time cost the
+ * batch's size and a heap step, not a pass over every waiting message (tens of thousands in a burst).
+ */
+export class MessageQueue {
+  #ready: QueuedMessage[] = [];
+  #head = 0;
+  readonly #hidden: QueuedMessage[] = [];
+
+  get size(): number {
+    return this.#ready.length - this.#head + this.#hidden.length;
+  }
+
+  /** Queues a message; it is hidden if it shows only after `now`. */
+  push(message: QueuedMessage, now: number): void {
+    if (message.visibleAt <= now) this.#ready.push(message);
+    else this.#hide(message);
+  }
+
+  /** Up to `count` messages visible at `now`, the longest visible first; they leave the queue. */
+  take(now: number, count: number): QueuedMessage[] {
+    while (this.#hidden.length > 0 && this.#hiddenAt(0) <= now) this.#ready.push(this.#unhide());
+    const end = Math.min(this.#ready.length, this.#head + count);
+    const batch = this.#ready.slice(this.#head, end);
+    this.#head = end;
+    if (this.#head === this.#ready.length) {
+      this.#ready = [];
+      this.#head = 0;
+    } else if (this.#head > 1_024 && this.#head * 2 > this.#ready.length) {
+      this.#ready = this.#ready.slice(this.#head);
+      this.#head = 0;
+    }
+    return batch;
+  }
+
+  /** When the next message shows (a time already past if one is visible); undefined when empty. */
+  nextVisibleAt(): number | undefined {
+    return this.#ready[this.#head]?.visibleAt ?? this.#hidden[0]?.visibleAt;
+  }
+
+  #hiddenAt(i: number): number {
+    return (this.#hidden[i] as QueuedMessage).visibleAt;
+  }
+
+  #swap(i: number, j: number): void {
+    const heap = this.#hidden;
+    [heap[i], heap[j]] = [heap[j] as QueuedMessage, heap[i] as QueuedMessage];
+  }
+
+  #hide(message: QueuedMessage): void {
+    this.#hidden.push(message);
+    let i = this.#hidden.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (this.#hiddenAt(parent) <= this.#hiddenAt(i)) break;
+      this.#swap(parent, i);
+      i = parent;
+    }
+  }
+
+  #unhide(): QueuedMessage {
+    const heap = this.#hidden;
+    const top = heap[0] as QueuedMessage;
+    const last = heap.pop() as QueuedMessage;
+    if (heap.length === 0) return top;
+    heap[0] = last;
+    for (let i = 0; ; ) {
+      const left = 2 * i + 1;
+      let least = i;
+      if (left < heap.length && this.#hiddenAt(left) < this.#hiddenAt(least)) least = left;
+      if (left + 1 < heap.length && this.#hiddenAt(left + 1) < this.#hiddenAt(least)) least = left + 1;
+      if (least === i) return top;
+      this.#swap(least, i);
+      i = least;
+    }
+  }
 }
 
 /** Journal lines: a message put in the queue, or the id of one that left it. */

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { SQSBatchResponse, SQSEvent } from "aws-lambda";
 import { afterEach, describe, expect, it } from "vitest";
-import { createRulePath } from "../../local/rule-path.ts";
+import { createRulePath, MessageQueue, type QueuedMessage } from "../../local/rule-path.ts";
 
 const bodies = (event: unknown) =>
   (event as SQSEvent).Records.map((r) => JSON.parse(r.body) as { n: number });
@@ -220,5 +220,73 @@ describe("local rule path: durability across a killed process", () => {
     expect(path.stats()).toMatchObject({ delivered: 0, deadLettered: 1 });
     expect(Date.now() - started).toBeGreaterThanOrEqual(functionTimeoutMs);
     await path.close();
+  });
+});
+
+describe("the rule path's message queue", () => {
+  const message = (n: number, visibleAt: number): QueuedMessage => ({
+    messageId: `m${n}`,
+    topic: "t",
+    body: String(n),
+    receiveCount: 0,
+    visibleAt,
+    firstSentAt: 0,
+  });
+  const ids = (batch: QueuedMessage[]) => batch.map((m) => m.messageId);
+
+  it("hands visible messages out first in, first out, in batches of the size asked", () => {
+    // Prepare
+    const queue = new MessageQueue();
+    const now = Date.now();
+    for (let n = 0; n < 7; n++) queue.push(message(n, now - 1), now);
+    // Act
+    const first = queue.take(now, 3);
+    const second = queue.take(now, 3);
+    const third = queue.take(now, 3);
+    // Assess
+    expect([ids(first), ids(second), ids(third)]).toEqual([["m0", "m1", "m2"], ["m3", "m4", "m5"], ["m6"]]);
+    expect(queue.size).toBe(0);
+    expect(queue.nextVisibleAt()).toBeUndefined();
+  });
+
+  it("keeps hidden messages back until their time, then shows them earliest first", () => {
+    // Prepare
+    const queue = new MessageQueue();
+    const now = Date.now();
+    queue.push(message(1, now + 3_000), now);
+    queue.push(message(2, now + 1_000), now);
+    queue.push(message(3, now + 2_000), now);
+    queue.push(message(4, now - 1), now);
+    // Act
+    const atNow = queue.take(now, 10);
+    const next = queue.nextVisibleAt();
+    const later = queue.take(now + 2_500, 10);
+    // Assess
+    expect(ids(atNow)).toEqual(["m4"]);
+    expect(next).toBe(now + 1_000);
+    expect(ids(later)).toEqual(["m2", "m3"]);
+    expect(queue.size).toBe(1);
+    expect(queue.nextVisibleAt()).toBe(now + 3_000);
+  });
+
+  it("loses and repeats nothing over many messages taken a batch at a time, hidden ones among them", () => {
+    // Prepare: 10,000 visible messages and 1,000 hidden at shuffled times
+    const queue = new MessageQueue();
+    const now = Date.now();
+    for (let n = 0; n < 10_000; n++) queue.push(message(n, now - 1), now);
+    const hiddenTimes = Array.from({ length: 1_000 }, (_, i) => now + 1 + ((i * 7_919) % 1_000));
+    hiddenTimes.forEach((at, i) => {
+      queue.push(message(10_000 + i, at), now);
+    });
+    // Act
+    const visible: string[] = [];
+    for (let batch = queue.take(now, 5); batch.length > 0; batch = queue.take(now, 5))
+      visible.push(...ids(batch));
+    const shown = queue.take(now + 2_000, 2_000);
+    // Assess
+    expect(visible).toEqual(Array.from({ length: 10_000 }, (_, n) => `m${n}`));
+    expect(shown.map((m) => m.visibleAt)).toEqual([...hiddenTimes].sort((a, b) => a - b));
+    expect(new Set(ids(shown)).size).toBe(1_000);
+    expect(queue.size).toBe(0);
   });
 });
