@@ -13,17 +13,53 @@ export function pemBlocks(pem: string): string[] {
 }
 
 /**
+ * A map that forgets its oldest entries beyond `limit`: the emulator's memo of work whose answer a key fixes
+ * for good (a certificate's parse by its DER hash, a signature check by both certificates' hashes).
+ */
+class Memo<V> {
+  readonly #entries = new Map<string, V>();
+  constructor(readonly limit: number) {}
+
+  get(key: string): V | undefined {
+    return this.#entries.get(key);
+  }
+
+  set(key: string, value: V): void {
+    this.#entries.set(key, value);
+    if (this.#entries.size > this.limit) this.#entries.delete(this.#entries.keys().next().value as string);
+  }
+}
+
+/**
+ * Parsed certificates by the SHA-256 of their DER (about 4 KB each). A device that reconnects while its
+ * certificate is registered, throttled or pending is parsed once, not on every TLS connection.
+ */
+const parsed = new Memo<X509Certificate>(8_192);
+/** Signature checks by "certificate id/issuer id": a signature over fixed bytes is valid or not for good. */
+const signatures = new Memo<boolean>(16_384);
+
+const PEM_BODY = /-----BEGIN CERTIFICATE-----([\s\S]+?)-----END CERTIFICATE-----/;
+
+/**
  * Parses one certificate from PEM (the first block of a bundle) or DER bytes.
  * Returns undefined when the input is not a certificate.
  */
 export function parseCertificate(input: string | Uint8Array): X509Certificate | undefined {
+  let der: Uint8Array<ArrayBuffer>;
+  if (typeof input === "string") {
+    const body = PEM_BODY.exec(input)?.[1];
+    if (body === undefined) return undefined;
+    der = Uint8Array.from(Buffer.from(body.replace(/\s+/g, ""), "base64"));
+  } else {
+    der = Uint8Array.from(input);
+  }
+  const id = certificateIdOfDer(der);
+  const known = parsed.get(id);
+  if (known) return known;
   try {
-    if (typeof input === "string") {
-      const first = pemBlocks(input)[0];
-      if (first === undefined) return undefined;
-      return new X509Certificate(first);
-    }
-    return new X509Certificate(Uint8Array.from(input));
+    const cert = new X509Certificate(der);
+    parsed.set(id, cert);
+    return cert;
   } catch {
     return undefined;
   }
@@ -41,12 +77,19 @@ export function toPem(cert: X509Certificate): string {
 
 /** True when `issuer` signed `cert` (name chaining and signature check). */
 export async function isSignedBy(cert: X509Certificate, issuer: X509Certificate): Promise<boolean> {
-  if (cert.issuer !== issuer.subject) return false;
-  try {
-    return await cert.verify({ publicKey: issuer.publicKey, signatureOnly: true });
-  } catch {
-    return false;
+  const key = `${certificateIdOf(cert)}/${certificateIdOf(issuer)}`;
+  const known = signatures.get(key);
+  if (known !== undefined) return known;
+  let signed = false;
+  if (cert.issuer === issuer.subject) {
+    try {
+      signed = await cert.verify({ publicKey: issuer.publicKey, signatureOnly: true });
+    } catch {
+      signed = false;
+    }
   }
+  signatures.set(key, signed);
+  return signed;
 }
 
 /** False only when the certificate explicitly says it is not a CA (basicConstraints cA=false). */
