@@ -6,11 +6,13 @@
  *
  * Sections: service throughput under quotas at factors 0.5, 1 and 2 (bench/service.ts), end to end with
  * real devices (bench/e2e.ts: both retry patterns), and the provisioning bundle's size and module init time
- * against a handler that only loads the two SDK clients (bench/bundle.ts).
+ * against a handler that only loads the two SDK clients (bench/bundle.ts). Each throughput and end-to-end
+ * measurement runs in a process of its own (bench/isolated.ts), so none pays for what ran before it.
  */
 import { measureBundle } from "./bundle.ts";
-import { endToEnd, formatEndToEnd } from "./e2e.ts";
-import { runServiceThroughput, type ServiceRunResult } from "./service.ts";
+import { formatEndToEnd } from "./e2e.ts";
+import { runIsolated } from "./isolated.ts";
+import type { ServiceRunResult } from "./service.ts";
 
 const quick = process.argv.includes("--quick");
 const FACTORS = [0.5, 1, 2] as const;
@@ -43,11 +45,9 @@ for (const factor of FACTORS) {
   const deadlineMs = Math.max(60_000, (4 * 1000 * CERTIFICATES) / (10 * factor));
   process.stderr.write(`service throughput at quota factor ${factor} ...\n`);
   results.push(
-    await runServiceThroughput({
-      certificates: CERTIFICATES,
-      duplicatesPerCertificate: DUPLICATES,
-      factor,
-      deadlineMs,
+    await runIsolated({
+      kind: "service",
+      options: { certificates: CERTIFICATES, duplicatesPerCertificate: DUPLICATES, factor, deadlineMs },
     }),
   );
 }
@@ -111,7 +111,7 @@ if (common) {
 // firmware-like retries and once with a fixed 10 s retry.
 for (const retry of ["backoff", "fixed"] as const) {
   process.stderr.write(`end to end, ${retry} retries ...\n`);
-  const figures = await endToEnd({ devices: CERTIFICATES, retry, quick });
+  const figures = await runIsolated({ kind: "e2e", options: { devices: CERTIFICATES, retry, quick } });
   console.log(`\n${formatEndToEnd(figures)}`);
 }
 
