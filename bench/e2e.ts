@@ -23,6 +23,12 @@ import type { RetryPattern } from "./devices/retry.ts";
 
 /** DescribeCertificate and UpdateCertificate at 10 requests/s each: about 10 certificates decided per second. */
 export const CEILING_PER_SECOND = 10;
+/**
+ * The fleet powers on over this long (each device at a uniformly random moment), as a line does, rather
+ * than in one millisecond: devices started in one instant with a fixed 10 s retry stay in lock-step, and
+ * each wave meets auto-registration's 15/s quota (a 1 s bucket) in a second or two. One fixed retry period.
+ */
+export const POWER_ON_SPREAD_MS = 10_000;
 
 export interface EndToEndOptions {
   devices: number;
@@ -91,6 +97,7 @@ export async function endToEnd(options: EndToEndOptions): Promise<EndToEndFigure
         ...(d.after ? { after: d.after } : {}),
       })),
       retry: options.retry,
+      powerOnSpreadMs: POWER_ON_SPREAD_MS,
       deadlineMs: 30 * 60_000,
       // Read in this process: the oracle must not spend the quota the service is measured against.
       statuses: async () =>

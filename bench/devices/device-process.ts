@@ -12,6 +12,7 @@ interface Settings {
   retry: RetryPattern;
   timeScale: number;
   deadlineMs: number;
+  powerOnSpreadMs: number;
   random: () => number;
 }
 
@@ -83,14 +84,19 @@ process.on("message", (message: ToDevices) => {
         retry: message.retry,
         timeScale: message.timeScale,
         deadlineMs: message.deadlineMs,
+        powerOnSpreadMs: message.powerOnSpreadMs,
         random: seededRandom(message.seed),
       };
       break;
     case "start": {
       const s = settings;
       if (!s) throw new Error("device process: start before config");
-      for (const job of message.devices)
-        void runDevice(job, s).then((report) => send({ kind: "report", report }));
+      for (const job of message.devices) {
+        const powerOn = Math.floor(s.random() * s.powerOnSpreadMs);
+        void pause(job.deviceId, powerOn)
+          .then(() => runDevice(job, s))
+          .then((report) => send({ kind: "report", report }));
+      }
       break;
     }
     case "stop":

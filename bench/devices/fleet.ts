@@ -24,6 +24,12 @@ export interface ProcessFleetOptions {
    * a small fleet stays short; measurements use 1.
    */
   timeScale?: number;
+  /**
+   * Devices power on at random moments within this many ms of their start (default 0: all in the same
+   * instant). A production line does not power thousands of devices on in one millisecond; with a fixed
+   * retry delay, devices started in one instant stay in lock-step and retry as one wave forever.
+   */
+  powerOnSpreadMs?: number;
   /** Device processes (default 2). */
   processes?: number;
   /** A device gives up after this long (default 15 min). */
@@ -112,6 +118,7 @@ export async function runProcessFleet(options: ProcessFleetOptions): Promise<Pro
           timeScale: options.timeScale ?? 1,
           deadlineMs: options.deadlineMs ?? 15 * 60_000,
           seed: (options.seed ?? 1) * 7919 + i,
+          powerOnSpreadMs: options.powerOnSpreadMs ?? 0,
         });
         child.on("message", (message: FromDevices) => {
           if (message.kind !== "report") return;

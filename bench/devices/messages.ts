@@ -19,6 +19,8 @@ export type ToDevices =
       timeScale: number;
       deadlineMs: number;
       seed: number;
+      /** Each device powers on at a random moment within this many ms of its start (0: all at once). */
+      powerOnSpreadMs: number;
     }
   | { kind: "start"; devices: DeviceJob[] }
   /** These devices' certificates ended not ACTIVE (quarantined, revoked): they stop retrying. */
