@@ -52,7 +52,7 @@ for (const factor of FACTORS) {
   );
 }
 console.log(
-  "\nService throughput under quotas (rule path as deployed: batches of 5, 2 instances, DLQ after 5)",
+  "\nService throughput under quotas (rule path as deployed: batches of 5, 4 instances, DLQ after 5)",
 );
 console.log(
   table(

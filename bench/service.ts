@@ -30,7 +30,7 @@ import { certificateIdOf, createCa, issueCertificate } from "../pki/certificates
 /** The deployed event source and queue (serverless.yml defaults). */
 export const DEPLOYED_RULE_PATH = {
   batchSize: 5,
-  maxConcurrency: 2,
+  maxConcurrency: 4,
   maxReceiveCount: 5,
   visibilityTimeoutMs: 180_000,
 };

@@ -38,7 +38,7 @@ export function readProvisioningConfig(env: Env = process.env): ProvisioningConf
     serviceName: readServiceName(env),
     metricsNamespace: optional(env, "POWERTOOLS_METRICS_NAMESPACE") ?? "Jitr",
     iotQuotas: readIotQuotas(env),
-    provisionConcurrency: integer(env, "JITR_PROVISION_CONCURRENCY", 2, 1, 1000),
+    provisionConcurrency: integer(env, "JITR_PROVISION_CONCURRENCY", 4, 1, 1000),
   };
 }
 

@@ -71,7 +71,7 @@ export interface LocalStackOptions {
   accountId?: string;
   /** Powertools log level of the provisioning handler (default ERROR, so a demo's progress stays readable). */
   logLevel?: LogLevel;
-  /** Rule-path buffering: batches handled at once (the deployed MaximumConcurrency). */
+  /** Rule-path buffering: batches handled at once (the deployed MaximumConcurrency; default 4). */
   concurrency?: number;
   quotas?: { enabled: boolean; factor?: number };
   /**
@@ -201,7 +201,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const environment = {
       ...localHandlerEnvironment(region, accountId, LOCAL_TABLES),
       ...emulated,
-      JITR_PROVISION_CONCURRENCY: String(options.concurrency ?? 2),
+      JITR_PROVISION_CONCURRENCY: String(options.concurrency ?? 4),
       ...passed,
     };
     const config = readProvisioningConfig(environment);
@@ -224,7 +224,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       handler,
       // The queue outlives the process when the stack keeps its data (as SQS keeps a crashed poller's messages).
       ...(options.inMemory ? {} : { journalFile: join(dataDir, RULE_PATH_JOURNAL) }),
-      concurrency: options.concurrency ?? 2,
+      concurrency: options.concurrency ?? 4,
       region,
       accountId,
       ...(functionTimeoutMs === undefined ? {} : { functionTimeoutMs }),

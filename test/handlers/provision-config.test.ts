@@ -66,7 +66,7 @@ describe("JITR_IOT_QUOTAS and JITR_PROVISION_CONCURRENCY", () => {
   it("default to the published quotas and the deployed concurrency cap", () => {
     const config = readProvisioningConfig(env);
     expect(quotaOf(config.iotQuotas, "UpdateCertificate")).toBe(10);
-    expect(config.provisionConcurrency).toBe(2);
+    expect(config.provisionConcurrency).toBe(4);
   });
 
   it("take the account's figures", () => {
