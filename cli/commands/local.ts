@@ -47,7 +47,7 @@ export function registerLocalCommands(program: Command): void {
     .option(
       "--concurrency <n>",
       "provisioning batches handled at once (the deployed MaximumConcurrency)",
-      "2",
+      "4",
     )
     .option("--quotas", "enforce AWS IoT's default API rates (env JITR_LOCAL_QUOTAS=1)")
     .option("--log-level <level>", "provisioning log level: DEBUG, INFO, WARN, ERROR", "ERROR")
@@ -68,7 +68,7 @@ export function registerLocalCommands(program: Command): void {
         awsPort: port("--aws-port", opts.awsPort, LOCAL_PORTS.aws),
         adminPort: port("--admin-port", opts.adminPort, LOCAL_PORTS.admin),
         mqttPort: port("--mqtt-port", opts.mqttPort, LOCAL_PORTS.mqtt),
-        concurrency: Number(opts.concurrency) || 2,
+        concurrency: Number(opts.concurrency) || 4,
         logLevel: logLevel as LogLevel,
         ...(opts.quotas ? { quotas: { enabled: true } } : {}),
       });
