@@ -1,6 +1,6 @@
 import "reflect-metadata";
 import { webcrypto } from "node:crypto";
-import { BasicConstraintsExtension, cryptoProvider, X509Certificate } from "@peculiar/x509";
+import { BasicConstraintsExtension, cryptoProvider, PemConverter, X509Certificate } from "@peculiar/x509";
 import { certificateIdOfDer } from "../../../pki/certificate-id.ts";
 
 cryptoProvider.set(webcrypto as unknown as Crypto);
@@ -38,25 +38,24 @@ const parsed = new Memo<X509Certificate>(8_192);
 /** Signature checks by "certificate id/issuer id": a signature over fixed bytes is valid or not for good. */
 const signatures = new Memo<boolean>(16_384);
 
-const PEM_BODY = /-----BEGIN CERTIFICATE-----([\s\S]+?)-----END CERTIFICATE-----/;
-
 /**
  * Parses one certificate from PEM (the first block of a bundle) or DER bytes.
  * Returns undefined when the input is not a certificate.
  */
 export function parseCertificate(input: string | Uint8Array): X509Certificate | undefined {
-  let der: Uint8Array<ArrayBuffer>;
-  if (typeof input === "string") {
-    const body = PEM_BODY.exec(input)?.[1];
-    if (body === undefined) return undefined;
-    der = Uint8Array.from(Buffer.from(body.replace(/\s+/g, ""), "base64"));
-  } else {
-    der = Uint8Array.from(input);
-  }
-  const id = certificateIdOfDer(der);
-  const known = parsed.get(id);
-  if (known) return known;
   try {
+    let der: Uint8Array<ArrayBuffer>;
+    if (typeof input === "string") {
+      const first = pemBlocks(input)[0];
+      const decoded = first === undefined ? undefined : PemConverter.decode(first)[0];
+      if (decoded === undefined) return undefined;
+      der = new Uint8Array(decoded);
+    } else {
+      der = Uint8Array.from(input);
+    }
+    const id = certificateIdOfDer(der);
+    const known = parsed.get(id);
+    if (known) return known;
     const cert = new X509Certificate(der);
     parsed.set(id, cert);
     return cert;
