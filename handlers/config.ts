@@ -4,6 +4,9 @@ import { type IotQuotas, parseIotQuotas } from "../domain/rate.ts";
 import { defaultRetryPolicy } from "../domain/retry.ts";
 import type { DeviceIdStrategy } from "../domain/types.ts";
 
+/** Provisioning instances sharing the quotas when nothing says otherwise: serverless.yml's provisionMaxConcurrency. */
+export const DEFAULT_PROVISION_CONCURRENCY = 4;
+
 /** Everything the provisioning function reads from its environment. */
 export interface ProvisioningConfig {
   settings: ProvisionSettings;
@@ -38,7 +41,7 @@ export function readProvisioningConfig(env: Env = process.env): ProvisioningConf
     serviceName: readServiceName(env),
     metricsNamespace: optional(env, "POWERTOOLS_METRICS_NAMESPACE") ?? "Jitr",
     iotQuotas: readIotQuotas(env),
-    provisionConcurrency: integer(env, "JITR_PROVISION_CONCURRENCY", 4, 1, 1000),
+    provisionConcurrency: integer(env, "JITR_PROVISION_CONCURRENCY", DEFAULT_PROVISION_CONCURRENCY, 1, 1000),
   };
 }
 

@@ -16,7 +16,7 @@ import { IoTClient } from "@aws-sdk/client-iot";
 import { ensureTables, type TableNames } from "../adapters/tables.ts";
 import { readAdminConfig } from "../handlers/admin-config.ts";
 import { buildAdminDeps } from "../handlers/admin-wiring.ts";
-import { readProvisioningConfig } from "../handlers/config.ts";
+import { DEFAULT_PROVISION_CONCURRENCY, readProvisioningConfig } from "../handlers/config.ts";
 import { makeProvisionHandler } from "../handlers/provision.ts";
 import { buildProvisioning } from "../handlers/wiring.ts";
 import { writeSecret } from "../pki/key-files.ts";
@@ -198,10 +198,11 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const enforced = resolveQuotas(options.quotas);
     const emulatedFactor = enforced.enabled ? enforced.factor : UNENFORCED_QUOTA_FACTOR;
     const emulated = { JITR_IOT_QUOTAS: JSON.stringify({ factor: emulatedFactor }) };
+    const concurrency = options.concurrency ?? DEFAULT_PROVISION_CONCURRENCY;
     const environment = {
       ...localHandlerEnvironment(region, accountId, LOCAL_TABLES),
       ...emulated,
-      JITR_PROVISION_CONCURRENCY: String(options.concurrency ?? 4),
+      JITR_PROVISION_CONCURRENCY: String(concurrency),
       ...passed,
     };
     const config = readProvisioningConfig(environment);
@@ -224,7 +225,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       handler,
       // The queue outlives the process when the stack keeps its data (as SQS keeps a crashed poller's messages).
       ...(options.inMemory ? {} : { journalFile: join(dataDir, RULE_PATH_JOURNAL) }),
-      concurrency: options.concurrency ?? 4,
+      concurrency,
       region,
       accountId,
       ...(functionTimeoutMs === undefined ? {} : { functionTimeoutMs }),

@@ -92,7 +92,8 @@ process.on("message", (message: ToDevices) => {
       const s = settings;
       if (!s) throw new Error("device process: start before config");
       for (const job of message.devices) {
-        const powerOn = Math.floor(s.random() * s.powerOnSpreadMs);
+        // Drawn only with a spread, so a fleet started all at once replays its seed as before.
+        const powerOn = s.powerOnSpreadMs > 0 ? Math.floor(s.random() * s.powerOnSpreadMs) : 0;
         void pause(job.deviceId, powerOn)
           .then(() => runDevice(job, s))
           .then((report) => send({ kind: "report", report }));
