@@ -31,6 +31,7 @@ import { createHash, randomBytes } from "node:crypto";
 import type { Server } from "node:http";
 import { Agent, request as httpRequest, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { type IndexRepair, repairIndexes } from "./dynamo-index-repair.ts";
 import { type ItemImage, TransactionJournal } from "./dynamo-journal.ts";
 import { WriteGate } from "./write-gate.ts";
 
@@ -269,8 +270,12 @@ interface RememberedToken {
 
 /** Serves DynamoDB requests for the endpoint's router: plain ones to dynalite, transactions here. */
 export interface DynamoRouter {
-  /** Puts back the items of a transaction a killed process left half applied; call before serving. */
-  recover(): Promise<void>;
+  /**
+   * Puts back the items of a transaction a killed process left half applied, then, after an unclean stop
+   * (`indexes`), brings secondary indexes back in line with their tables (dynamo-index-repair.ts); call
+   * before serving.
+   */
+  recover(options?: { indexes?: boolean }): Promise<IndexRepair | undefined>;
   route(req: IncomingMessage, res: ServerResponse): void;
   close(): void;
 }
@@ -519,10 +524,9 @@ export function createDynamoRouter(dynamo: Server, options: DynamoRouterOptions 
   }
 
   return {
-    async recover() {
+    async recover(options = {}) {
       const left = journal?.read();
-      if (!left) return;
-      for (const item of [...left].reverse()) {
+      for (const item of [...(left ?? [])].reverse()) {
         try {
           await restore(item);
         } catch (error) {
@@ -530,7 +534,8 @@ export function createDynamoRouter(dynamo: Server, options: DynamoRouterOptions 
           if (!(error instanceof DynamoError && error.type === "ResourceNotFoundException")) throw error;
         }
       }
-      journal?.clear();
+      if (left) journal?.clear();
+      return options.indexes ? repairIndexes((operation, body) => dynalite.ok(operation, body)) : undefined;
     },
     route(req, res) {
       const target = req.headers["x-amz-target"];

@@ -6,7 +6,7 @@
  * serves the real AWS SDK clients and the AWS CLI unchanged. Signatures are not verified.
  * DynamoDB's TransactWriteItems, which dynalite lacks, is served on top of it (dynamo-transactions.ts).
  */
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -137,6 +137,12 @@ function closeServer(server: Server): Promise<void> {
   });
 }
 
+/**
+ * Written in the data directory while the DynamoDB store is open, removed when it closes: found at start,
+ * the last process was killed, and the store's indexes are checked against its tables.
+ */
+export const DYNAMO_OPEN_MARKER = "dynamodb-open";
+
 export async function startAwsEndpoint(opts: AwsEndpointOptions = {}): Promise<AwsEndpoint> {
   const host = opts.host ?? "127.0.0.1";
   const region = opts.region ?? "us-east-1";
@@ -164,13 +170,16 @@ export async function startAwsEndpoint(opts: AwsEndpointOptions = {}): Promise<A
   // server: it listens on an unadvertised loopback port, requests reach it through emit().
   await listen(dynamo, 0, "127.0.0.1");
   // TransactWriteItems, which dynalite lacks, is served on top of it; plain writes pass through a gate.
-  // A transaction a killed process left half applied is put back before anything is served.
+  // A transaction a killed process left half applied is put back before anything is served, and after an
+  // unclean stop (the marker of an open store is still there) the indexes are brought back to their tables.
   const dynamoRouter = createDynamoRouter(
     dynamo,
     opts.dataDir ? { journalPath: join(opts.dataDir, "dynamodb-transaction.json") } : {},
   );
+  const openMarker = opts.dataDir ? join(opts.dataDir, DYNAMO_OPEN_MARKER) : undefined;
   try {
-    await dynamoRouter.recover();
+    await dynamoRouter.recover({ indexes: openMarker !== undefined && existsSync(openMarker) });
+    if (openMarker) writeFileSync(openMarker, `${process.pid}\n`);
   } catch (error) {
     dynamoRouter.close();
     await closeServer(dynamo);
@@ -225,6 +234,7 @@ export async function startAwsEndpoint(opts: AwsEndpointOptions = {}): Promise<A
   } catch (error) {
     dynamoRouter.close();
     await closeServer(dynamo);
+    if (openMarker) rmSync(openMarker, { force: true });
     throw error;
   }
   const urlHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
@@ -239,6 +249,7 @@ export async function startAwsEndpoint(opts: AwsEndpointOptions = {}): Promise<A
         await closeServer(server);
         dynamoRouter.close();
         await closeServer(dynamo);
+        if (openMarker) rmSync(openMarker, { force: true });
         if (!opts.dataDir) rmSync(s3Directory, { recursive: true, force: true });
       })();
       return closing;

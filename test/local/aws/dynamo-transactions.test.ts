@@ -726,11 +726,19 @@ describe("TransactWriteItems and a killed process", () => {
       const h = await startHarness({ dataDir });
       try {
         const counter = await get(h.dynamodb, table, "counter");
-        // Counted on the table itself: dynalite writes a GSI entry before its item, so a kill between the
-        // two leaves an index entry behind, as it would for a plain PutItem.
         const items = (await scan(h.dynamodb, table)).filter((item) => item.lot?.S === "lot");
         expect(Number(counter?.count?.N)).toBe(items.length);
         expect(items.length).toBeGreaterThanOrEqual(successes * 20);
+        // The index agrees with the table: an entry a kill left without its item was removed at the start.
+        const indexed = await h.dynamodb.send(
+          new QueryCommand({
+            TableName: table,
+            IndexName: "byLot",
+            KeyConditionExpression: "lot = :l",
+            ExpressionAttributeValues: { ":l": { S: "lot" } },
+          }),
+        );
+        expect(indexed.Items?.length).toBe(items.length);
       } finally {
         await h.close();
       }
