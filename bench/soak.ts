@@ -2,10 +2,11 @@
  * `npm run soak -- [--devices N] [--seed S]`: the soak (bench/soak/run.ts) with a violation report; exits
  * non-zero on any violation. 1,000 devices by default.
  */
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { quantile } from "../cli/fleet.ts";
 import { formatViolations } from "./soak/check.ts";
-import { runSoak } from "./soak/run.ts";
+import { runSoak, SOAK_LOG } from "./soak/run.ts";
 
 const { values } = parseArgs({
   options: { devices: { type: "string", default: "1000" }, seed: { type: "string" } },
@@ -39,8 +40,12 @@ process.stdout.write(
     `published ${result.published}; ${attempts} connection attempts (${(attempts / result.devices).toFixed(1)} per device)`,
     `first connect -> first accepted publish: p50 ${at(0.5)} ms, p95 ${at(0.95)} ms, max ${at(1)} ms`,
     `kill -9 after ${result.killedAfter} published; down ${result.downMs} ms`,
+    `dead-lettered events: ${result.deadLettered}`,
     formatViolations(result.violations),
     result.violations.length === 0 ? "soak passed" : `soak FAILED: ${result.violations.length} violations`,
+    ...(result.keptDataDir
+      ? [`kept for a look: ${result.keptDataDir} (jitr local's log: ${join(result.keptDataDir, SOAK_LOG)})`]
+      : []),
     "",
   ].join("\n"),
 );

@@ -229,6 +229,14 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       region,
       accountId,
       ...(functionTimeoutMs === undefined ? {} : { functionTimeoutMs }),
+      // As an alarm on the dead-letter queue would: the event is kept in memory only, so say so.
+      onDeadLetter: (message) =>
+        logger.error("event dead-lettered", {
+          messageId: message.messageId,
+          topic: message.topic,
+          receiveCount: message.receiveCount,
+          certificateId: certificateIdOfBody(message.body),
+        }),
     });
     closers.push(() => rulePath.close());
 
@@ -295,5 +303,15 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   } catch (error) {
     await close();
     throw error;
+  }
+}
+
+/** The certificate id an event names, for a log line (undefined when the body is not such an event). */
+function certificateIdOfBody(body: string): string | undefined {
+  try {
+    const id = (JSON.parse(body) as { certificateId?: unknown }).certificateId;
+    return typeof id === "string" ? id : undefined;
+  } catch {
+    return undefined;
   }
 }

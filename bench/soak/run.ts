@@ -5,6 +5,7 @@
  * the registry and the tables are read through the real AWS SDK and checked device by device.
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { createWriteStream, type WriteStream } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -33,6 +34,8 @@ export interface SoakOptions {
   faults?: { throttleRate: number; serverErrorRate: number; latencyMs: number; latencyJitterMs: number };
   /** Kill the child once this share of the devices meant to be provisioned published (default: seeded, 10-60 %). */
   killAt?: number;
+  /** `jitr local`'s provisioning log level (default INFO: every event's outcome is in the log file). */
+  logLevel?: string;
   log?: (line: string) => void;
 }
 
@@ -44,9 +47,16 @@ export interface SoakResult {
   /** Published devices when the child was killed, and how long the stack was down. */
   killedAfter: number;
   downMs: number;
+  /** Events `jitr local` dead-lettered (from its log). */
+  deadLettered: number;
   elapsedMs: number;
   seed: number;
+  /** The data directory and `jitr local`'s log, kept when a check failed (removed when all held). */
+  keptDataDir?: string;
 }
+
+/** `jitr local`'s output across its runs (both processes append to it), in the data directory. */
+export const SOAK_LOG = "jitr-local.log";
 
 const JITR = fileURLToPath(new URL("../../bin/jitr.js", import.meta.url));
 const SOAK_NAMING = { prefix: "soak", lot: "soak-lot-1" };
@@ -62,11 +72,26 @@ interface Ports {
 const replayedCounts = new WeakMap<ChildProcess, number>();
 
 /** Starts `jitr local` on the data directory; resolves once it prints that it is ready. */
-function startLocal(dataDir: string, ports: Ports, env: NodeJS.ProcessEnv): Promise<ChildProcess> {
+function startLocal(
+  dataDir: string,
+  ports: Ports,
+  env: NodeJS.ProcessEnv,
+  logLevel: string,
+  logFile: WriteStream,
+): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
     const args = [JITR, "local", "--data", dataDir, "--aws-port", String(ports.aws)];
-    args.push("--admin-port", String(ports.admin), "--mqtt-port", String(ports.mqtt));
+    args.push(
+      "--admin-port",
+      String(ports.admin),
+      "--mqtt-port",
+      String(ports.mqtt),
+      "--log-level",
+      logLevel,
+    );
     const child = spawn(process.execPath, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+    child.stdout?.pipe(logFile, { end: false });
+    child.stderr?.pipe(logFile, { end: false });
     let output = "";
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
@@ -78,7 +103,6 @@ function startLocal(dataDir: string, ports: Ports, env: NodeJS.ProcessEnv): Prom
         clearTimeout(timer);
         replayedCounts.set(child, Number(/(\d+) unacked events/.exec(output)?.[1] ?? 0));
         child.stdout?.off("data", onData);
-        child.stdout?.resume();
         resolve(child);
       }
     };
@@ -112,6 +136,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     latencyJitterMs: 200,
   };
   const dataDir = await mkdtemp(join(tmpdir(), "jitr-soak-"));
+  const logLevel = options.logLevel ?? "INFO";
+  const logFile = createWriteStream(join(dataDir, SOAK_LOG), { flags: "a" });
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     JITR_LOCAL_QUOTAS: "0",
@@ -124,7 +150,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     JITR_LOCAL_FAULT_LATENCY_JITTER_MS: String(faults.latencyJitterMs),
   };
   const startedAt = Date.now();
-  let child = await startLocal(dataDir, { aws: 0, admin: 0, mqtt: 0 }, env);
+  let child = await startLocal(dataDir, { aws: 0, admin: 0, mqtt: 0 }, env, logLevel, logFile);
+  let keep = false;
   const clientsToClose: { destroy(): void }[] = [];
   try {
     const endpoints = await loadLocalEndpoints(dataDir);
@@ -191,7 +218,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       await exited(child);
       log(`soak: killed jitr local (kill -9) after ${published} published`);
       await new Promise((r) => setTimeout(r, 200 + random() * 1_800));
-      child = await startLocal(dataDir, ports, env);
+      child = await startLocal(dataDir, ports, env, logLevel, logFile);
       downMs = Date.now() - down;
       log(
         `soak: restarted on the same data after ${downMs} ms; ${replayedCounts.get(child) ?? 0} unacked events queued again`,
@@ -231,6 +258,12 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       if (violations.length === 0) break;
       await new Promise((r) => setTimeout(r, 2_000));
     }
+    keep = violations.length > 0;
+    // Events the rule path gave up on (jitr local logs each one), counted apart from the checks: a
+    // certificate whose event was dead-lettered and is not settled fails them anyway.
+    const deadLettered = (await readFile(join(dataDir, SOAK_LOG), "utf8"))
+      .split("\n")
+      .filter((line) => line.includes('"event dead-lettered"')).length;
     return {
       violations,
       devices: demo.length,
@@ -238,8 +271,10 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       reports: result.reports,
       killedAfter,
       downMs,
+      deadLettered,
       elapsedMs: Date.now() - startedAt,
       seed,
+      ...(keep ? { keptDataDir: dataDir } : {}),
     };
   } finally {
     for (const c of clientsToClose) c.destroy();
@@ -248,6 +283,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
     await stopped;
     clearTimeout(timer);
-    await rm(dataDir, { recursive: true, force: true });
+    await new Promise((r) => logFile.end(r));
+    if (!keep) await rm(dataDir, { recursive: true, force: true });
   }
 }

@@ -17,5 +17,7 @@ describe("soak (small)", () => {
     expect(result.published).toBe(result.reports.filter((r) => r.result === "published").length);
     expect(formatViolations(result.violations)).not.toContain("FAIL");
     expect(result.violations).toEqual([]);
+    // Every check held, so nothing is kept for a look.
+    expect(result.keptDataDir).toBeUndefined();
   }, 180_000);
 });
