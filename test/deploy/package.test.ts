@@ -19,9 +19,10 @@ import { dirname, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tableDefinitions } from "../../adapters/tables.ts";
+import { DEPLOYED_RULE_PATH } from "../../bench/service.ts";
 import { defaultIotQuotas, parseIotQuotas } from "../../domain/rate.ts";
 import { readAdminConfig } from "../../handlers/admin-config.ts";
-import { readProvisioningConfig } from "../../handlers/config.ts";
+import { DEFAULT_PROVISION_CONCURRENCY, readProvisioningConfig } from "../../handlers/config.ts";
 import { readZip, type ZipEntry } from "../../scripts/package-zip.ts";
 import { type Grant, grantsOf } from "./reachable.ts";
 import { evaluate, iamStatements, props, resourcesOfType, type Template } from "./template.ts";
@@ -200,6 +201,22 @@ describe("event path: topic rule -> queue -> provisioning function -> dead-lette
 
     expect(parseIotQuotas(String(env.JITR_IOT_QUOTAS))).toEqual(defaultIotQuotas);
     expect(Number(env.JITR_PROVISION_CONCURRENCY)).toBe(MaximumConcurrency);
+  });
+
+  it("the defaults that stand for the deployed rule path (the function's, local mode's, the benchmark's) are the stack's", () => {
+    const mapping =
+      Object.values(resourcesOfType(template, "AWS::Lambda::EventSourceMapping"))[0]?.Properties ?? {};
+    const { MaximumConcurrency } = mapping.ScalingConfig as { MaximumConcurrency: number };
+    const queue = props(template, "ProvisionQueue");
+    const redrive = queue.RedrivePolicy as { maxReceiveCount: number };
+
+    expect(DEFAULT_PROVISION_CONCURRENCY).toBe(MaximumConcurrency);
+    expect(DEPLOYED_RULE_PATH).toEqual({
+      batchSize: mapping.BatchSize,
+      maxConcurrency: MaximumConcurrency,
+      maxReceiveCount: redrive.maxReceiveCount,
+      visibilityTimeoutMs: (queue.VisibilityTimeout as number) * 1000,
+    });
   });
 
   it("the queue's visibility timeout is at least 6 x the function timeout, and failures dead-letter", () => {
