@@ -22,11 +22,6 @@ export interface ProvisionHandlerDeps {
   idempotencyTtlSeconds: number;
   logger: Logger;
   metrics: Metrics;
-  /**
-   * Told of each SQS record that failed and why, before the batch response reports it (the local rule path
-   * retries a run still in progress elsewhere after the function timeout, as SQS's visibility timeout does).
-   */
-  onRecordFailure?: (record: SQSRecord, error: unknown) => void;
 }
 
 /** What one event came to; stored by the idempotency layer, so plain JSON. */
@@ -158,14 +153,7 @@ export function makeProvisionHandler(deps: ProvisionHandlerDeps): ProvisionHandl
   const handler = async (event: unknown, context: Context): Promise<EventSummary | SQSBatchResponse> => {
     idempotency.registerLambdaContext(context);
     if (isSqsEvent(event)) {
-      const processRecord = async (record: SQSRecord): Promise<EventSummary> => {
-        try {
-          return await processOne(record.body);
-        } catch (error) {
-          deps.onRecordFailure?.(record, error);
-          throw error;
-        }
-      };
+      const processRecord = (record: SQSRecord): Promise<EventSummary> => processOne(record.body);
       return processPartialResponse(event, processRecord, processor, {
         context,
         throwOnFullBatchFailure: false,

@@ -47,9 +47,6 @@ export interface QueuedMessage {
   receiveCount: number;
   visibleAt: number;
   firstSentAt: number;
-  /** When a delivery was first refused as still in progress elsewhere, and how many times since. */
-  inProgressSince?: number;
-  deferrals?: number;
 }
 
 export interface RulePathStats {
@@ -59,8 +56,6 @@ export interface RulePathStats {
   deadLettered: number;
   /** Messages found unacked in the journal at start and queued again. */
   replayed: number;
-  /** Failures of a run still in progress elsewhere, retried after the function timeout. */
-  deferred: number;
   inFlight: number;
   waiting: number;
 }
@@ -69,14 +64,6 @@ export interface RulePath {
   /** The topic rule action: hands an event to the queue. */
   enqueue(topic: string, event: unknown): void;
   readonly deadLetters: readonly QueuedMessage[];
-  /**
-   * Marks the message's current delivery as failed because its run is still in progress elsewhere (the
-   * idempotency layer's in-progress record, of a live run or of a crashed one): such failures do not count
-   * toward the dead-letter limit for as long as that record can last (the function timeout), so a killed
-   * run's event is not dead-lettered before its record expires. Deployed, SQS's visibility timeout (at
-   * least the function timeout) does this.
-   */
-  inProgress(messageId: string): void;
   stats(): RulePathStats;
   /** Resolves when nothing is queued or in flight. */
   idle(): Promise<void>;
@@ -110,8 +97,7 @@ export function createRulePath(options: RulePathOptions): RulePath {
   const accountId = options.accountId ?? "123456789012";
   const queue = new MessageQueue();
   const deadLetters: QueuedMessage[] = [];
-  const counters = { enqueued: 0, delivered: 0, retried: 0, deadLettered: 0, replayed: 0, deferred: 0 };
-  const inProgress = new Set<string>();
+  const counters = { enqueued: 0, delivered: 0, retried: 0, deadLettered: 0, replayed: 0 };
   const journal = options.journalFile === undefined ? undefined : openJournal(options.journalFile);
   let inFlight = 0;
   let closed = false;
@@ -146,19 +132,6 @@ export function createRulePath(options: RulePathOptions): RulePath {
 
   const fail = (message: QueuedMessage) => {
     const now = Date.now();
-    if (inProgress.delete(message.messageId)) {
-      // Refused while another run of its event is under way: retried with the same backoff, without
-      // counting, for as long as the in-progress record can last (the function timeout); then as any failure.
-      message.inProgressSince ??= now;
-      if (now - message.inProgressSince <= functionTimeoutMs) {
-        counters.deferred += 1;
-        message.receiveCount -= 1;
-        message.deferrals = (message.deferrals ?? 0) + 1;
-        message.visibleAt = now + Math.min(retryMaxMs, retryBaseMs * 2 ** (message.deferrals - 1));
-        queue.push(message, now);
-        return;
-      }
-    }
     if (message.receiveCount >= maxReceiveCount) {
       journal?.ack(message.messageId);
       counters.deadLettered += 1;
@@ -189,7 +162,6 @@ export function createRulePath(options: RulePathOptions): RulePath {
     for (const m of batch) {
       if (failedIds.has(m.messageId)) fail(m);
       else {
-        inProgress.delete(m.messageId);
         journal?.ack(m.messageId);
         counters.delivered += 1;
       }
@@ -251,9 +223,6 @@ export function createRulePath(options: RulePathOptions): RulePath {
       }
     },
     deadLetters,
-    inProgress(messageId) {
-      inProgress.add(messageId);
-    },
     stats: () => ({ ...counters, inFlight, waiting: queue.size }),
     idle: () =>
       new Promise<void>((resolve) => {

@@ -7,7 +7,6 @@ import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { IdempotencyAlreadyInProgressError } from "@aws-lambda-powertools/idempotency";
 import { Logger } from "@aws-lambda-powertools/logger";
 import type { LogLevel } from "@aws-lambda-powertools/logger/types";
 import { Metrics } from "@aws-lambda-powertools/metrics";
@@ -211,17 +210,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const metrics = options.emitMetrics
       ? new Metrics({ ...metricSettings, logger })
       : new LocalMetrics(metricSettings);
-    // A run still in progress elsewhere (the in-progress record of a killed process) is retried by the rule
-    // path after the function timeout, as SQS's visibility timeout does, rather than dead-lettered.
-    let rulePath: RulePath | undefined;
-    const handler = makeProvisionHandler({
-      ...buildProvisioning(config, clients, { logger, metrics }),
-      onRecordFailure: (record, error) => {
-        if (error instanceof IdempotencyAlreadyInProgressError) rulePath?.inProgress(record.messageId);
-      },
-    });
+    const handler = makeProvisionHandler(buildProvisioning(config, clients, { logger, metrics }));
     const functionTimeoutMs = options.functionTimeoutMs ?? functionTimeoutFromEnvironment();
-    rulePath = createRulePath({
+    const rulePath = createRulePath({
       handler,
       // The queue outlives the process when the stack keeps its data (as SQS keeps a crashed poller's messages).
       ...(options.inMemory ? {} : { journalFile: join(dataDir, RULE_PATH_JOURNAL) }),

@@ -49,6 +49,8 @@ export interface SoakResult {
   downMs: number;
   /** Events `jitr local` dead-lettered (from its log). */
   deadLettered: number;
+  /** Items whose indexes the restarted `jitr local` wrote again; undefined if it did not see the kill. */
+  indexesRepaired: number | undefined;
   elapsedMs: number;
   seed: number;
   /** The data directory and `jitr local`'s log, kept when a check failed (removed when all held). */
@@ -70,6 +72,8 @@ interface Ports {
 
 /** What each `jitr local` printed before it was ready: the events it queued again from its journal. */
 const replayedCounts = new WeakMap<ChildProcess, number>();
+/** Items whose indexes a `jitr local` wrote again at start, after the last one was killed (it says so). */
+const repairedCounts = new WeakMap<ChildProcess, number>();
 
 /** Starts `jitr local` on the data directory; resolves once it prints that it is ready. */
 function startLocal(
@@ -102,6 +106,8 @@ function startLocal(
       if (output.includes("jitr local ready")) {
         clearTimeout(timer);
         replayedCounts.set(child, Number(/(\d+) unacked events/.exec(output)?.[1] ?? 0));
+        const repaired = /(\d+) items written again/.exec(output)?.[1];
+        if (repaired !== undefined) repairedCounts.set(child, Number(repaired));
         child.stdout?.off("data", onData);
         resolve(child);
       }
@@ -210,6 +216,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     let published = 0;
     let killedAfter = -1;
     let downMs = 0;
+    let indexesRepaired: number | undefined;
     let restarting: Promise<void> | undefined;
     const crash = async () => {
       killedAfter = published;
@@ -220,8 +227,9 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       await new Promise((r) => setTimeout(r, 200 + random() * 1_800));
       child = await startLocal(dataDir, ports, env, logLevel, logFile);
       downMs = Date.now() - down;
+      indexesRepaired = repairedCounts.get(child);
       log(
-        `soak: restarted on the same data after ${downMs} ms; ${replayedCounts.get(child) ?? 0} unacked events queued again`,
+        `soak: restarted on the same data after ${downMs} ms; ${replayedCounts.get(child) ?? 0} unacked events queued again; ${repairedCounts.has(child) ? `indexes checked, ${repairedCounts.get(child)} items written again` : "indexes not checked"}`,
       );
     };
     const result = await runProcessFleet({
@@ -272,6 +280,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       killedAfter,
       downMs,
       deadLettered,
+      indexesRepaired,
       elapsedMs: Date.now() - startedAt,
       seed,
       ...(keep ? { keptDataDir: dataDir } : {}),

@@ -93,6 +93,11 @@ export function registerLocalCommands(program: Command): void {
           ...(replayed > 0
             ? [`queue           ${replayed} unacked events from the last run queued again`]
             : []),
+          ...(stack.aws.indexRepair
+            ? [
+                `tables          the last run was killed: ${stack.aws.indexRepair.tables} tables checked against their indexes, ${stack.aws.indexRepair.items} items written again`,
+              ]
+            : []),
           "jitr local ready",
           "",
         ].join("\n"),

