@@ -12,13 +12,12 @@ import { dirname, join } from "node:path";
 import {
   DeleteItemCommand,
   type DeleteItemCommandInput,
-  DynamoDBClient,
   PutItemCommand,
   type PutItemCommandInput,
   UpdateItemCommand,
   type UpdateItemCommandInput,
 } from "@aws-sdk/client-dynamodb";
-import { startAwsEndpoint } from "../../local/aws/index.ts";
+import { startHarness } from "../local/aws/helpers.ts";
 
 const [dataDir, operation, input] = process.argv.slice(2);
 if (!dataDir || !operation || !input)
@@ -44,13 +43,7 @@ db.updateIndexes = (store, table, old, item, cb) =>
     cb(error);
   });
 
-const endpoint = await startAwsEndpoint({ dataDir, port: 0, quotas: { enabled: false }, faults: {} });
-const client = new DynamoDBClient({
-  endpoint: endpoint.url,
-  region: "us-east-1",
-  credentials: { accessKeyId: "test", secretAccessKey: "test" },
-  maxAttempts: 1,
-});
+const { dynamodb: client } = await startHarness({ dataDir });
 armed = true;
 const parsed = JSON.parse(input);
 if (operation === "PutItem") await client.send(new PutItemCommand(parsed as PutItemCommandInput));

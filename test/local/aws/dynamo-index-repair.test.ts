@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import {
   type AttributeValue,
   CreateTableCommand,
-  DynamoDBClient,
+  type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
   QueryCommand,
@@ -15,29 +15,22 @@ import {
   waitUntilTableExists,
 } from "@aws-sdk/client-dynamodb";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { type AwsEndpoint, DYNAMO_OPEN_MARKER, startAwsEndpoint } from "../../../local/aws/index.ts";
+import { DYNAMO_OPEN_MARKER } from "../../../local/aws/index.ts";
+import { type Harness, startHarness } from "./helpers.ts";
 
 const TORN_WRITE = fileURLToPath(new URL("../../support/torn-write-process.ts", import.meta.url));
 const TABLE = "devices";
 
 let dataDir: string;
-let open: { endpoint: AwsEndpoint; client: DynamoDBClient } | undefined;
+let open: Harness | undefined;
 
 async function start() {
-  const endpoint = await startAwsEndpoint({ dataDir, port: 0, quotas: { enabled: false }, faults: {} });
-  const client = new DynamoDBClient({
-    endpoint: endpoint.url,
-    region: "us-east-1",
-    credentials: { accessKeyId: "test", secretAccessKey: "test" },
-    maxAttempts: 1,
-  });
-  open = { endpoint, client };
-  return client;
+  open = await startHarness({ dataDir });
+  return open.dynamodb;
 }
 
 async function stop() {
-  open?.client.destroy();
-  await open?.endpoint.close();
+  await open?.close();
   open = undefined;
 }
 
