@@ -130,8 +130,8 @@ export function createRulePath(options: RulePathOptions): RulePath {
     }
   };
 
-  const fail = (message: QueuedMessage) => {
-    const now = Date.now();
+  /** A failed message goes back hidden for its backoff, from `now` (one moment for a whole batch). */
+  const fail = (message: QueuedMessage, now: number) => {
     if (message.receiveCount >= maxReceiveCount) {
       journal?.ack(message.messageId);
       counters.deadLettered += 1;
@@ -159,8 +159,10 @@ export function createRulePath(options: RulePathOptions): RulePath {
       options.onError?.(error);
       failedIds = new Set(batch.map((m) => m.messageId));
     }
+    // As SQS hides a batch's failed messages for the same timeout, they come back together.
+    const failedAt = Date.now();
     for (const m of batch) {
-      if (failedIds.has(m.messageId)) fail(m);
+      if (failedIds.has(m.messageId)) fail(m, failedAt);
       else {
         journal?.ack(m.messageId);
         counters.delivered += 1;
