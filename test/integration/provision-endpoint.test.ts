@@ -92,6 +92,9 @@ function handler(attempts = 12) {
     JITR_RETRY_ATTEMPTS: String(attempts),
     JITR_RETRY_BASE_DELAY_MS: "2",
     JITR_RETRY_MAX_DELAY_MS: "20",
+    // One handler instance serves the whole test, so it starts with the whole quota rather than a quarter
+    // of it (the deployed default shares it among 4): the figure paced here is the test's length, not a check.
+    JITR_PROVISION_CONCURRENCY: "1",
   };
   const config = readProvisioningConfig(env);
   const logger = new Logger({ serviceName: "it", logLevel: "SILENT" });
