@@ -12,7 +12,7 @@
 import { measureBundle } from "./bundle.ts";
 import { formatEndToEnd } from "./e2e.ts";
 import { runIsolated } from "./isolated.ts";
-import type { ServiceRunResult } from "./service.ts";
+import { DEPLOYED_RULE_PATH, type ServiceRunResult } from "./service.ts";
 
 const quick = process.argv.includes("--quick");
 const FACTORS = [0.5, 1, 2] as const;
@@ -52,7 +52,7 @@ for (const factor of FACTORS) {
   );
 }
 console.log(
-  "\nService throughput under quotas (rule path as deployed: batches of 5, 4 instances, DLQ after 5)",
+  `\nService throughput under quotas (rule path as deployed: batches of ${DEPLOYED_RULE_PATH.batchSize}, ${DEPLOYED_RULE_PATH.maxConcurrency} instances, DLQ after ${DEPLOYED_RULE_PATH.maxReceiveCount})`,
 );
 console.log(
   table(

@@ -42,6 +42,9 @@ export const LOCAL_TABLES: TableNames = {
 /** The bucket job files travel through in `jitr local`. */
 export const LOCAL_JOB_BUCKET = "jitr-local-jobs";
 
+/** The provisioning log's message for an event the local rule path dead-lettered (its queue keeps them in memory). */
+export const DEAD_LETTER_LOG_MESSAGE = "event dead-lettered";
+
 /** The ports `jitr local` listens on unless told otherwise. */
 export const LOCAL_PORTS = { aws: 4580, admin: 4581, mqtt: 8883 } as const;
 

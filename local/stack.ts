@@ -23,6 +23,7 @@ import { startAdminServer } from "./admin-server.ts";
 import { type AwsEndpoint, startAwsEndpoint } from "./aws/index.ts";
 import { resolveQuotas } from "./aws/iot/limits.ts";
 import {
+  DEAD_LETTER_LOG_MESSAGE,
   LOCAL_CREDENTIALS,
   LOCAL_JOB_BUCKET,
   LOCAL_PORTS,
@@ -222,7 +223,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       ...(functionTimeoutMs === undefined ? {} : { functionTimeoutMs }),
       // As an alarm on the dead-letter queue would: the event is kept in memory only, so say so.
       onDeadLetter: (message) =>
-        logger.error("event dead-lettered", {
+        logger.error(DEAD_LETTER_LOG_MESSAGE, {
           messageId: message.messageId,
           topic: message.topic,
           receiveCount: message.receiveCount,

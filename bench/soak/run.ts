@@ -15,7 +15,12 @@ import { IoTClient } from "@aws-sdk/client-iot";
 import { PutCommand } from "@aws-sdk/lib-dynamodb";
 import { createDocumentClient } from "../../adapters/dynamo/table.ts";
 import { prepareDemo } from "../../cli/demo.ts";
-import { LOCAL_CREDENTIALS, LOCAL_TABLES, loadLocalEndpoints } from "../../local/contract.ts";
+import {
+  DEAD_LETTER_LOG_MESSAGE,
+  LOCAL_CREDENTIALS,
+  LOCAL_TABLES,
+  loadLocalEndpoints,
+} from "../../local/contract.ts";
 import { type FleetMember, runProcessFleet } from "../devices/fleet.ts";
 import type { DeviceReport } from "../devices/messages.ts";
 import { type RetryPattern, seededRandom } from "../devices/retry.ts";
@@ -70,10 +75,14 @@ interface Ports {
   mqtt: number;
 }
 
-/** What each `jitr local` printed before it was ready: the events it queued again from its journal. */
-const replayedCounts = new WeakMap<ChildProcess, number>();
-/** Items whose indexes a `jitr local` wrote again at start, after the last one was killed (it says so). */
-const repairedCounts = new WeakMap<ChildProcess, number>();
+/** A started `jitr local`, with what it printed before it was ready. */
+interface StartedLocal {
+  child: ChildProcess;
+  /** Events it queued again from its journal. */
+  replayed: number;
+  /** Items whose indexes it wrote again, having found the last run killed; undefined when it did not. */
+  indexesRepaired: number | undefined;
+}
 
 /** Starts `jitr local` on the data directory; resolves once it prints that it is ready. */
 function startLocal(
@@ -82,7 +91,7 @@ function startLocal(
   env: NodeJS.ProcessEnv,
   logLevel: string,
   logFile: WriteStream,
-): Promise<ChildProcess> {
+): Promise<StartedLocal> {
   return new Promise((resolve, reject) => {
     const args = [JITR, "local", "--data", dataDir, "--aws-port", String(ports.aws)];
     args.push(
@@ -105,11 +114,13 @@ function startLocal(
       output += chunk.toString();
       if (output.includes("jitr local ready")) {
         clearTimeout(timer);
-        replayedCounts.set(child, Number(/(\d+) unacked events/.exec(output)?.[1] ?? 0));
         const repaired = /(\d+) items written again/.exec(output)?.[1];
-        if (repaired !== undefined) repairedCounts.set(child, Number(repaired));
         child.stdout?.off("data", onData);
-        resolve(child);
+        resolve({
+          child,
+          replayed: Number(/(\d+) unacked events/.exec(output)?.[1] ?? 0),
+          indexesRepaired: repaired === undefined ? undefined : Number(repaired),
+        });
       }
     };
     child.stdout?.on("data", onData);
@@ -156,7 +167,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     JITR_LOCAL_FAULT_LATENCY_JITTER_MS: String(faults.latencyJitterMs),
   };
   const startedAt = Date.now();
-  let child = await startLocal(dataDir, { aws: 0, admin: 0, mqtt: 0 }, env, logLevel, logFile);
+  let { child } = await startLocal(dataDir, { aws: 0, admin: 0, mqtt: 0 }, env, logLevel, logFile);
   let keep = false;
   const clientsToClose: { destroy(): void }[] = [];
   try {
@@ -225,11 +236,12 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       await exited(child);
       log(`soak: killed jitr local (kill -9) after ${published} published`);
       await new Promise((r) => setTimeout(r, 200 + random() * 1_800));
-      child = await startLocal(dataDir, ports, env, logLevel, logFile);
+      const restarted = await startLocal(dataDir, ports, env, logLevel, logFile);
+      child = restarted.child;
+      indexesRepaired = restarted.indexesRepaired;
       downMs = Date.now() - down;
-      indexesRepaired = repairedCounts.get(child);
       log(
-        `soak: restarted on the same data after ${downMs} ms; ${replayedCounts.get(child) ?? 0} unacked events queued again; ${repairedCounts.has(child) ? `indexes checked, ${repairedCounts.get(child)} items written again` : "indexes not checked"}`,
+        `soak: restarted on the same data after ${downMs} ms; ${restarted.replayed} unacked events queued again; ${indexesRepaired === undefined ? "indexes not checked" : `indexes checked, ${indexesRepaired} items written again`}`,
       );
     };
     const result = await runProcessFleet({
@@ -271,7 +283,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     // certificate whose event was dead-lettered and is not settled fails them anyway.
     const deadLettered = (await readFile(join(dataDir, SOAK_LOG), "utf8"))
       .split("\n")
-      .filter((line) => line.includes('"event dead-lettered"')).length;
+      .filter((line) => line.includes(JSON.stringify(DEAD_LETTER_LOG_MESSAGE))).length;
     return {
       violations,
       devices: demo.length,

@@ -13,6 +13,8 @@
  * removes exactly those entries), then the table's item is put back, or deleted when the table has none.
  */
 
+import { canonicalJson } from "./canonical-json.ts";
+
 /** A DynamoDB item in its wire form (attribute name -> typed value). */
 type Item = Record<string, unknown>;
 
@@ -38,17 +40,6 @@ export interface IndexRepair {
   tables: number;
   /** Items written again because a table and its indexes disagreed about them. */
   items: number;
-}
-
-/** Orders an object's keys at every level, so two equal items serialise alike. */
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
-  if (typeof value === "object" && value !== null)
-    return `{${Object.keys(value)
-      .sort()
-      .map((key) => `${JSON.stringify(key)}:${canonical((value as Record<string, unknown>)[key])}`)
-      .join(",")}}`;
-  return JSON.stringify(value) ?? "null";
 }
 
 async function* scan(call: DynaliteCall, tableName: string, indexName?: string): AsyncGenerator<Item> {
@@ -91,24 +82,24 @@ async function repairTable(call: DynaliteCall, table: TableDescription): Promise
   const tableKeys = table.KeySchema.map((k) => k.AttributeName);
   const keyOf = (item: Item): Item => Object.fromEntries(tableKeys.map((name) => [name, item[name]]));
   const items = new Map<string, Item>();
-  for await (const item of scan(call, table.TableName)) items.set(canonical(keyOf(item)), item);
+  for await (const item of scan(call, table.TableName)) items.set(canonicalJson(keyOf(item)), item);
 
   /** Items found apart, with the index images that differ from the table's (to be removed). */
   const apart = new Map<string, { key: Item; images: Map<string, Item> }>();
   const mark = (id: string, key: Item, image?: Item) => {
     const entry = apart.get(id) ?? { key, images: new Map<string, Item>() };
-    if (image) entry.images.set(canonical(image), image);
+    if (image) entry.images.set(canonicalJson(image), image);
     apart.set(id, entry);
   };
   for (const index of indexes) {
     const seen = new Set<string>();
     for await (const entry of scan(call, table.TableName, index.IndexName)) {
       const key = keyOf(entry);
-      const id = canonical(key);
+      const id = canonicalJson(key);
       seen.add(id);
       const item = items.get(id);
       const expected = item === undefined ? undefined : projection(item, index, tableKeys);
-      if (expected === undefined || canonical(expected) !== canonical(entry)) mark(id, key, entry);
+      if (expected === undefined || canonicalJson(expected) !== canonicalJson(entry)) mark(id, key, entry);
     }
     for (const [id, item] of items)
       if (!seen.has(id) && projection(item, index, tableKeys) !== undefined) mark(id, keyOf(item));

@@ -31,6 +31,7 @@ import { createHash, randomBytes } from "node:crypto";
 import type { Server } from "node:http";
 import { Agent, request as httpRequest, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { canonicalJson } from "./canonical-json.ts";
 import { type IndexRepair, repairIndexes } from "./dynamo-index-repair.ts";
 import { type ItemImage, TransactionJournal } from "./dynamo-journal.ts";
 import { WriteGate } from "./write-gate.ts";
@@ -164,17 +165,6 @@ function canonicalNumber(text: string): string {
   const significant = digits.slice(firstNonZero).replace(/0+$/, "");
   const scale = Number(exponent) + whole.length - firstNonZero;
   return `${sign === "-" ? "-" : ""}0.${significant}e${scale}`;
-}
-
-/** Orders an object's keys at every level, so two equal requests serialise alike. */
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
-  if (isObject(value))
-    return `{${Object.keys(value)
-      .sort()
-      .map((key) => `${JSON.stringify(key)}:${canonicalJson(value[key])}`)
-      .join(",")}}`;
-  return JSON.stringify(value) ?? "null";
 }
 
 interface TableKey {
